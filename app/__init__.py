@@ -1,0 +1,56 @@
+"""Orca's web application: webhook intake and health (mission control comes later)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from flask import Flask, jsonify
+
+from app.settings import Settings, load_settings
+
+# GitHub caps webhook payloads at 25 MB: anything larger is not from GitHub.
+# https://docs.github.com/en/webhooks/webhook-events-and-payloads#payload-cap
+MAX_PAYLOAD_BYTES = 25 * 1024 * 1024
+
+
+@dataclass
+class Orca:
+    """What the views need, kept in `app.extensions["orca"]`."""
+
+    settings: Settings
+    redis: redis.Redis
+
+
+def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
+    """The Flask application. No I/O happens here: Redis is contacted per request."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_PAYLOAD_BYTES
+    app.extensions["orca"] = Orca(settings, connection or redis.Redis.from_url(settings.redis_url))
+
+    from app.webhooks import blueprint as webhooks
+
+    app.register_blueprint(webhooks)
+
+    @app.get("/healthz")
+    def healthz():
+        try:
+            app.extensions["orca"].redis.ping()
+        except redis.RedisError:
+            return jsonify(ok=False, redis="unreachable"), 503
+        return jsonify(ok=True, redis="ok")
+
+    @app.errorhandler(413)
+    def too_large(_error):
+        return jsonify(error=f"payload over {MAX_PAYLOAD_BYTES} bytes"), 413
+
+    @app.errorhandler(404)
+    def not_found(_error):
+        return jsonify(error="not found"), 404
+
+    @app.errorhandler(405)
+    def not_allowed(_error):
+        return jsonify(error="method not allowed"), 405
+
+    return app

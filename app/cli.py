@@ -1,0 +1,76 @@
+"""The `orca` command: `orca web` serves webhooks, `orca worker` runs jobs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from app.settings import Settings, SettingsError, load_settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def _web(settings: Settings, args: argparse.Namespace) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from app import create_app
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("workers", args.workers)
+            # Threads let one process take many deliveries while one waits on Redis.
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", args.threads)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):
+            return create_app(settings)
+
+    Server().run()
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    import redis
+    from rq import Worker
+
+    from app.queues import queues
+
+    connection = redis.Redis.from_url(settings.redis_url)
+    worker = Worker(list(queues(connection)), connection=connection)
+    worker.work(burst=args.burst, logging_level="INFO")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="orca", description="Orca, a coding-agent GitHub App.")
+    commands = top.add_subparsers(dest="command", required=True)
+    web = commands.add_parser("web", help="serve webhooks (POST /webhooks) and GET /healthz")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=int, default=8000)
+    web.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    web.add_argument("--threads", type=int, default=8, help="threads per worker process")
+    web.set_defaults(handler=_web)
+    worker = commands.add_parser("worker", help="run queued jobs (acknowledgements and runs)")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.set_defaults(handler=_worker)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    try:
+        settings = load_settings()
+        settings.private_key()
+    except SettingsError as exc:
+        print(f"orca: {exc}", file=sys.stderr)
+        return 2
+    return args.handler(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The RQ queues and the one function that puts a trigger on them.
+
+Two queues, so an acknowledgement never waits behind a long agent run: `orca-fast` for
+the gate, the 👀 and the tracking comment; `orca-runs` for the agent itself.
+"""
+
+from __future__ import annotations
+
+import redis
+from rq import Queue
+
+from app.runs import RunStore, new_run_id
+from app.triggers import Trigger
+
+FAST_QUEUE = "orca-fast"
+RUNS_QUEUE = "orca-runs"
+# An acknowledgement is a handful of API calls; anything longer is stuck.
+ACK_TIMEOUT = 120
+
+
+def queues(connection: redis.Redis) -> tuple[Queue, Queue]:
+    """The fast queue and the runs queue, fast first (workers listen in this order)."""
+    return Queue(FAST_QUEUE, connection=connection), Queue(RUNS_QUEUE, connection=connection)
+
+
+def enqueue_trigger(connection: redis.Redis, trigger: Trigger, delivery_id: str) -> tuple[str, bool]:
+    """Create the run and queue its acknowledgement. Returns (run id, newly created).
+
+    The delivery id makes this idempotent: a redelivered webhook finds the run it
+    started the first time and enqueues nothing.
+    """
+    store = RunStore(connection)
+    run_id = new_run_id()
+    existing = store.claim_delivery(delivery_id, run_id)
+    if existing is not None:
+        return existing, False
+    try:
+        store.create(run_id, {**trigger.to_dict(), "delivery_id": delivery_id})
+        fast, _ = queues(connection)
+        fast.enqueue(
+            "jobs.run.acknowledge",
+            kwargs={"run_id": run_id, "trigger": trigger.to_dict()},
+            job_id=f"ack-{run_id}",
+            job_timeout=ACK_TIMEOUT,
+            description=f"acknowledge {trigger.target}",
+        )
+    except redis.RedisError:
+        store.release_delivery(delivery_id)
+        raise
+    return run_id, True

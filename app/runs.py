@@ -1,0 +1,83 @@
+"""Run records and run events in Redis, shared by the web app and the workers.
+
+A run record is a hash `orca:run:<id>`; its events are a stream `orca:run:<id>:events`.
+Both expire after `KEEP_SECONDS` so Redis does not grow without bound.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import redis
+
+# Transcripts are kept for a week: long enough to debug a run reported days later.
+KEEP_SECONDS = 7 * 24 * 3600
+# Redeliveries of one delivery can come for 3 days (GitHub's redelivery window).
+DELIVERY_SECONDS = 3 * 24 * 3600
+# Cap a stream so a runaway run cannot fill Redis; approximate trimming is cheap.
+MAX_EVENTS = 10_000
+
+STATUSES = ("queued", "running", "done", "failed", "cancelled", "rejected")
+
+
+def new_run_id() -> str:
+    """A short, unique, URL-safe run id."""
+    return uuid.uuid4().hex[:12]
+
+
+class RunStore:
+    """Run records and events; `redis` is a client created with decode_responses=False."""
+
+    def __init__(self, connection: redis.Redis) -> None:
+        self.redis = connection
+
+    def claim_delivery(self, delivery_id: str, run_id: str) -> str | None:
+        """Bind a delivery to a run once; returns the run already bound, or None if new."""
+        key = f"orca:delivery:{delivery_id}"
+        if self.redis.set(key, run_id, nx=True, ex=DELIVERY_SECONDS):
+            return None
+        existing = self.redis.get(key)
+        return existing.decode() if existing else None
+
+    def release_delivery(self, delivery_id: str) -> None:
+        """Forget a delivery whose enqueueing failed, so a redelivery can try again."""
+        self.redis.delete(f"orca:delivery:{delivery_id}")
+
+    def create(self, run_id: str, fields: dict[str, Any]) -> None:
+        record = {**fields, "id": run_id, "status": "queued", "created_at": time.time()}
+        self.update(run_id, **record)
+        self.redis.zadd("orca:runs", {run_id: record["created_at"]})
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        key = f"orca:run:{run_id}"
+        encoded = {name: json.dumps(value) for name, value in fields.items()}
+        pipe = self.redis.pipeline()
+        pipe.hset(key, mapping=encoded)
+        pipe.expire(key, KEEP_SECONDS)
+        pipe.execute()
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        raw = self.redis.hgetall(f"orca:run:{run_id}")
+        if not raw:
+            return None
+        return {name.decode(): json.loads(value) for name, value in raw.items()}
+
+    def add_event(self, run_id: str, kind: str, data: dict[str, Any]) -> None:
+        """Append one event to the run's transcript (the caller redacts secrets)."""
+        key = f"orca:run:{run_id}:events"
+        entry = {"kind": kind, "at": time.time(), "data": json.dumps(data, default=str)}
+        pipe = self.redis.pipeline()
+        pipe.xadd(key, entry, maxlen=MAX_EVENTS, approximate=True)
+        pipe.expire(key, KEEP_SECONDS)
+        pipe.execute()
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        """Every event of a run, oldest first."""
+        out = []
+        for _id, fields in self.redis.xrange(f"orca:run:{run_id}:events"):
+            item = {name.decode(): value.decode() for name, value in fields.items()}
+            out.append({"kind": item["kind"], "at": float(item["at"]), "data": json.loads(item["data"])})
+        return out

@@ -1,0 +1,115 @@
+"""Orca's settings: one typed object, read from the environment and a `.env` file.
+
+Nothing here is read at import time; `load_settings()` is called by the CLI, the
+web app factory and each job, so tests can build their own `Settings(...)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A current Sonnet-class model; tests fail if the SDK marks it deprecated.
+DEFAULT_MODEL = "claude-sonnet-5-5"
+
+
+class SettingsError(Exception):
+    """A missing or malformed setting; the message is one line naming it."""
+
+
+class Settings(BaseSettings):
+    """Every setting Orca reads. The README's settings table lists each of them."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    github_app_id: int = Field(alias="GITHUB_APP_ID")
+    """The App's numeric id, shown on its settings page."""
+    github_private_key: str = Field(default="", alias="GITHUB_PRIVATE_KEY")
+    """The App's private key as PEM text (or use GITHUB_PRIVATE_KEY_PATH)."""
+    github_private_key_path: Path | None = Field(default=None, alias="GITHUB_PRIVATE_KEY_PATH")
+    """A file holding the App's private key (PEM)."""
+    github_webhook_secret: str = Field(alias="GITHUB_WEBHOOK_SECRET")
+    """The secret GitHub signs webhook deliveries with."""
+    github_url: str = Field(default="https://github.com", alias="GITHUB_URL")
+    """github.com, a GitHub Enterprise Server, or a local test server."""
+    github_api_url: str = Field(default="", alias="GITHUB_API_URL")
+    """Optional override of the REST base (default: derived from GITHUB_URL)."""
+    redis_url: str = Field(default="redis://localhost:6379/0", alias="REDIS_URL")
+    """Where the queues, run records and run events live."""
+    anthropic_api_key: str = Field(default="", alias="ANTHROPIC_API_KEY")
+    """The model key (the anthropic SDK's own variable)."""
+    anthropic_base_url: str | None = Field(default=None, alias="ANTHROPIC_BASE_URL")
+    """Optional Messages API base (the SDK's own variable)."""
+    model: str = Field(default=DEFAULT_MODEL, alias="ORCA_MODEL")
+    """The model the agent runs on."""
+    trigger_label: str = Field(default="agent", alias="ORCA_TRIGGER_LABEL")
+    """The issue label that starts a run."""
+    data_dir: Path = Field(default=Path(".orca"), alias="ORCA_DATA_DIR")
+    """Mirror cache and per-run worktrees."""
+    sandbox: str = Field(default="bubblewrap", alias="ORCA_SANDBOX")
+    """`bubblewrap`, or `none` for local trials only."""
+    max_turns: int = Field(default=60, alias="ORCA_MAX_TURNS", ge=1)
+    """Model turns a run may take before it stops."""
+    command_timeout: float = Field(default=300.0, alias="ORCA_COMMAND_TIMEOUT", gt=0)
+    """Seconds one bash command may run before its process group is killed."""
+    run_timeout: int = Field(default=3600, alias="ORCA_RUN_TIMEOUT", ge=60)
+    """Seconds a whole run may take (the RQ job timeout)."""
+    github_pacing: bool = Field(default=True, alias="ORCA_GITHUB_PACING")
+    """Space GitHub requests as GitHub asks (off only in tests)."""
+    strict_model_responses: bool = Field(default=False, alias="ORCA_STRICT_MODEL_RESPONSES")
+    """Reject model responses that do not match the SDK's types (tests)."""
+
+    @field_validator("github_url", "github_api_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("sandbox")
+    @classmethod
+    def _known_sandbox(cls, value: str) -> str:
+        if value not in ("bubblewrap", "none"):
+            raise ValueError("must be 'bubblewrap' or 'none'")
+        return value
+
+    @model_validator(mode="after")
+    def _key_present(self) -> Settings:
+        if not self.github_private_key and not self.github_private_key_path:
+            raise ValueError("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH is required")
+        return self
+
+    @property
+    def api_url(self) -> str:
+        """The REST base: api.github.com for github.com, `{GITHUB_URL}/api/v3` otherwise."""
+        if self.github_api_url:
+            return self.github_api_url
+        if self.github_url == "https://github.com":
+            return "https://api.github.com"
+        return f"{self.github_url}/api/v3"
+
+    def private_key(self) -> str:
+        """The PEM text, from the variable or the file."""
+        if self.github_private_key:
+            return self.github_private_key.replace("\\n", "\n")
+        assert self.github_private_key_path is not None
+        try:
+            return self.github_private_key_path.read_text()
+        except OSError as exc:
+            raise SettingsError(f"GITHUB_PRIVATE_KEY_PATH: cannot read {exc.filename}") from exc
+
+    def clone_url(self, full_name: str) -> str:
+        """The git URL of a repository on this GitHub."""
+        return f"{self.github_url}/{full_name}.git"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning pydantic's report into one line that names the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        if error["type"] == "missing":
+            raise SettingsError(f"{name} is not set") from None
+        raise SettingsError(f"{name}: {error['msg']}") from None

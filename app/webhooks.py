@@ -1,0 +1,55 @@
+"""The webhook view: verify, parse, decide, enqueue, answer. Nothing else.
+
+GitHub gives a delivery 10 seconds (https://docs.github.com/en/webhooks/using-webhooks/
+best-practices-for-using-webhooks#respond-within-10-seconds), so no GitHub call and no
+git happen here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import redis
+from flask import Blueprint, current_app, jsonify, request
+
+from app import signature
+from app.queues import enqueue_trigger
+from app.triggers import PayloadError, trigger_for
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("webhooks", __name__)
+
+
+def _answer(status: int, **body: object):
+    return jsonify(body), status
+
+
+@blueprint.post("/webhooks")
+def receive():
+    orca = current_app.extensions["orca"]
+    body = request.get_data(cache=False)
+    if not signature.verify(orca.settings.github_webhook_secret, body,
+                            request.headers.get("X-Hub-Signature-256")):
+        return _answer(401, error="bad or missing X-Hub-Signature-256")
+    event = request.headers.get("X-GitHub-Event", "")
+    delivery = request.headers.get("X-GitHub-Delivery", "")
+    if not event or not delivery:
+        return _answer(400, error="missing X-GitHub-Event or X-GitHub-Delivery")
+    try:
+        payload = json.loads(body)
+        if event == "ping":
+            return _answer(200, ok=True, zen=payload.get("zen") if isinstance(payload, dict) else None)
+        trigger = trigger_for(event, payload, label=orca.settings.trigger_label)
+    except (ValueError, PayloadError) as exc:
+        return _answer(400, error=f"malformed payload: {exc}")
+    if trigger is None:
+        return _answer(200, ignored=f"{event} asks nothing of Orca")
+    try:
+        run_id, created = enqueue_trigger(orca.redis, trigger, delivery)
+    except redis.RedisError:
+        log.exception("redis unavailable", extra={"delivery": delivery})
+        # 503 marks the delivery failed on GitHub's side so it can be redelivered.
+        return _answer(503, error="queue unavailable; redeliver later")
+    log.info("run %s for %s (delivery %s, new=%s)", run_id, trigger.target, delivery, created)
+    return _answer(202 if created else 200, run=run_id, duplicate=not created)

@@ -1,0 +1,100 @@
+"""What every step of a run shares: settings, the run store, the App, the event log.
+
+Also the two small edges the steps write through: the tracking comment and the
+redacting event emitter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from github import Github
+from rq import get_current_job
+
+from app.runs import RunStore
+from app.settings import Settings, load_settings
+from app.triggers import Trigger
+from jobs.github import GitHubApp
+
+log = logging.getLogger("orca.run")
+# Installation and OAuth tokens as GitHub formats them; redacted even if we never saw them.
+_TOKEN_PATTERN = re.compile(r"\b(gh[pousr]_[A-Za-z0-9_]{20,}|github_pat_[A-Za-z0-9_]{20,})")
+
+
+@dataclass
+class Redactor:
+    """Replaces every known secret, and anything shaped like a GitHub token, with ***."""
+
+    secrets: set[str] = field(default_factory=set)
+
+    def add(self, secret: str | None) -> None:
+        if secret and len(secret) >= 8:
+            self.secrets.add(secret)
+
+    def text(self, value: str) -> str:
+        for secret in self.secrets:
+            value = value.replace(secret, "***")
+        return _TOKEN_PATTERN.sub("***", value)
+
+    def data(self, value: dict[str, Any]) -> dict[str, Any]:
+        return json.loads(self.text(json.dumps(value, default=str)))
+
+
+@dataclass
+class RunContext:
+    """One run's shared collaborators."""
+
+    run_id: str
+    trigger: Trigger
+    settings: Settings
+    store: RunStore
+    app: GitHubApp
+    redactor: Redactor
+
+    @classmethod
+    def load(cls, run_id: str, trigger: dict[str, Any]) -> RunContext:
+        settings = load_settings()
+        job = get_current_job()
+        connection = job.connection if job else redis.Redis.from_url(settings.redis_url)
+        redactor = Redactor()
+        for secret in (settings.github_webhook_secret, settings.anthropic_api_key):
+            redactor.add(secret)
+        return cls(run_id, Trigger.from_dict(trigger), settings, RunStore(connection),
+                   GitHubApp(settings), redactor)
+
+    @property
+    def redis(self) -> redis.Redis:
+        return self.store.redis
+
+    def mint(self, permissions: dict[str, str]) -> str:
+        """A token for this run's repository only; remembered so it is redacted."""
+        token = self.app.mint_token(self.trigger.installation_id, self.trigger.repository_id,
+                                    permissions)
+        self.redactor.add(token)
+        return token
+
+    def emit(self, kind: str, data: dict[str, Any]) -> None:
+        """Record one event in the run's transcript, secrets redacted."""
+        self.store.add_event(self.run_id, kind, self.redactor.data(data))
+
+    def log(self, message: str, *args: Any) -> None:
+        t = self.trigger
+        log.info(f"[run {self.run_id} {t.repository}#{t.number} inst {t.installation_id}] "
+                 + message, *args)
+
+
+class TrackingComment:
+    """The one comment a run edits in place from start to finish."""
+
+    def __init__(self, client: Github, repository: str, comment_id: int) -> None:
+        self.client = client
+        self.path = f"/repos/{repository}/issues/comments/{comment_id}"
+
+    def edit(self, body: str) -> None:
+        # A direct PATCH: PyGithub would first GET the comment to build its object.
+        self.client.requester.requestJsonAndCheck("PATCH", self.path, input={"body": body})

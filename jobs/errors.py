@@ -1,0 +1,33 @@
+"""The few named exceptions that end a run. Each carries the message the user reads.
+
+They are caught in one place, the job entry point (`jobs.run`), which turns them into
+the tracking comment's final words.
+"""
+
+from __future__ import annotations
+
+
+class RunError(Exception):
+    """A run cannot go on. `str(error)` is shown to the user in the tracking comment."""
+
+    retry_hint = "To retry, remove the label and add it again."
+
+
+class NotAllowed(RunError):
+    """The requester may not start runs here (no write access, or a bot)."""
+
+
+class ModelUnavailable(RunError):
+    """The model API failed after the SDK's own retries."""
+
+
+class WorkspaceError(RunError):
+    """git could not fetch, check out, commit or push."""
+
+
+class PublishError(RunError):
+    """The pull request could not be opened or updated."""
+
+
+class BudgetExhausted(RunError):
+    """A run hit one of its limits (turns, tokens, dollars, time)."""

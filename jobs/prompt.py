@@ -1,0 +1,79 @@
+"""What the model is told: the system prompt and the task, built from sanitised text.
+
+Only the requester's words and the repository's own instruction files reach the model.
+Hidden HTML comments and invisible or bidirectional-control characters are stripped
+first: they are how instructions get smuggled past a human reviewer.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+# Instruction files other agents read, looked up case-insensitively at the repository root.
+INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md", ".github/copilot-instructions.md")
+# One instruction file may not crowd out the task: 16 KB is a long AGENTS.md.
+INSTRUCTION_CAP = 16_000
+# An issue body past 32 KB is almost certainly pasted logs; keep the head.
+BODY_CAP = 32_000
+
+_HIDDEN = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
+# Zero-width, word-joiner, BOM, soft hyphen, bidi embeddings/overrides/isolates, tag chars.
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]")
+_IMAGE_ALT = re.compile(r"!\[[^\]]*\]\(")
+
+SYSTEM = """You are Orca, an autonomous software engineer working on a GitHub repository.
+The repository is checked out at {root}; your working directory is {root}.
+You have two tools: `str_replace_based_edit_tool` to view and edit files (absolute paths
+under {root}) and `bash` to run commands (each call is a fresh shell in a sandbox{network}).
+Work the way a careful engineer does: read the relevant code first, make the smallest
+change that fully solves the task, and run the tests that cover it when you can.
+Do not commit, push or create branches: Orca commits your changes when you finish.
+Leave no scratch files behind. When you are done, reply without calling a tool: a short
+summary of what you changed and how you verified it, for the pull request description."""
+
+
+def sanitise(text: str) -> str:
+    """Remove hidden HTML comments, invisible characters and image alt text."""
+    text = _HIDDEN.sub("", text)
+    text = _INVISIBLE.sub("", text)
+    return _IMAGE_ALT.sub("![](", text)
+
+
+def system_prompt(root: str, network: bool) -> str:
+    return SYSTEM.format(root=root, network="" if network else " without network access")
+
+
+def _find(worktree: Path, relative: str) -> Path | None:
+    folder = worktree
+    for part in Path(relative).parts:
+        if not folder.is_dir():
+            return None
+        matches = [p for p in folder.iterdir() if p.name.lower() == part.lower()]
+        if not matches:
+            return None
+        folder = sorted(matches)[0]
+    return folder if folder.is_file() and not folder.is_symlink() else None
+
+
+def repository_instructions(worktree: Path) -> list[tuple[str, str]]:
+    """(name, text) of each instruction file present, capped in size."""
+    found = []
+    for name in INSTRUCTION_FILES:
+        path = _find(worktree, name)
+        if path is not None:
+            text = path.read_text(errors="replace")[:INSTRUCTION_CAP]
+            found.append((name, sanitise(text)))
+    return found
+
+
+def task_prompt(repository: str, number: int, title: str, body: str, requester: str,
+                instructions: list[tuple[str, str]]) -> str:
+    """The first user message: the issue, then the repository's own instructions."""
+    parts = [
+        f"Resolve issue #{number} in {repository}, asked for by @{requester}.",
+        f"<issue>\n<title>{sanitise(title)}</title>\n<body>\n{sanitise(body)[:BODY_CAP]}\n</body>\n</issue>",
+    ]
+    for name, text in instructions:
+        parts.append(f'<repository-instructions file="{name}">\n{text}\n</repository-instructions>')
+    return "\n\n".join(parts)

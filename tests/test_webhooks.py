@@ -1,0 +1,128 @@
+"""The webhook view, through Flask's test client with a real Redis."""
+
+import json
+
+import pytest
+import redis
+from rq import Queue
+
+from app import create_app
+from app.queues import FAST_QUEUE
+from app.runs import RunStore
+from app.settings import Settings
+from tests import payloads
+from tests.redis_server import free_port
+
+SECRET = "webhook-secret"
+
+
+@pytest.fixture
+def settings():
+    return Settings(GITHUB_APP_ID=1, GITHUB_PRIVATE_KEY="k", GITHUB_WEBHOOK_SECRET=SECRET)
+
+
+@pytest.fixture
+def client(settings, redis_client):
+    return create_app(settings, redis_client).test_client()
+
+
+def labeled(label="agent"):
+    return payloads.issues_labeled(
+        base_url="http://127.0.0.1:9", installation_id=7,
+        repo={"full_name": "octo-org/hello", "id": 42, "default_branch": "main"},
+        sender_login="octocat", sender_id=99,
+        issue={"number": 5, "title": "Fix it", "body": "please"}, label=label)
+
+
+def post(client, event, payload, secret=SECRET, delivery="d-1", raw=None):
+    body = raw if raw is not None else json.dumps(payload).encode()
+    headers = payloads.delivery_headers(event, body, secret, delivery_id=delivery)
+    return client.post("/webhooks", data=body, headers=headers)
+
+
+def fast_jobs(redis_client):
+    return Queue(FAST_QUEUE, connection=redis_client).job_ids
+
+
+def test_labeled_issue_is_enqueued_with_ids_only(client, redis_client):
+    answer = post(client, "issues", labeled())
+    assert answer.status_code == 202
+    run_id = answer.json["run"]
+    [job_id] = fast_jobs(redis_client)
+    job = Queue(FAST_QUEUE, connection=redis_client).fetch_job(job_id)
+    assert job.func_name == "jobs.run.acknowledge"
+    assert job.kwargs == {"run_id": run_id, "trigger": {
+        "kind": "label", "installation_id": 7, "repository": "octo-org/hello", "repository_id": 42,
+        "number": 5, "requester": "octocat", "requester_id": 99, "is_pull_request": False}}
+    assert RunStore(redis_client).get(run_id)["status"] == "queued"
+
+
+def test_redelivery_starts_nothing_new(client, redis_client):
+    first = post(client, "issues", labeled(), delivery="same")
+    again = post(client, "issues", labeled(), delivery="same")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json == {"run": first.json["run"], "duplicate": True}
+    assert len(fast_jobs(redis_client)) == 1
+
+
+@pytest.mark.parametrize("secret", ["wrong-secret", ""])
+def test_bad_signature_is_401_and_enqueues_nothing(client, redis_client, secret):
+    answer = post(client, "issues", labeled(), secret=secret)
+    assert answer.status_code == 401
+    assert fast_jobs(redis_client) == []
+    assert redis_client.keys("orca:*") == []
+
+
+def test_missing_signature_is_401(client):
+    answer = client.post("/webhooks", data=b"{}", headers={"X-GitHub-Event": "ping",
+                                                            "X-GitHub-Delivery": "x"})
+    assert answer.status_code == 401
+
+
+def test_malformed_json_is_400(client, redis_client):
+    answer = post(client, "issues", None, raw=b'{"action": "labeled",')
+    assert answer.status_code == 400
+    assert fast_jobs(redis_client) == []
+
+
+def test_payload_missing_keys_is_400(client, redis_client):
+    payload = labeled()
+    del payload["installation"]
+    assert post(client, "issues", payload).status_code == 400
+    assert fast_jobs(redis_client) == []
+
+
+def test_over_25_mb_is_413(client):
+    body = b"x" * (25 * 1024 * 1024 + 1)
+    answer = post(client, "issues", None, raw=body)
+    assert answer.status_code == 413
+
+
+def test_ping_and_other_events_are_2xx_and_do_nothing(client, redis_client):
+    assert post(client, "ping", {"zen": "Design for failure.", "hook_id": 1}).status_code == 200
+    assert post(client, "issues", labeled(label="bug")).status_code == 200
+    assert post(client, "star", {"action": "created"}).status_code == 200
+    assert fast_jobs(redis_client) == []
+
+
+def test_missing_event_header_is_400(client):
+    body = b"{}"
+    headers = payloads.delivery_headers("ping", body, SECRET)
+    del headers["X-GitHub-Event"]
+    assert client.post("/webhooks", data=body, headers=headers).status_code == 400
+
+
+def test_redis_down_is_503_so_github_can_redeliver(settings):
+    dead = redis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    client = create_app(settings, dead).test_client()
+    assert post(client, "issues", labeled()).status_code == 503
+    assert client.get("/healthz").status_code == 503
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json == {"ok": True, "redis": "ok"}
+
+
+def test_unknown_route_and_method(client):
+    assert client.get("/nope").status_code == 404
+    assert client.get("/webhooks").status_code == 405
