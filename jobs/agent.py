@@ -47,8 +47,6 @@ def _with_breakpoints(messages: list[dict]) -> list[dict]:
     """
     marked = copy.copy(messages)
     last = copy.deepcopy(marked[-1])
-    if isinstance(last["content"], str):
-        last["content"] = [{"type": "text", "text": last["content"]}]
     last["content"][-1]["cache_control"] = EPHEMERAL
     marked[-1] = last
     return marked
@@ -94,7 +92,7 @@ def _run_tools(content: list, tools: Tools, emit: Emit) -> list[dict]:
 def run_agent(client: anthropic.Anthropic, *, model: str, system: str, task: str,
               tools: Tools, max_turns: int, emit: Emit) -> AgentResult:
     """Run the loop until the model answers without a tool call, or a limit is hit."""
-    messages: list[dict] = [{"role": "user", "content": task}]
+    messages: list[dict] = [{"role": "user", "content": [{"type": "text", "text": task}]}]
     result = AgentResult(summary="", turns=0)
     while result.turns < max_turns:
         response = _request(client, model, system, messages)

@@ -1,0 +1,49 @@
+from jobs import report
+from jobs.pricing import Usage, cost
+from jobs.workspace import issue_branch, slugify
+
+
+def figures():
+    usage = Usage(input_tokens=1000, output_tokens=500, cache_read_input_tokens=9000)
+    return report.Figures(turns=4, usage=usage, cost=cost("claude-sonnet-5-5", usage), seconds=61)
+
+
+def test_slug_and_branch():
+    assert slugify("Fix the flaky test!") == "fix-the-flaky-test"
+    assert slugify("Ünïcödé  & émoji 🚀") == "unicode-emoji"
+    assert slugify("!!!") == "task"
+    assert len(slugify("a" * 100)) == 40
+    assert issue_branch(12, "Add a README") == "agent/issue-12-add-a-readme"
+
+
+def test_cost_uses_cache_prices():
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, cache_read_input_tokens=1_000_000,
+                  cache_creation_input_tokens=1_000_000)
+    assert cost("claude-sonnet-5-5", usage) == 3 + 15 + 0.3 + 3.75
+    assert cost("some-other-model", usage) is None
+
+
+def test_tracking_comment_states_carry_the_marker():
+    for body in (report.working("r1", "octocat"),
+                 report.opened("r1", 7, "http://x/pull/7", "did it", figures(), [], None),
+                 report.no_changes("r1", "nothing to do", figures(), []),
+                 report.failed("r1", "the model was down", "To retry, re-add the label.")):
+        assert report.marker("r1") in body
+
+
+def test_opened_and_failed_say_what_happened():
+    body = report.opened("r1", 7, "http://x/pull/7", "Fixed it.\nRan tests.", figures(),
+                         [".github/workflows/ci.yml"], None)
+    assert body.startswith("✅ Opened #7: http://x/pull/7")
+    assert "> Fixed it.\n> Ran tests." in body and "`.github/workflows/ci.yml`" in body
+    assert "4 turns · 10,500 tokens (9,000 from cache) · $0.01 · 61 s" in body
+    stopped = report.opened("r1", 7, "u", "", figures(), [], "the turn limit (3)")
+    assert stopped.startswith("⏸️ Stopped by the turn limit (3)")
+    failed = report.failed("r1", "the model API answered 529", "To retry, remove the label and add it again.")
+    assert "529" in failed and "add it again" in failed
+
+
+def test_pull_body_closes_the_issue():
+    body = report.pull_body(5, "Changed x.", [], None, "octocat")
+    assert body.startswith("Fixes #5\n")
+    assert "Changed x." in body and "@octocat" in body
