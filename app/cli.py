@@ -1,4 +1,4 @@
-"""The `orca` command: `orca web` serves webhooks, `orca worker` runs jobs."""
+"""The `orca` command: `orca up` runs it all; `orca web` serves webhooks; `orca worker` runs jobs."""
 
 from __future__ import annotations
 
@@ -45,6 +45,12 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _up(settings: Settings, args: argparse.Namespace) -> int:
+    from app.up import up
+
+    return up(settings, args.host, args.port, args.workers)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="orca", description="Orca, a coding-agent GitHub App.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -57,6 +63,11 @@ def parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run queued jobs (acknowledgements and runs)")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(handler=_worker)
+    everything = commands.add_parser("up", help="web + workers (+ a local Redis) on this machine")
+    everything.add_argument("--host", default="127.0.0.1")
+    everything.add_argument("--port", type=int, default=8000)
+    everything.add_argument("--workers", type=int, default=4, help="worker processes")
+    everything.set_defaults(handler=_up)
     return top
 
 

@@ -12,6 +12,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 
+# Events Orca acts on; manifest.yml subscribes to exactly these (a test keeps them in step).
+HANDLED_EVENTS = frozenset({"issues"})
+
+
 class PayloadError(ValueError):
     """The payload lacks a key or has a value of the wrong type (the view answers 400)."""
 

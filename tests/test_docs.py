@@ -1,0 +1,37 @@
+"""The docs stay honest: every setting in the README, every handled event in the manifest."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+from app.cli import parser
+from app.settings import Settings
+from app.triggers import HANDLED_EVENTS
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def test_every_setting_is_in_the_readme_table():
+    aliases = {field.alias for field in Settings.model_fields.values()}
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", README, re.MULTILINE))
+    assert aliases == documented
+
+
+def test_manifest_events_are_exactly_the_handled_events():
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    assert set(manifest["default_events"]) == HANDLED_EVENTS
+    assert "workflows" not in manifest["default_permissions"]
+
+
+def test_readme_opens_with_the_start_and_test_commands():
+    block = README.split("```sh", 1)[1].split("```", 1)[0]
+    assert "orca up" in block and "bash .ci/run" in block
+    assert "pytest" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_command_is_documented():
+    commands = parser()._subparsers._group_actions[0].choices
+    for name in commands:
+        assert f"`orca {name}" in README
