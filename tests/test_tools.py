@@ -1,0 +1,181 @@
+"""The editor and bash tools as the model sees them, on a real bubblewrap sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jobs.editor import MAX_FILE_BYTES
+from jobs.sandbox import make_sandbox
+from jobs.tools import Toolbox, tool_definitions
+
+EDIT = "str_replace_based_edit_tool"
+APP = "/workspace/app.py"
+
+
+@pytest.fixture
+def worktree(tmp_path: Path) -> Path:
+    path = tmp_path / "worktree"
+    path.mkdir()
+    (path / "app.py").write_text("def f():\n    return 1\n\n\ndef g():\n    return 1\n")
+    return path
+
+
+@pytest.fixture
+def tools(worktree: Path) -> Toolbox:
+    return Toolbox(make_sandbox(worktree), command_timeout=10, max_output=400, max_characters=400)
+
+
+def edit(tools: Toolbox, **tool_input):
+    return tools.run(EDIT, tool_input)
+
+
+def test_tool_definitions():
+    assert tool_definitions(1234) == [
+        {"type": "text_editor_20250728", "name": EDIT, "max_characters": 1234},
+        {"type": "bash_20250124", "name": "bash"},
+    ]
+
+
+def test_view_numbers_lines_like_cat_n(tools):
+    result = edit(tools, command="view", path="/workspace/app.py")
+    assert not result.is_error
+    assert result.content == (
+        "Here's the result of running `cat -n` on /workspace/app.py:\n"
+        "     1\tdef f():\n     2\t    return 1\n     3\t\n     4\t\n"
+        "     5\tdef g():\n     6\t    return 1\n"
+    )
+
+
+def test_view_range(tools):
+    result = edit(tools, command="view", path="/workspace/app.py", view_range=[5, -1])
+    assert result.content.endswith("     5\tdef g():\n     6\t    return 1\n")
+    assert "     4\t" not in result.content
+    result = edit(tools, command="view", path="/workspace/app.py", view_range=[2, 2])
+    assert result.content.endswith(":\n     2\t    return 1\n")
+    for bad in ([0, 2], [3, 2], [1, 7], [1], "1-2"):
+        result = edit(tools, command="view", path="/workspace/app.py", view_range=bad)
+        assert result.is_error and "view_range" in result.content
+
+
+def test_view_clips_long_files(tools, worktree):
+    (worktree / "long.txt").write_text("".join(f"line {n}\n" for n in range(1, 500)))
+    result = edit(tools, command="view", path="/workspace/long.txt")
+    assert not result.is_error
+    assert "     1\tline 1\n" in result.content and "line 499" not in result.content
+    assert "<response clipped>" in result.content and "view_range" in result.content
+    assert len(result.content) < 400 + 300
+
+
+def test_view_directory_two_levels_without_hidden(tools, worktree):
+    (worktree / ".git").mkdir()
+    (worktree / ".env").write_text("x")
+    (worktree / "src" / "pkg" / "deep").mkdir(parents=True)
+    (worktree / "src" / "pkg" / "deep" / "too_deep.py").write_text("")
+    (worktree / "src" / ".hidden").write_text("")
+    (worktree / "src" / "main.py").write_text("")
+    result = edit(tools, command="view", path="/workspace")
+    lines = result.content.splitlines()
+    assert lines[0].startswith("Here's the files and directories up to 2 levels deep")
+    assert lines[1:] == [
+        "/workspace", "/workspace/app.py", "/workspace/src",
+        "/workspace/src/main.py", "/workspace/src/pkg",
+    ]
+
+
+def test_create_makes_parents_and_refuses_existing(tools, worktree):
+    result = edit(tools, command="create", path="/workspace/new/dir/x.txt", file_text="hi\n")
+    assert result.content == "File created successfully at: /workspace/new/dir/x.txt"
+    assert (worktree / "new" / "dir" / "x.txt").read_text() == "hi\n"
+    result = edit(tools, command="create", path="/workspace/app.py", file_text="gone")
+    assert result.is_error and "already exists" in result.content
+    assert (worktree / "app.py").read_text().startswith("def f()")
+
+
+def test_str_replace_unique(tools, worktree):
+    result = edit(tools, command="str_replace", path="/workspace/app.py",
+                  old_str="def g():\n    return 1", new_str="def g():\n    return 2")
+    assert not result.is_error
+    assert (worktree / "app.py").read_text().endswith("def g():\n    return 2\n")
+    assert "     5\tdef g():\n     6\t    return 2\n" in result.content
+    assert result.content.startswith("The file /workspace/app.py has been edited.")
+
+
+def test_str_replace_refuses_zero_and_several_matches(tools, worktree):
+    before = (worktree / "app.py").read_text()
+    result = edit(tools, command="str_replace", path=APP, old_str="nope", new_str="x")
+    assert result.is_error and "did not appear verbatim" in result.content
+    result = edit(tools, command="str_replace", path="/workspace/app.py",
+                  old_str="return 1", new_str="return 3")
+    assert result.is_error and "Multiple occurrences" in result.content
+    assert "in lines [2, 6]" in result.content
+    assert (worktree / "app.py").read_text() == before
+
+
+def test_str_replace_without_new_str_deletes(tools, worktree):
+    result = edit(tools, command="str_replace", path=APP, old_str="\n\ndef g():\n    return 1")
+    assert not result.is_error
+    assert (worktree / "app.py").read_text() == "def f():\n    return 1\n\n"
+
+
+@pytest.mark.parametrize("key", ["insert_text", "new_str"])
+def test_insert_accepts_insert_text_or_new_str(tools, worktree, key):
+    result = edit(tools, command="insert", path=APP, insert_line=0, **{key: "# top"})
+    assert not result.is_error and "     1\t# top\n" in result.content
+    edit(tools, command="insert", path="/workspace/app.py", insert_line=7, **{key: "# end\n"})
+    text = (worktree / "app.py").read_text()
+    assert text.startswith("# top\ndef f():\n") and text.endswith("    return 1\n# end\n")
+
+
+def test_insert_out_of_range(tools, worktree):
+    for line in (-1, 7, "2", True):
+        result = edit(tools, command="insert", path=APP, insert_line=line, insert_text="x")
+        assert result.is_error and "insert_line" in result.content
+
+
+def test_paths_must_be_absolute_and_inside_root(tools, worktree, tmp_path):
+    (tmp_path / "secret.txt").write_text("top secret")
+    (worktree / "link").symlink_to(tmp_path)
+    result = edit(tools, command="view", path="app.py")
+    assert result.is_error and "absolute path under /workspace" in result.content
+    for path in ("/workspace/../secret.txt", "/workspace/link/secret.txt", "/etc/passwd"):
+        result = edit(tools, command="view", path=path)
+        assert result.is_error and "top secret" not in result.content
+        result = edit(tools, command="create", path=path + "2", file_text="x")
+        assert result.is_error
+    assert not (tmp_path / "secret.txt2").exists()
+
+
+def test_binary_huge_missing_and_unknown(tools, worktree):
+    (worktree / "blob.bin").write_bytes(b"\x00\x01\x02")
+    (worktree / "huge.txt").write_bytes(b"a" * (MAX_FILE_BYTES + 1))
+    assert "binary" in edit(tools, command="view", path="/workspace/blob.bin").content
+    assert "limit" in edit(tools, command="view", path="/workspace/huge.txt").content
+    assert "does not exist" in edit(tools, command="view", path="/workspace/nope").content
+    result = edit(tools, command="undo_edit", path="/workspace/app.py")
+    assert result.is_error and "view, create, str_replace, insert" in result.content
+    assert tools.run("python", {"code": "1"}).is_error
+    assert tools.run(EDIT, "view").is_error
+    assert edit(tools, command="create", path="/workspace/x").is_error  # no file_text
+
+
+def test_bash_runs_in_workspace_and_reports_exit_codes(tools):
+    assert tools.run("bash", {"command": "pwd; ls"}).content == "/workspace\napp.py"
+    result = tools.run("bash", {"command": "echo oops >&2; exit 4"})
+    assert result.content == "oops\n[exit code: 4]" and not result.is_error
+    assert tools.run("bash", {"command": "true"}).content == "(no output)"
+    assert tools.run("bash", {"restart": True}).content == "tool has been restarted."
+    assert tools.run("bash", {}).is_error
+
+
+def test_bash_keeps_head_and_tail(tools):
+    result = tools.run("bash", {"command": "echo FIRST; seq 1 5000; echo LAST"})
+    assert result.content.startswith("FIRST\n") and result.content.endswith("LAST")
+    assert "characters cut ...]" in result.content and len(result.content) < 500
+
+
+def test_bash_timeout(worktree):
+    tools = Toolbox(make_sandbox(worktree), command_timeout=0.5)
+    result = tools.run("bash", {"command": "echo partial; sleep 30"})
+    assert result.content == "partial\n[command timed out after 0.5 s and was killed]"
