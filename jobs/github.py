@@ -80,8 +80,9 @@ class GitHubApp:
 
     def client(self, token: str) -> Github:
         """A REST client acting as the installation, with GitHub's retry policy."""
+        # lazy: objects are fetched only when an attribute is read, saving a GET per step.
         return Github(auth=Auth.Token(token), base_url=self.settings.api_url, retry=GithubRetry(),
-                      **self._pacing())
+                      lazy=True, **self._pacing())
 
     def identity(self, client: Github, cache: redis.Redis | None = None) -> BotIdentity:
         """The App's bot user, cached in Redis for a day."""

@@ -47,7 +47,7 @@ def _acknowledge(ctx: RunContext) -> None:
     if t.requester.endswith("[bot]"):
         raise NotAllowed("bots do not start runs")
     client = ctx.app.client(ctx.mint(ACK_PERMISSIONS))
-    repo = client.get_repo(t.repository, lazy=True)
+    repo = client.get_repo(t.repository)
     issue = repo.get_issue(t.number)
     permission = repo.get_collaborator_permission(t.requester)
     if permission not in ALLOWED_PERMISSIONS:
@@ -96,7 +96,7 @@ def _fail(ctx: RunContext, exc: Exception, comment_id: int | None) -> None:
         if comment_id:
             TrackingComment(client, ctx.trigger.repository, comment_id).edit(body)
         else:
-            repo = client.get_repo(ctx.trigger.repository, lazy=True)
+            repo = client.get_repo(ctx.trigger.repository)
             repo.get_issue(ctx.trigger.number).create_comment(body)
     except (GithubException, RunError, OSError) as report_error:
         # GitHub itself is down: the run record and the log still say what happened.

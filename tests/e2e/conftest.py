@@ -1,0 +1,112 @@
+"""The end-to-end harness: Orca's web app on a real port, a real RQ worker, both fakes.
+
+Orca reads its settings from the environment exactly as in production; the fixture
+points them at the fakes and at the test's own redis-server.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import redis
+from rq import SimpleWorker
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.queues import queues
+from app.settings import load_settings
+from tests import payloads
+from tests.fakes.github import FakeGitHub, fake_github  # noqa: F401
+from tests.fakes.model import FakeModel, fake_model  # noqa: F401
+
+
+@dataclass
+class Orca:
+    """A running Orca (web app + on-demand worker) wired to the fakes."""
+
+    url: str
+    redis: redis.Redis
+    github: FakeGitHub
+    model: FakeModel
+    data_dir: Path
+
+    def deliver(self, event: str, payload: dict[str, Any], delivery_id: str | None = None):
+        return payloads.deliver(f"{self.url}/webhooks", event, payload, self.github.webhook_secret,
+                                delivery_id=delivery_id, app_id=self.github.app_id)
+
+    def drain(self) -> None:
+        """Run every queued job, acknowledgements and runs, with a real burst worker."""
+        worker = SimpleWorker(list(queues(self.redis)), connection=self.redis)
+        worker.work(burst=True)
+
+
+@pytest.fixture
+def orca(fake_github, fake_model, redis_server, redis_client, tmp_path, monkeypatch) -> Iterator[Orca]:
+    workdir = tmp_path / "orca"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)  # no stray .env
+    env = {
+        "GITHUB_APP_ID": str(fake_github.app_id),
+        "GITHUB_PRIVATE_KEY": fake_github.private_key_pem,
+        "GITHUB_WEBHOOK_SECRET": fake_github.webhook_secret,
+        "GITHUB_URL": fake_github.base_url,
+        "REDIS_URL": redis_server.url,
+        "ANTHROPIC_API_KEY": fake_model.api_key,
+        "ANTHROPIC_BASE_URL": fake_model.base_url,
+        "ORCA_DATA_DIR": str(workdir / "data"),
+        "ORCA_GITHUB_PACING": "false",
+        "ORCA_STRICT_MODEL_RESPONSES": "true",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    server = make_server("127.0.0.1", 0, create_app(load_settings()), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Orca(f"http://127.0.0.1:{server.server_port}", redis_client, fake_github, fake_model,
+               workdir / "data")
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@dataclass
+class Scene:
+    """A repository with an issue, an installation and a requester."""
+
+    installation_id: int
+    repo: dict[str, Any]
+    number: int
+    requester: dict[str, Any]
+
+    @property
+    def full_name(self) -> str:
+        return self.repo["full_name"]
+
+
+def make_scene(github: FakeGitHub, permission: str = "write", private: bool = True) -> Scene:
+    installation_id = github.add_installation("octo-org")
+    requester = github.add_user("octocat")
+    repo = github.add_repo("octo-org/hello", installation_id, private=private, files={
+        "README.md": "# Hello\n",
+        "hello.py": "def greet():\n    return 'helo, world'\n",
+        ".github/workflows/ci.yml": "on: push\n",
+    })
+    github.set_permission("octo-org/hello", "octocat", permission)
+    number = github.add_issue("octo-org/hello", "Fix the greeting typo",
+                              "greet() says helo instead of hello.", "octocat", labels=["agent"])
+    return Scene(installation_id, repo, number, requester)
+
+
+def labeled_payload(github: FakeGitHub, scene: Scene, label: str = "agent") -> dict[str, Any]:
+    return payloads.issues_labeled(
+        base_url=github.base_url, installation_id=scene.installation_id,
+        repo={"full_name": scene.full_name, "id": scene.repo["id"], "default_branch": "main",
+              "private": True},
+        sender_login="octocat", sender_id=scene.requester["id"],
+        issue={"number": scene.number, "title": "Fix the greeting typo",
+               "body": "greet() says helo instead of hello."},
+        label=label,
+    )

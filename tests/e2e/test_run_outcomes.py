@@ -1,0 +1,128 @@
+"""How runs end when they cannot open a pull request: every one ends with words on the issue."""
+
+from __future__ import annotations
+
+import json
+
+from rq import Queue
+
+from app.queues import FAST_QUEUE, RUNS_QUEUE
+from app.runs import RunStore
+from tests import payloads
+from tests.e2e.conftest import labeled_payload, make_scene
+from tests.fakes.model import reply, text, tool_use
+
+
+def issue_comments(github, scene):
+    issue = github.state.issues[(scene.repo["id"], scene.number)]
+    return [c for c in github.state.comments.values() if c.issue is issue], issue
+
+
+def pulls(github):
+    return [i for i in github.state.issues.values() if i.pull is not None]
+
+
+def test_bad_signature_is_401_and_nothing_is_queued(orca):
+    scene = make_scene(orca.github)
+    body = json.dumps(labeled_payload(orca.github, scene)).encode()
+    import urllib.request, urllib.error
+    headers = payloads.delivery_headers("issues", body, "not-the-secret")
+    request = urllib.request.Request(f"{orca.url}/webhooks", data=body, headers=headers, method="POST")
+    try:
+        urllib.request.urlopen(request)
+        status = 200
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    assert status == 401
+    assert Queue(FAST_QUEUE, connection=orca.redis).count == 0
+    assert orca.redis.keys("orca:*") == []
+    assert orca.github.calls == []
+
+
+def test_read_only_requester_gets_a_reply_and_no_run(orca):
+    scene = make_scene(orca.github, permission="read")
+    status, answer = orca.deliver("issues", labeled_payload(orca.github, scene))
+    assert status == 202
+    orca.drain()
+    found, issue = issue_comments(orca.github, scene)
+    assert len(found) == 1
+    assert "only takes requests from people with write access" in found[0].body
+    assert "`read`" in found[0].body
+    assert orca.github.reactions_on(f"issue:{issue.id}") == []
+    assert orca.model.requests == []
+    assert Queue(RUNS_QUEUE, connection=orca.redis).count == 0
+    assert RunStore(orca.redis).get(answer["run"])["status"] == "rejected"
+    assert orca.github.violations == []
+
+
+def test_triage_counts_as_read_and_maintain_as_write(orca):
+    scene = make_scene(orca.github, permission="triage")
+    orca.deliver("issues", labeled_payload(orca.github, scene))
+    orca.drain()
+    assert orca.model.requests == []
+    orca.github.set_permission(scene.full_name, "octocat", "maintain")
+    orca.model.script(reply(text("Nothing to change.")))
+    orca.deliver("issues", labeled_payload(orca.github, scene))
+    orca.drain()
+    assert len(orca.model.requests) == 1
+
+
+def test_model_overloaded_on_every_attempt_fails_the_run_with_a_retry_hint(orca):
+    scene = make_scene(orca.github)
+    orca.model.fail_always(529)
+    status, answer = orca.deliver("issues", labeled_payload(orca.github, scene))
+    assert status == 202
+    orca.drain()
+    found, _ = issue_comments(orca.github, scene)
+    assert len(found) == 1
+    body = found[0].body
+    assert body.startswith("❌ Orca's run failed: The model API answered 529")
+    assert "remove the label and add it again" in body
+    assert pulls(orca.github) == []
+    assert len(orca.model.requests) == 3  # the SDK's retries, then Orca gives up
+    assert RunStore(orca.redis).get(answer["run"])["status"] == "failed"
+    assert not list((orca.data_dir / "worktrees").iterdir())
+    assert orca.github.violations == []
+
+
+def test_no_changes_means_no_pull_request_and_says_so(orca):
+    scene = make_scene(orca.github)
+    orca.model.script(reply(tool_use("bash", {"command": "cat hello.py"})),
+                      reply(text("The greeting is already correct; nothing to change.")))
+    orca.deliver("issues", labeled_payload(orca.github, scene))
+    orca.drain()
+    found, _ = issue_comments(orca.github, scene)
+    assert found[0].body.startswith("🤷 Orca finished without changing any files")
+    assert "already correct" in found[0].body
+    assert pulls(orca.github) == []
+
+
+def test_workflow_changes_are_dropped_and_reported(orca):
+    scene = make_scene(orca.github)
+    orca.model.script(
+        reply(tool_use("bash", {"command": "echo 'on: pull_request' > .github/workflows/ci.yml"
+                                           " && echo hi > NOTES.md"})),
+        reply(text("Added notes and tweaked CI.")),
+    )
+    orca.deliver("issues", labeled_payload(orca.github, scene))
+    orca.drain()
+    [pull] = pulls(orca.github)
+    branch = pull.pull.head_ref
+    assert orca.github.read_file(scene.full_name, branch, "NOTES.md") == "hi\n"
+    assert orca.github.read_file(scene.full_name, branch, ".github/workflows/ci.yml") == "on: push\n"
+    assert "`.github/workflows/ci.yml`" in pull.body
+
+
+def test_turn_limit_opens_a_draft_with_the_work_so_far(orca, monkeypatch):
+    monkeypatch.setenv("ORCA_MAX_TURNS", "2")
+    scene = make_scene(orca.github)
+    orca.model.script(reply(tool_use("bash", {"command": "echo one > one.txt"})),
+                      reply(tool_use("bash", {"command": "echo two > two.txt"})))
+    orca.deliver("issues", labeled_payload(orca.github, scene))
+    orca.drain()
+    [pull] = pulls(orca.github)
+    assert pull.pull.draft is True
+    assert "stopped by the turn limit (2)" in pull.body
+    found, _ = issue_comments(orca.github, scene)
+    assert found[0].body.startswith("⏸️ Stopped by the turn limit (2)")
+    assert orca.model.remaining == 0

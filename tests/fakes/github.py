@@ -1,0 +1,134 @@
+"""A fake GitHub for end-to-end tests: a real HTTP server on a free loopback port.
+
+The real PyGithub talks REST to ``fake.api_url`` (``/api/v3``, as on GitHub Enterprise) and the
+real git CLI clones and pushes over smart HTTP at ``{fake.base_url}/{owner}/{repo}.git``.
+Every REST request and response is checked against GitHub's OpenAPI description; mismatches
+land in ``fake.violations``, and every request in ``fake.calls``.
+
+    def test_something(fake_github):
+        inst = fake_github.add_installation("octo-org")
+        fake_github.add_repo("octo-org/hello", inst, {"README.md": "hi\\n"})
+        ...
+        assert fake_github.violations == []
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request
+
+from tests.fakes import github_objects as objects
+from tests.fakes.github_auth import private_key_pem
+from tests.fakes.github_server import Call, Injection, dispatch
+from tests.fakes.github_world import FakeWorld
+
+__all__ = ["Call", "FakeGitHub", "fake_github"]
+
+APP_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write",
+                   "metadata": "read", "checks": "read"}
+APP_EVENTS = ["issues", "issue_comment", "pull_request_review", "pull_request_review_comment"]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Keep werkzeug's per-request access log out of test output; ``fake.calls`` has it."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Say nothing."""
+
+
+class FakeGitHub(FakeWorld):
+    """GitHub's REST API and git hosting, in-process, for one test.
+
+    Scene builders (``add_installation``, ``add_repo``, ``add_issue``...) live in
+    ``FakeWorld``; this class adds the server, the call log and failure injection.
+    """
+
+    app_id: int = 424242
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.private_key_pem: str = private_key_pem()
+        self.webhook_secret: str = secrets.token_hex(16)
+        self.app_events: list[str] = list(APP_EVENTS)
+        self.calls: list[Call] = []
+        self.violations: list[str] = []
+        self.injections: list[Injection] = []
+        self.oauth_codes: dict[str, str] = {}  # code -> login, for /login/oauth/access_token
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: the web host, where git lives."""
+        return self.site.web
+
+    @property
+    def api_url(self) -> str:
+        """``base_url + "/api/v3"``: the REST root to give PyGithub."""
+        return self.site.api
+
+    def start(self) -> FakeGitHub:
+        """Listen on a free loopback port and serve from a daemon thread."""
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
+                                   request_handler=_QuietHandler)
+        self.site = objects.Site(f"http://127.0.0.1:{self._server.server_port}")
+        # A short poll interval: shutdown() waits up to one interval, once per test.
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-github",
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def fail_next(self, method: str, path_regex: str, status: int,
+                  headers: dict[str, str] | None = None, body: Any = None,
+                  times: int = 1) -> None:
+        """Answer the next ``times`` requests matching with ``status`` (body: dict, str, bytes).
+
+        ``path_regex`` is searched in the full request path, e.g. ``/issues/\\d+/comments$``.
+        The request is still validated and logged; the canned response is not validated.
+        """
+        entry = Injection(method.upper(), re.compile(path_regex), status, dict(headers or {}),
+                          body, times)
+        with self.state.lock:
+            self.injections.append(entry)
+
+    def app_json(self) -> dict[str, Any]:
+        """The App object served at ``GET /app``."""
+        return objects.app(self.site, self.app_id, self.app_slug, self.app_owner,
+                           APP_PERMISSIONS)
+
+    def calls_to(self, method: str, path_regex: str) -> list[Call]:
+        """Logged calls with ``method`` whose path matches ``path_regex``."""
+        pattern = re.compile(path_regex)
+        return [c for c in self.calls if c.method == method.upper() and pattern.search(c.path)]
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """The WSGI entry point."""
+        response = dispatch(self, Request(environ))
+        return response(environ, start_response)
+
+
+@pytest.fixture
+def fake_github(tmp_path: Path) -> Iterator[FakeGitHub]:
+    """A started ``FakeGitHub`` with its repositories under ``tmp_path``; stopped afterwards."""
+    fake = FakeGitHub(tmp_path / "fake-github").start()
+    try:
+        yield fake
+    finally:
+        fake.stop()

@@ -1,0 +1,130 @@
+"""Check the fake GitHub's traffic against GitHub's own REST description.
+
+The description is ``vendor/openapi/api.github.com.pruned.json`` (see
+``scripts/vendor_openapi.py``). Every request under ``/api/v3`` and every response the fake
+sends is validated with openapi-core; each mismatch becomes one human-readable string.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from openapi_core import Config, OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+from openapi_core.templating.responses.exceptions import ResponseNotFound
+from werkzeug.wrappers import Request, Response
+
+SPEC_PATH = Path(__file__).parent / "vendor" / "openapi" / "api.github.com.pruned.json"
+API_PREFIX = "/api/v3"
+
+# One server entry whose port is a template variable: every FakeGitHub in the process (each on
+# its own free port) shares one OpenAPI object, built once, which is the slow part.
+_SERVER = {
+    "url": "http://127.0.0.1:{port}" + API_PREFIX,
+    "variables": {"port": {"default": "80"}},
+}
+
+# openapi-core's validators are not documented as thread-safe and the fake serves threads.
+_LOCK = threading.Lock()
+
+
+@functools.cache
+def spec_dict() -> dict[str, Any]:
+    """The pruned description, as loaded from disk (servers untouched)."""
+    return json.loads(SPEC_PATH.read_text())
+
+
+@functools.cache
+def github_openapi() -> OpenAPI:
+    """The process-wide OpenAPI object with ``servers`` pointing at the local fakes."""
+    spec = dict(spec_dict())
+    spec["servers"] = [_SERVER]
+    # The spec is GitHub's and large; validating the spec itself would only cost time.
+    return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
+
+
+def _describe(error: BaseException) -> str:
+    """A one-line account of an openapi-core error: its kind, then each schema error."""
+    cause: BaseException | None = error
+    while cause is not None:
+        schema_errors: Iterable[Any] = getattr(cause, "schema_errors", ())
+        details = [_schema_error_text(e) for e in schema_errors]
+        if details:
+            return f"{type(error).__name__}: " + "; ".join(details)
+        cause = cause.__cause__
+    return str(error)
+
+
+def _schema_error_text(error: Any) -> str:
+    """``at /a/b: message`` for a jsonschema error, truncated to stay readable."""
+    where = "/".join(str(p) for p in getattr(error, "absolute_path", ()))
+    message = getattr(error, "message", str(error))
+    if len(message) > 300:
+        message = message[:300] + "..."
+    return f"at /{where}: {message}"
+
+
+# Path parameters that may hold slashes on GitHub (file paths, branch names) but that
+# openapi-core's path templates match one segment at a time.
+_MULTI_SEGMENT = re.compile(r"^(.*/repos/[^/]+/[^/]+/(?:contents|branches)/)(.+)$")
+
+
+class _GitHubPathRequest(WerkzeugOpenAPIRequest):
+    """A werkzeug request whose multi-segment parameters are folded into one segment."""
+
+    @property
+    def path(self) -> str:
+        """The request path with slashes inside a file path or branch name escaped."""
+        path = super().path
+        match = _MULTI_SEGMENT.match(path)
+        return match[1] + quote(match[2], safe="") if match else path
+
+
+def request_violations(request: Request) -> list[str]:
+    """Mismatches between ``request`` and the description of its operation."""
+    label = f"{request.method} {request.path}"
+    with _LOCK:
+        errors = list(github_openapi().iter_request_errors(_GitHubPathRequest(request)))
+    return [f"{label}: request: {_describe(e)}" for e in errors]
+
+
+def response_violations(request: Request, response: Response) -> list[str]:
+    """Mismatches between ``response`` and the responses described for ``request``.
+
+    A status the description does not list (GitHub documents 401 on almost nothing, yet sends
+    it everywhere) is accepted if it is an error with GitHub's ``message`` body.
+    """
+    label = f"{request.method} {request.path} -> {response.status_code}"
+    with _LOCK:
+        errors = list(
+            github_openapi().iter_response_errors(
+                _GitHubPathRequest(request), WerkzeugOpenAPIResponse(response)
+            )
+        )
+    found: list[str] = []
+    for error in errors:
+        if isinstance(error, ResponseNotFound) or isinstance(error.__cause__, ResponseNotFound):
+            found.extend(_undocumented_status(label, response))
+        else:
+            found.append(f"{label}: response: {_describe(error)}")
+    return found
+
+
+def _undocumented_status(label: str, response: Response) -> Iterator[str]:
+    """Violations for a status the operation does not describe."""
+    if response.status_code < 400:
+        yield f"{label}: response: status {response.status_code} is not described"
+        return
+    try:
+        body = json.loads(response.get_data())
+    except ValueError:
+        body = None
+    if not (isinstance(body, dict) and isinstance(body.get("message"), str)):
+        yield f"{label}: response: error body lacks GitHub's 'message': {body!r}"
