@@ -1,0 +1,90 @@
+"""The console commands as an operator runs them: `orca web` (gunicorn) and `orca worker`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests import payloads
+from tests.e2e.conftest import labeled_payload, make_scene
+from tests.fakes.model import reply, text, tool_use
+from tests.redis_server import free_port
+
+ORCA = [sys.executable, "-m", "app.cli"]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode()
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("orca web did not become healthy")
+
+
+@pytest.fixture
+def web(orca):
+    port = free_port()
+    process = subprocess.Popen([*ORCA, "web", "--port", str(port), "--workers", "1"],
+                               env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_orca_web_and_orca_worker_turn_a_label_into_a_pull_request(orca, web):
+    scene = make_scene(orca.github)
+    orca.model.script(
+        reply(tool_use("bash", {"command": "sed -i s/helo/hello/ hello.py"})),
+        reply(text("Fixed the typo.")),
+    )
+    status, _ = payloads.deliver(f"{web}/webhooks", "issues", labeled_payload(orca.github, scene),
+                                 orca.github.webhook_secret)
+    assert status == 202
+    worker = subprocess.run([*ORCA, "worker", "--burst"], env=dict(os.environ),
+                            capture_output=True, text=True, timeout=120)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    pulls = [i for i in orca.github.state.issues.values() if i.pull is not None]
+    assert len(pulls) == 1
+    assert "hello, world" in orca.github.read_file(scene.full_name, pulls[0].pull.head_ref, "hello.py")
+    assert orca.model.remaining == 0 and orca.github.violations == []
+    # The worker's log carries the run's ids but never a token.
+    tokens = list(orca.github.state.tokens)
+    assert not any(token in worker.stderr + worker.stdout for token in tokens)
+
+
+@pytest.mark.parametrize("missing, line", [
+    ("GITHUB_APP_ID", "orca: GITHUB_APP_ID is not set"),
+    ("GITHUB_WEBHOOK_SECRET", "orca: GITHUB_WEBHOOK_SECRET is not set"),
+])
+def test_a_missing_setting_stops_start_up_with_one_line(tmp_path, missing, line):
+    env = {"PATH": os.environ["PATH"], "GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": "k",
+           "GITHUB_WEBHOOK_SECRET": "s"}
+    del env[missing]
+    done = subprocess.run([*ORCA, "web"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == line
+
+
+def test_a_malformed_setting_is_named(tmp_path):
+    env = {"PATH": os.environ["PATH"], "GITHUB_APP_ID": "abc", "GITHUB_PRIVATE_KEY": "k",
+           "GITHUB_WEBHOOK_SECRET": "s"}
+    done = subprocess.run([*ORCA, "worker", "--burst"], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("orca: GITHUB_APP_ID: ")
+    assert len(done.stderr.strip().splitlines()) == 1
