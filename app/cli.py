@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from app.settings import Settings, SettingsError, load_settings
@@ -51,6 +52,25 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     return up(settings, args.host, args.port, args.workers)
 
 
+def _setup(args: argparse.Namespace) -> int:
+    from app.setup_server import run
+
+    return run(args)
+
+
+def _add_setup(commands: argparse._SubParsersAction) -> None:
+    setup = commands.add_parser("setup", help="register Orca as a GitHub App from a local page "
+                                "and write .env (needs no settings)")
+    setup.add_argument("--org", help="register it for this organisation (default: your account)")
+    setup.add_argument("--host", default="127.0.0.1", help="where the setup page listens")
+    setup.add_argument("--port", type=int, default=3000)
+    setup.add_argument("--webhook-url", help="Orca's public webhook URL, e.g. "
+                       "https://orca.example.org/webhooks (editable on the page)")
+    setup.add_argument("--manifest", type=Path, help="the App manifest (default: manifest.yml)")
+    # Setup is how the settings come to exist, so main() must not demand them first.
+    setup.set_defaults(handler=_setup, needs_settings=False)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="orca", description="Orca, a coding-agent GitHub App.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -68,12 +88,15 @@ def parser() -> argparse.ArgumentParser:
     everything.add_argument("--port", type=int, default=8000)
     everything.add_argument("--workers", type=int, default=4, help="worker processes")
     everything.set_defaults(handler=_up)
+    _add_setup(commands)
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    if not getattr(args, "needs_settings", True):
+        return args.handler(args)
     try:
         settings = load_settings()
         settings.private_key()

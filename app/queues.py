@@ -9,6 +9,7 @@ from __future__ import annotations
 import redis
 from rq import Queue
 
+from app.installations import InstallationChange
 from app.runs import RunStore, new_run_id
 from app.triggers import Trigger
 
@@ -48,3 +49,20 @@ def enqueue_trigger(connection: redis.Redis, trigger: Trigger, delivery_id: str)
         store.release_delivery(delivery_id)
         raise
     return run_id, True
+
+
+def enqueue_installation_change(connection: redis.Redis, change: InstallationChange,
+                                delivery_id: str) -> bool:
+    """Queue the recording of an installation change once per delivery; True if new."""
+    store = RunStore(connection)
+    if store.claim_delivery(delivery_id, f"installation:{change.installation_id}") is not None:
+        return False
+    try:
+        fast, _ = queues(connection)
+        fast.enqueue("jobs.installations.apply_change", kwargs={"change": change.to_dict()},
+                     job_id=f"installation-{delivery_id}", job_timeout=ACK_TIMEOUT,
+                     description=f"installation {change.installation_id} {change.action}")
+    except redis.RedisError:
+        store.release_delivery(delivery_id)
+        raise
+    return True

@@ -7,22 +7,68 @@ web app factory and each job, so tests can build their own `Settings(...)`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from jobs.budget import Budget
+
 # A current Sonnet-class model; tests fail if the SDK marks it deprecated.
 DEFAULT_MODEL = "claude-sonnet-5-5"
+
+
+SettingsType = TypeVar("SettingsType", bound="AgentSettings")
 
 
 class SettingsError(Exception):
     """A missing or malformed setting; the message is one line naming it."""
 
 
-class Settings(BaseSettings):
-    """Every setting Orca reads. The README's settings table lists each of them."""
+class AgentSettings(BaseSettings):
+    """The settings the agent itself needs: enough for `orca solve`, which has no GitHub."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    anthropic_api_key: str = Field(default="", alias="ANTHROPIC_API_KEY")
+    """The model key (the anthropic SDK's own variable)."""
+    anthropic_base_url: str | None = Field(default=None, alias="ANTHROPIC_BASE_URL")
+    """Optional Messages API base (the SDK's own variable)."""
+    model: str = Field(default=DEFAULT_MODEL, alias="ORCA_MODEL")
+    """The model the agent runs on."""
+    sandbox: str = Field(default="bubblewrap", alias="ORCA_SANDBOX")
+    """`bubblewrap`, or `none` for local trials only."""
+    max_turns: int = Field(default=60, alias="ORCA_MAX_TURNS", ge=1)
+    """Model turns a run may take before it stops."""
+    command_timeout: float = Field(default=300.0, alias="ORCA_COMMAND_TIMEOUT", gt=0)
+    """Seconds one bash command may run before its process group is killed."""
+    strict_model_responses: bool = Field(default=False, alias="ORCA_STRICT_MODEL_RESPONSES")
+    """Reject model responses that do not match the SDK's types (tests)."""
+    max_tokens: int = Field(default=10_000_000, alias="ORCA_MAX_TOKENS", ge=1)
+    """Tokens a run may use: input (cache reads and writes included) plus output."""
+    max_dollars: float = Field(default=10.0, alias="ORCA_MAX_DOLLARS", gt=0)
+    """Dollars a run may spend, at ORCA_PRICES or the built-in list prices."""
+    max_minutes: float = Field(default=45.0, alias="ORCA_MAX_MINUTES", gt=0)
+    """Minutes the agent loop may take; keep it under ORCA_RUN_TIMEOUT so publishing fits."""
+    prices: dict[str, tuple[float, float]] = Field(default_factory=dict, alias="ORCA_PRICES")
+    """JSON {model prefix: [input, output] dollars per million tokens} over the built-in table."""
+    context_window: int = Field(default=200_000, alias="ORCA_CONTEXT_WINDOW", ge=10_000)
+    """The model's context window in tokens; old tool output is cleared near it."""
+
+    @field_validator("sandbox")
+    @classmethod
+    def _known_sandbox(cls, value: str) -> str:
+        if value not in ("bubblewrap", "none"):
+            raise ValueError("must be 'bubblewrap' or 'none'")
+        return value
+
+    def budget(self) -> Budget:
+        """The operator's ceiling for every run; a repository's config can only lower it."""
+        return Budget(self.max_turns, self.max_tokens, self.max_dollars, self.max_minutes)
+
+
+class Settings(AgentSettings):
+    """Every setting Orca reads. The README's settings table lists each of them."""
 
     github_app_id: int = Field(alias="GITHUB_APP_ID")
     """The App's numeric id, shown on its settings page."""
@@ -38,40 +84,19 @@ class Settings(BaseSettings):
     """Optional override of the REST base (default: derived from GITHUB_URL)."""
     redis_url: str = Field(default="redis://localhost:6379/0", alias="REDIS_URL")
     """Where the queues, run records and run events live."""
-    anthropic_api_key: str = Field(default="", alias="ANTHROPIC_API_KEY")
-    """The model key (the anthropic SDK's own variable)."""
-    anthropic_base_url: str | None = Field(default=None, alias="ANTHROPIC_BASE_URL")
-    """Optional Messages API base (the SDK's own variable)."""
-    model: str = Field(default=DEFAULT_MODEL, alias="ORCA_MODEL")
-    """The model the agent runs on."""
     trigger_label: str = Field(default="agent", alias="ORCA_TRIGGER_LABEL")
     """The issue label that starts a run."""
     data_dir: Path = Field(default=Path(".orca"), alias="ORCA_DATA_DIR")
     """Mirror cache and per-run worktrees."""
-    sandbox: str = Field(default="bubblewrap", alias="ORCA_SANDBOX")
-    """`bubblewrap`, or `none` for local trials only."""
-    max_turns: int = Field(default=60, alias="ORCA_MAX_TURNS", ge=1)
-    """Model turns a run may take before it stops."""
-    command_timeout: float = Field(default=300.0, alias="ORCA_COMMAND_TIMEOUT", gt=0)
-    """Seconds one bash command may run before its process group is killed."""
     run_timeout: int = Field(default=3600, alias="ORCA_RUN_TIMEOUT", ge=60)
     """Seconds a whole run may take (the RQ job timeout)."""
     github_pacing: bool = Field(default=True, alias="ORCA_GITHUB_PACING")
     """Space GitHub requests as GitHub asks (off only in tests)."""
-    strict_model_responses: bool = Field(default=False, alias="ORCA_STRICT_MODEL_RESPONSES")
-    """Reject model responses that do not match the SDK's types (tests)."""
 
     @field_validator("github_url", "github_api_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
-
-    @field_validator("sandbox")
-    @classmethod
-    def _known_sandbox(cls, value: str) -> str:
-        if value not in ("bubblewrap", "none"):
-            raise ValueError("must be 'bubblewrap' or 'none'")
-        return value
 
     @model_validator(mode="after")
     def _key_present(self) -> Settings:
@@ -105,8 +130,17 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, turning pydantic's report into one line that names the setting."""
+    return _load(Settings, overrides)
+
+
+def load_agent_settings(**overrides: object) -> AgentSettings:
+    """Only the agent's settings (for `orca solve`): no GitHub App needed."""
+    return _load(AgentSettings, overrides)
+
+
+def _load(kind: type[SettingsType], overrides: dict[str, object]) -> SettingsType:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return kind(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
         name = ".".join(str(part) for part in error["loc"]) or "settings"

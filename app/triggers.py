@@ -12,8 +12,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 
-# Events Orca acts on; manifest.yml subscribes to exactly these (a test keeps them in step).
-HANDLED_EVENTS = frozenset({"issues"})
+# Events Orca acts on. manifest.yml subscribes to all but those GitHub sends every App
+# unasked ("You cannot manually subscribe to this event": docs.github.com/en/webhooks/
+# webhook-events-and-payloads#installation); a test keeps the three in step.
+ALWAYS_DELIVERED = frozenset({"installation", "installation_repositories"})
+HANDLED_EVENTS = frozenset({"issues"}) | ALWAYS_DELIVERED
 
 
 class PayloadError(ValueError):
@@ -50,7 +53,7 @@ class Trigger:
         return f"{self.repository}#{self.number}"
 
 
-def _get(payload: dict[str, Any], path: str, kind: type) -> Any:
+def get(payload: dict[str, Any], path: str, kind: type) -> Any:
     """`payload["a"]["b"]` for path "a.b", checked against `kind`, or PayloadError."""
     value: Any = payload
     for key in path.split("."):
@@ -78,21 +81,21 @@ def trigger_for(event: str, payload: dict[str, Any], *, label: str) -> Trigger |
 
 
 def _issue_labeled(payload: dict[str, Any], label: str) -> Trigger | None:
-    if _get(payload, "label.name", str) != label:
+    if get(payload, "label.name", str) != label:
         return None
-    sender = _get(payload, "sender", dict)
+    sender = get(payload, "sender", dict)
     if is_bot(sender):
         return None
-    issue = _get(payload, "issue", dict)
-    if _get(issue, "state", str) != "open":
+    issue = get(payload, "issue", dict)
+    if get(issue, "state", str) != "open":
         return None
     return Trigger(
         kind="label",
-        installation_id=_get(payload, "installation.id", int),
-        repository=_get(payload, "repository.full_name", str),
-        repository_id=_get(payload, "repository.id", int),
-        number=_get(issue, "number", int),
-        requester=_get(sender, "login", str),
-        requester_id=_get(sender, "id", int),
+        installation_id=get(payload, "installation.id", int),
+        repository=get(payload, "repository.full_name", str),
+        repository_id=get(payload, "repository.id", int),
+        number=get(issue, "number", int),
+        requester=get(sender, "login", str),
+        requester_id=get(sender, "id", int),
         is_pull_request="pull_request" in issue,
     )

@@ -14,8 +14,9 @@ import redis
 from flask import Blueprint, current_app, jsonify, request
 
 from app import signature
-from app.queues import enqueue_trigger
-from app.triggers import PayloadError, trigger_for
+from app.installations import InstallationChange, installation_change
+from app.queues import enqueue_installation_change, enqueue_trigger
+from app.triggers import PayloadError, Trigger, trigger_for
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
@@ -39,17 +40,31 @@ def receive():
     try:
         payload = json.loads(body)
         if event == "ping":
-            return _answer(200, ok=True, zen=payload.get("zen") if isinstance(payload, dict) else None)
-        trigger = trigger_for(event, payload, label=orca.settings.trigger_label)
+            return _answer(200, ok=True)
+        decision = _decide(event, payload, orca.settings.trigger_label)
     except (ValueError, PayloadError) as exc:
         return _answer(400, error=f"malformed payload: {exc}")
-    if trigger is None:
+    if decision is None:
         return _answer(200, ignored=f"{event} asks nothing of Orca")
     try:
-        run_id, created = enqueue_trigger(orca.redis, trigger, delivery)
+        return _enqueue(orca.redis, decision, delivery)
     except redis.RedisError:
-        log.exception("redis unavailable", extra={"delivery": delivery})
+        log.exception("redis unavailable (delivery %s)", delivery)
         # 503 marks the delivery failed on GitHub's side so it can be redelivered.
         return _answer(503, error="queue unavailable; redeliver later")
-    log.info("run %s for %s (delivery %s, new=%s)", run_id, trigger.target, delivery, created)
+
+
+def _decide(event: str, payload: object, label: str) -> Trigger | InstallationChange | None:
+    if not isinstance(payload, dict):
+        raise PayloadError("payload is not a JSON object")
+    return installation_change(event, payload) or trigger_for(event, payload, label=label)
+
+
+def _enqueue(connection: redis.Redis, decision: Trigger | InstallationChange, delivery: str):
+    if isinstance(decision, InstallationChange):
+        created = enqueue_installation_change(connection, decision, delivery)
+        return _answer(202 if created else 200, installation=decision.installation_id,
+                       duplicate=not created)
+    run_id, created = enqueue_trigger(connection, decision, delivery)
+    log.info("run %s for %s (delivery %s, new=%s)", run_id, decision.target, delivery, created)
     return _answer(202 if created else 200, run=run_id, duplicate=not created)

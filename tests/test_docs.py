@@ -7,7 +7,7 @@ import yaml
 
 from app.cli import parser
 from app.settings import Settings
-from app.triggers import HANDLED_EVENTS
+from app.triggers import ALWAYS_DELIVERED, HANDLED_EVENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -21,7 +21,9 @@ def test_every_setting_is_in_the_readme_table():
 
 def test_manifest_events_are_exactly_the_handled_events():
     manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
-    assert set(manifest["default_events"]) == HANDLED_EVENTS
+    subscribed = set(manifest["default_events"])
+    assert subscribed | ALWAYS_DELIVERED == HANDLED_EVENTS
+    assert not subscribed & ALWAYS_DELIVERED
     assert "workflows" not in manifest["default_permissions"]
 
 

@@ -126,3 +126,12 @@ def test_healthz(client):
 def test_unknown_route_and_method(client):
     assert client.get("/nope").status_code == 404
     assert client.get("/webhooks").status_code == 405
+
+
+def test_installation_events_are_queued_once(client, redis_client):
+    payload = payloads.installation_event("deleted", base_url="http://127.0.0.1:9", installation_id=7,
+                                          repo={"full_name": "octo-org/hello", "id": 42})
+    first = post(client, "installation", payload, delivery="i-1")
+    again = post(client, "installation", payload, delivery="i-1")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert fast_jobs(redis_client) == ["installation-i-1"]
