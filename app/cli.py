@@ -40,9 +40,14 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
     from app.queues import queues
 
+    from jobs.redeliver import schedule_sweep
+
     connection = redis.Redis.from_url(settings.redis_url)
+    if not args.burst:
+        schedule_sweep(connection, 0)  # look for missed deliveries now, then every 5 minutes
     worker = Worker(list(queues(connection)), connection=connection)
-    worker.work(burst=args.burst, logging_level="INFO")
+    # The scheduler moves the periodic redelivery sweep onto the queue when it is due.
+    worker.work(burst=args.burst, logging_level="INFO", with_scheduler=not args.burst)
     return 0
 
 

@@ -133,11 +133,14 @@ def get_delivery(ctx: Ctx, delivery_id: int) -> Response:
 
 
 def redeliver(ctx: Ctx, delivery_id: int) -> Response:
-    """``POST /app/hook/deliveries/{delivery_id}/attempts``: recorded, not re-sent."""
+    """``POST /app/hook/deliveries/{delivery_id}/attempts``: recorded, and re-sent to
+    ``fake.webhook_url`` in the background when a test has set it (GitHub answers 202 and
+    redelivers later)."""
     ctx.require_jwt()
     if delivery_id not in ctx.state.deliveries:
         raise not_found()
     ctx.state.redelivery_requests.append(delivery_id)
+    ctx.fake.send_again(ctx.state.deliveries[delivery_id])
     return json_response({}, 202)
 
 

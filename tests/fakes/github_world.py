@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ class FakeWorld:
         self.state = State()
         self.site = objects.Site("http://127.0.0.1:0")  # replaced once the server has a port
         self.token_requests: list[dict[str, Any]] = []  # bodies sent to .../access_tokens
+        self.webhook_url: str | None = None  # where redeliveries go; None: recorded only
+        self.redelivery_threads: list[threading.Thread] = []
         bot = self.state.user(self.bot_login, "Bot")
         self.bot_user_id: int = bot.id
         self.app_owner = self.state.user("orca-maintainers", "Organization")
@@ -111,13 +114,31 @@ class FakeWorld:
 
     def add_delivery(self, event: str, action: str | None = None,
                      installation_id: int | None = None, repository_id: int | None = None,
-                     payload: dict[str, Any] | None = None, status_code: int = 200) -> int:
+                     payload: dict[str, Any] | None = None, status_code: int = 200,
+                     guid: str | None = None, redelivery: bool = False) -> int:
         """Record a webhook delivery listed by ``GET /app/hook/deliveries``; return its id."""
         with self.state.lock:
-            delivery = Delivery(self.state.next_id(), str(uuid.uuid4()), event, action,
-                                installation_id, repository_id, status_code, payload=payload)
+            delivery = Delivery(self.state.next_id(), guid or str(uuid.uuid4()), event, action,
+                                installation_id, repository_id, status_code, redelivery, payload)
             self.state.deliveries[delivery.id] = delivery
         return delivery.id
+
+    def send_again(self, delivery: Delivery) -> None:
+        """Redeliver to ``webhook_url`` (if set) with the same guid, recording the attempt."""
+        url = getattr(self, "webhook_url", None)
+        if not url or delivery.payload is None:
+            return
+        from tests.payloads import deliver  # the same signed delivery a test would send
+
+        def attempt() -> None:
+            status, _ = deliver(url, delivery.event, delivery.payload, self.webhook_secret,
+                                delivery_id=delivery.guid, app_id=self.app_id)
+            self.add_delivery(delivery.event, delivery.action, delivery.installation_id,
+                              delivery.repository_id, delivery.payload, status, delivery.guid, True)
+
+        thread = threading.Thread(target=attempt, daemon=True)
+        self.redelivery_threads.append(thread)
+        thread.start()
 
     def add_manifest_code(self, code: str) -> None:
         """Accept ``code`` once at ``POST /app-manifests/{code}/conversions``."""
