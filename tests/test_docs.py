@@ -24,7 +24,12 @@ def test_manifest_events_are_exactly_the_handled_events():
     subscribed = set(manifest["default_events"])
     assert subscribed | ALWAYS_DELIVERED == HANDLED_EVENTS
     assert not subscribed & ALWAYS_DELIVERED
-    assert "workflows" not in manifest["default_permissions"]
+    assert manifest["default_permissions"] == {
+        "contents": "write", "issues": "write", "pull_requests": "write",
+        "metadata": "read", "checks": "read"}  # least privilege: no workflows
+    assert manifest["public"] is False
+    for key in ("name", "url", "hook_attributes", "redirect_url", "setup_url", "callback_urls"):
+        assert manifest[key], key
 
 
 def test_readme_opens_with_the_start_and_test_commands():
