@@ -8,20 +8,35 @@ History is append-only so every turn reads the prompt cache; see `_with_breakpoi
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 import anthropic
 
+from jobs.budget import Budget, Spent, exhausted
 from jobs.errors import ModelUnavailable
-from jobs.pricing import Usage
+from jobs.pricing import Prices, Usage, cost
 from jobs.tools import ToolResult, tool_definitions
 
 # Room for a long final summary or a large file written in one call.
 MAX_OUTPUT_TOKENS = 16_000
 EPHEMERAL = {"type": "ephemeral"}
 
+# The context window of current Claude models (https://docs.anthropic.com/en/docs/about-claude/models);
+# ORCA_CONTEXT_WINDOW overrides it for models with a larger one.
+CONTEXT_WINDOW = 200_000
+# Clear old tool output once a request fills 80% of the window: room for one more large
+# result and the answer, and rare enough that the cache prefix breaks seldom.
+CLEAR_AT = 0.8
+# The newest tool results stay whole: the model is usually still working with them.
+KEEP_RESULTS = 4
+CLEARED = "[old tool output cleared to save context]"
+
 Emit = Callable[[str, dict[str, Any]], None]
+Review = Callable[[], "str | None"]
+"""Called when the model first answers without a tool call: the text that asks it to check
+its diff, or None when there is nothing to check (no changes)."""
 
 
 class Tools(Protocol):
@@ -36,6 +51,8 @@ class AgentResult:
     turns: int
     usage: Usage = field(default_factory=Usage)
     stopped_by: str | None = None
+    cost: float | None = 0.0
+    """Dollars at the price table's rates; None for a model with no known price."""
 
 
 def _with_breakpoints(messages: list[dict]) -> list[dict]:
@@ -89,22 +106,103 @@ def _run_tools(content: list, tools: Tools, emit: Emit) -> list[dict]:
     return results
 
 
-def run_agent(client: anthropic.Anthropic, *, model: str, system: str, task: str,
-              tools: Tools, max_turns: int, emit: Emit) -> AgentResult:
-    """Run the loop until the model answers without a tool call, or a limit is hit."""
-    messages: list[dict] = [{"role": "user", "content": [{"type": "text", "text": task}]}]
-    result = AgentResult(summary="", turns=0)
-    while result.turns < max_turns:
-        response = _request(client, model, system, messages)
+def clear_old_tool_results(messages: list[dict], keep: int = KEEP_RESULTS) -> int:
+    """Replace the content of all but the newest `keep` tool results with a short note.
+
+    Oldest first, in place; returns how many were cleared. The tool_use blocks stay, so the
+    model still sees what it ran and can run it again if it needs the output back.
+    """
+    results = [block for message in messages if message["role"] == "user"
+               for block in message["content"] if block.get("type") == "tool_result"]
+    cleared = 0
+    for block in results[:max(0, len(results) - keep)]:
+        if isinstance(block.get("content"), str) and len(block["content"]) > len(CLEARED):
+            block["content"] = CLEARED
+            cleared += 1
+    return cleared
+
+
+@dataclass
+class _Loop:
+    """One conversation: the history, the budget, and what has been spent."""
+
+    client: anthropic.Anthropic
+    model: str
+    system: str
+    tools: Tools
+    emit: Emit
+    budget: Budget
+    review: Review | None
+    context_window: int
+    prices: Prices | None
+    clock: Callable[[], float]
+    messages: list[dict] = field(default_factory=list)
+
+    def run(self, task: str) -> AgentResult:
+        self.messages = [{"role": "user", "content": [{"type": "text", "text": task}]}]
+        result, started = AgentResult(summary="", turns=0), self.clock()
+        self.emit("budget", self.budget.as_dict())
+        while True:
+            response = _request(self.client, self.model, self.system, self.messages)
+            spent = self._account(result, response, started)
+            # An empty assistant turn would make the next request invalid.
+            content = [_as_param(b) for b in response.content] or [{"type": "text", "text": "(no answer)"}]
+            self.messages.append({"role": "assistant", "content": content})
+            if any(b["type"] == "tool_use" for b in content):
+                results = _run_tools(response.content, self.tools, self.emit)
+                self.messages.append({"role": "user", "content": results})
+            else:
+                result.summary = _text(response.content) or result.summary
+                follow_up = None if exhausted(self.budget, spent) else self._review_once()
+                if follow_up is None:
+                    return result
+                self.messages.append({"role": "user", "content": [{"type": "text", "text": follow_up}]})
+            self._trim_context(response.usage)
+            spent.minutes = (self.clock() - started) / 60
+            result.stopped_by = exhausted(self.budget, spent)
+            if result.stopped_by:
+                self.emit("stopped", {"by": result.stopped_by, **spent.figures()})
+                return result
+
+    def _account(self, result: AgentResult, response: Any, started: float) -> Spent:
+        """Add the response's usage to the run's, record it with the running figures."""
         result.turns += 1
         result.usage.add(response.usage)
-        emit("model", {"turn": result.turns, "stop_reason": response.stop_reason,
-                       "usage": response.usage.model_dump()})
-        messages.append({"role": "assistant", "content": [_as_param(b) for b in response.content]})
-        text = "\n".join(b.text for b in response.content if b.type == "text").strip()
-        if response.stop_reason != "tool_use":
-            result.summary = text
-            return result
-        messages.append({"role": "user", "content": _run_tools(response.content, tools, emit)})
-    result.stopped_by = f"the turn limit ({max_turns})"
-    return result
+        result.cost = cost(self.model, result.usage, self.prices)
+        spent = Spent(result.turns, result.usage, result.cost, (self.clock() - started) / 60)
+        self.emit("model", {"turn": result.turns, "stop_reason": response.stop_reason,
+                            "usage": response.usage.model_dump(), "spent": spent.figures()})
+        return spent
+
+    def _review_once(self) -> str | None:
+        review, self.review = self.review, None
+        return review() if review is not None else None
+
+    def _trim_context(self, usage: Any) -> None:
+        """Clear old tool output when the last request neared the context window.
+
+        Our own rather than the API's context-editing beta (clear_tool_uses_20250919): the same
+        history is then what we send, count and record; it works on any endpoint that speaks
+        the plain Messages API; and we decide when the cache prefix breaks (once per clearing,
+        which frees most of the window, so it happens rarely).
+        """
+        size = (usage.input_tokens + (usage.cache_creation_input_tokens or 0)
+                + (usage.cache_read_input_tokens or 0))
+        if size < CLEAR_AT * self.context_window:
+            return
+        cleared = clear_old_tool_results(self.messages)
+        self.emit("context", {"input_tokens": size, "window": self.context_window, "cleared": cleared})
+
+
+def _text(content: list) -> str:
+    return "\n".join(b.text for b in content if b.type == "text").strip()
+
+
+def run_agent(client: anthropic.Anthropic, *, model: str, system: str, task: str, tools: Tools,
+              emit: Emit, budget: Budget, review: Review | None = None,
+              context_window: int = CONTEXT_WINDOW, prices: Prices | None = None,
+              clock: Callable[[], float] = time.monotonic) -> AgentResult:
+    """Run the loop until the model is done (after its diff review, if `review` is given)
+    or a budget is used up; `stopped_by` then names the budget."""
+    loop = _Loop(client, model, system, tools, emit, budget, review, context_window, prices, clock)
+    return loop.run(task)

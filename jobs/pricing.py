@@ -35,19 +35,32 @@ class Usage:
 
     @property
     def total_input(self) -> int:
+        """Every input token, whether new, written to the cache or read from it."""
         return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
 
-
-def price_for(model: str) -> tuple[float, float] | None:
-    for prefix, price in PRICES.items():
-        if model.startswith(prefix):
-            return price
-    return None
+    @property
+    def total(self) -> int:
+        """Input (cache included) plus output: what the token budget counts."""
+        return self.total_input + self.output_tokens
 
 
-def cost(model: str, usage: Usage) -> float | None:
+Prices = dict[str, tuple[float, float]]
+
+
+def price_for(model: str, overrides: Prices | None = None) -> tuple[float, float] | None:
+    """(input, output) dollars per million tokens for `model`, or None when unknown.
+
+    `overrides` (the ORCA_PRICES setting) are merged over the table; the longest matching
+    prefix wins, so `claude-sonnet-5` can be priced apart from the rest of `claude-sonnet`.
+    """
+    table = {**PRICES, **(overrides or {})}
+    matches = [prefix for prefix in table if model.startswith(prefix)]
+    return tuple(table[max(matches, key=len)]) if matches else None  # type: ignore[return-value]
+
+
+def cost(model: str, usage: Usage, overrides: Prices | None = None) -> float | None:
     """Dollars spent, or None for a model with no known price."""
-    price = price_for(model)
+    price = price_for(model, overrides)
     if price is None:
         return None
     per_input, per_output = price[0] / 1e6, price[1] / 1e6

@@ -68,12 +68,39 @@ def repository_instructions(worktree: Path) -> list[tuple[str, str]]:
 
 
 def task_prompt(repository: str, number: int, title: str, body: str, requester: str,
-                instructions: list[tuple[str, str]]) -> str:
+                instructions: list[tuple[str, str]], test_command: str | None = None) -> str:
     """The first user message: the issue, then the repository's own instructions."""
     parts = [
         f"Resolve issue #{number} in {repository}, asked for by @{requester}.",
         f"<issue>\n<title>{sanitise(title)}</title>\n<body>\n{sanitise(body)[:BODY_CAP]}\n</body>\n</issue>",
     ]
-    for name, text in instructions:
-        parts.append(f'<repository-instructions file="{name}">\n{text}\n</repository-instructions>')
-    return "\n\n".join(parts)
+    return "\n\n".join(parts + _repository_parts(instructions, test_command))
+
+
+def local_task_prompt(request: str, instructions: list[tuple[str, str]],
+                      test_command: str | None = None) -> str:
+    """The first user message of `orca solve`: the request, then the repository's instructions."""
+    parts = [f"<request>\n{sanitise(request)[:BODY_CAP]}\n</request>"]
+    return "\n\n".join(parts + _repository_parts(instructions, test_command))
+
+
+def _repository_parts(instructions: list[tuple[str, str]], test_command: str | None) -> list[str]:
+    parts = [f'<repository-instructions file="{name}">\n{text}\n</repository-instructions>'
+             for name, text in instructions]
+    if test_command:
+        parts.append(f"The repository's test command (from .github/orca.yml): `{test_command}`")
+    return parts
+
+
+def review_prompt(diff: str, test_command: str | None) -> str:
+    """Shown once, when the model first says it is done: its whole diff and a checklist."""
+    test = (f"- Run the repository's test command, `{test_command}`, and fix what fails.\n"
+            if test_command else "- Run the tests that cover your change.\n")
+    return ("Before you finish, check your whole change against the base commit:\n\n"
+            f"<diff>\n{diff}\n</diff>\n\n"
+            "Checklist:\n"
+            "- Remove scratch files, debug output and anything unrelated to the task.\n"
+            "- Do not delete, skip or weaken tests to make them pass.\n"
+            + test +
+            "If anything needs fixing, fix it now. Then reply without calling a tool, with the "
+            "summary for the pull request description.")

@@ -6,28 +6,16 @@ import logging
 import time
 from typing import Any
 
-import anthropic
-
 from jobs import report
-from jobs.agent import AgentResult, run_agent
 from jobs.context import RunContext, TrackingComment
 from jobs.github import RUN_PERMISSIONS, noreply_email
-from jobs.pricing import cost
-from jobs.prompt import repository_instructions, system_prompt, task_prompt
+from jobs.prompt import task_prompt
 from jobs.publish import Author, commit, open_or_update_pull, push
-from jobs.sandbox import make_sandbox
-from jobs.tools import Toolbox
+from jobs.session import SessionResult, run_session
 from jobs.workspace import Workspace, add_worktree, issue_branch, refresh_mirror, remove_worktree
 from jobs.git import git
 
 log = logging.getLogger("orca.run")
-
-
-def model_client(ctx: RunContext) -> anthropic.Anthropic:
-    """The Messages API client; the SDK retries 429/5xx/529 itself."""
-    s = ctx.settings
-    return anthropic.Anthropic(api_key=s.anthropic_api_key or None, base_url=s.anthropic_base_url,
-                               _strict_response_validation=s.strict_model_responses)
 
 
 def prepare_workspace(ctx: RunContext, token: str, title: str, default_branch: str) -> Workspace:
@@ -42,17 +30,20 @@ def prepare_workspace(ctx: RunContext, token: str, title: str, default_branch: s
     return workspace
 
 
-def run_model(ctx: RunContext, workspace: Workspace, title: str, body: str) -> AgentResult:
-    s, t = ctx.settings, ctx.trigger
-    if s.sandbox == "none":
-        log.warning("ORCA_SANDBOX=none: the agent's commands run UNSANDBOXED on this machine")
-    sandbox = make_sandbox(workspace.path, s.sandbox, ro_binds=[workspace.mirror],
-                           rw_binds=[workspace.admin_dir])
-    tools = Toolbox(sandbox, command_timeout=s.command_timeout)
-    task = task_prompt(t.repository, t.number, title, body, t.requester,
-                       repository_instructions(workspace.path))
-    return run_agent(model_client(ctx), model=s.model, system=system_prompt(sandbox.root, False),
-                     task=task, tools=tools, max_turns=s.max_turns, emit=ctx.emit)
+def run_model(ctx: RunContext, workspace: Workspace, title: str, body: str,
+              default_branch: str) -> SessionResult:
+    """The agent session on the issue (config, setup, loop); events go to the run's log.
+
+    The config is the default branch's even when a follow-up continues the agent's branch.
+    """
+    t = ctx.trigger
+
+    def task_for(instructions: list[tuple[str, str]], test_command: str | None) -> str:
+        return task_prompt(t.repository, t.number, title, body, t.requester, instructions,
+                           test_command)
+
+    return run_session(ctx.settings, workspace, task_for, ctx.emit,
+                       config_revision=f"refs/remotes/origin/{default_branch}")
 
 
 def solve_issue(ctx: RunContext, comment_id: int | None) -> dict[str, Any]:
@@ -64,13 +55,14 @@ def solve_issue(ctx: RunContext, comment_id: int | None) -> dict[str, Any]:
     bot = ctx.app.identity(client, ctx.redis)
     workspace = prepare_workspace(ctx, ctx.mint(RUN_PERMISSIONS), issue.title, repo.default_branch)
     try:
-        result = run_model(ctx, workspace, issue.title, issue.body or "")
-        figures = report.Figures(result.turns, result.usage, cost(ctx.settings.model, result.usage),
-                                 time.time() - started)
+        session = run_model(ctx, workspace, issue.title, issue.body or "", repo.default_branch)
+        result = session.agent
+        figures = report.Figures(result.turns, result.usage, result.cost, time.time() - started)
         co_author = Author(t.requester, noreply_email(t.requester, t.requester_id, ctx.settings.github_url))
-        done = commit(workspace, f"{issue.title} (#{t.number})", Author(bot.login, bot.email), co_author)
+        done = commit(workspace, f"{issue.title} (#{t.number})", Author(bot.login, bot.email), co_author,
+                      protected=session.protected)
         outcome: dict[str, Any] = {"turns": result.turns, "cost": figures.cost,
-                                   "tokens": result.usage.total_input + result.usage.output_tokens}
+                                   "tokens": result.usage.total, "model": session.model}
         if done.sha is None:
             body = report.no_changes(ctx.run_id, result.summary, figures, done.dropped)
         else:

@@ -50,6 +50,7 @@ def test_orca_web_and_orca_worker_turn_a_label_into_a_pull_request(orca, web):
     orca.model.script(
         reply(tool_use("bash", {"command": "sed -i s/helo/hello/ hello.py"})),
         reply(text("Fixed the typo.")),
+        reply(text("Checked the diff: fixed the typo.")),  # after Orca's diff review
     )
     status, _ = payloads.deliver(f"{web}/webhooks", "issues", labeled_payload(orca.github, scene),
                                  orca.github.webhook_secret)

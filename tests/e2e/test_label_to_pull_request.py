@@ -18,6 +18,8 @@ def script_fix(model) -> None:
             "command": "str_replace", "path": "/workspace/hello.py",
             "old_str": "'helo, world'", "new_str": "'hello, world'"})),
         reply(tool_use("bash", {"command": "python3 -c 'import hello; print(hello.greet())'"})),
+        reply(text("Done, I think.")),
+        # Orca shows the diff and its checklist once; this answer is the one that counts.
         reply(text("Fixed the typo in `greet()`; it now returns 'hello, world'. Verified by calling it.")),
     )
 
@@ -68,7 +70,7 @@ def test_labelled_issue_becomes_a_pull_request(orca):
     assert tracking.user.login == github.bot_login
     assert tracking.body.startswith(f"✅ Opened #{pull.number}: ")
     assert f"/octo-org/hello/pull/{pull.number}" in tracking.body
-    assert "4 turns" in tracking.body and "Fixed the typo" in tracking.body
+    assert "5 turns" in tracking.body and "Fixed the typo" in tracking.body
     assert github.calls_to("PATCH", r"/issues/comments/\d+$")
 
     # The model's edit is on the branch, committed by the bot with the requester as co-author.
@@ -98,6 +100,6 @@ def test_labelled_issue_becomes_a_pull_request(orca):
 
     store = RunStore(orca.redis)
     run = store.get(answer["run"])
-    assert run["status"] == "done" and run["pr_number"] == pull.number and run["turns"] == 4
+    assert run["status"] == "done" and run["pr_number"] == pull.number and run["turns"] == 5
     kinds = [e["kind"] for e in store.events(answer["run"])]
     assert kinds[0] == "acknowledged" and kinds[-1] == "finished" and kinds.count("tool") == 3

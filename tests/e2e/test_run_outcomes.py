@@ -103,6 +103,7 @@ def test_workflow_changes_are_dropped_and_reported(orca):
         reply(tool_use("bash", {"command": "echo 'on: pull_request' > .github/workflows/ci.yml"
                                            " && echo hi > NOTES.md"})),
         reply(text("Added notes and tweaked CI.")),
+        reply(text("Checked the diff: added notes and tweaked CI.")),
     )
     orca.deliver("issues", labeled_payload(orca.github, scene))
     orca.drain()

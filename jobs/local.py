@@ -1,0 +1,111 @@
+"""`orca solve PATH "request"`: the same agent on a local checkout, for trying Orca out.
+
+No GitHub, no Redis: the work happens in a temporary git worktree of the user's repository,
+on a new branch `agent/local-<slug>` from HEAD, in the same sandbox and budgets as a run,
+and is committed with the user's own git identity. The user's working tree is not touched.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from app.settings import AgentSettings
+from jobs.git import git
+from jobs.prompt import local_task_prompt
+from jobs.publish import changed_files, drop_protected
+from jobs.session import SessionResult, run_session
+from jobs.workspace import Workspace, slugify
+
+# A commit subject line past 72 characters wraps badly in `git log` and on GitHub.
+SUBJECT_LENGTH = 72
+
+
+@dataclass
+class LocalOutcome:
+    """What `orca solve` did: the branch, its commit (None if nothing changed), the session."""
+
+    branch: str
+    commit: str | None
+    dropped: list[str]
+    session: SessionResult
+
+
+def free_branch(repository: Path, name: str) -> str:
+    """`name`, or `name-2`, `name-3`... whichever does not exist yet."""
+    candidate, n = name, 1
+    while git("rev-parse", "--verify", "--quiet", f"refs/heads/{candidate}", cwd=repository,
+              check=False).strip():
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
+
+
+def open_worktree(path: Path, request: str, scratch: Path) -> Workspace:
+    """A worktree of the repository at `path`, on a new agent branch from HEAD."""
+    top = Path(git("rev-parse", "--show-toplevel", cwd=path).strip())
+    common = Path(git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=top).strip())
+    base_sha = git("rev-parse", "HEAD", cwd=top).strip()
+    branch = free_branch(top, f"agent/local-{slugify(request)}")
+    # A unique name: git names the worktree's admin folder after it (see Workspace.admin_dir).
+    worktree = scratch / f"orca-{uuid.uuid4().hex[:12]}"
+    git("worktree", "add", "--quiet", "-b", branch, str(worktree), base_sha, cwd=top)
+    return Workspace(mirror=common, path=worktree, branch=branch, base_sha=base_sha)
+
+
+def commit_as_user(workspace: Workspace, request: str, summary: str,
+                   protected: tuple[str, ...]) -> tuple[str | None, list[str]]:
+    """Commit the work with the user's git identity; (sha or None, dropped paths).
+
+    Hooks are off: the agent could have written them (e.g. under a core.hooksPath inside
+    the repository), and they would run outside the sandbox.
+    """
+    dropped = drop_protected(workspace, changed_files(workspace), protected)
+    if not git("diff", "--cached", "--name-only", cwd=workspace.path).strip():
+        return None, dropped
+    subject = request.strip().splitlines()[0][:SUBJECT_LENGTH] if request.strip() else "Orca's change"
+    message = f"{subject}\n\n{summary}\n" if summary else subject
+    git("-c", "core.hooksPath=/dev/null", "commit", "--quiet", "--no-verify", "-m", message,
+        cwd=workspace.path)
+    return git("rev-parse", "HEAD", cwd=workspace.path).strip(), dropped
+
+
+def solve_locally(settings: AgentSettings, path: Path, request: str,
+                  log: TextIO | None = None) -> LocalOutcome:
+    """Run the agent on `request` in a worktree of `path`; the branch stays, the worktree goes."""
+    scratch = Path(tempfile.mkdtemp(prefix="orca-solve-"))
+    workspace = open_worktree(path, request, scratch)
+    try:
+        session = run_session(settings, workspace,
+                              lambda found, test: local_task_prompt(request, found, test),
+                              _progress(log or sys.stderr))
+        sha, dropped = commit_as_user(workspace, request, session.agent.summary, session.protected)
+        return LocalOutcome(workspace.branch, sha, dropped, session)
+    finally:
+        git("worktree", "remove", "--force", str(workspace.path), cwd=workspace.mirror, check=False)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _progress(log: TextIO):
+    """Events as short progress lines: each command the agent runs, each turn's figures."""
+
+    def emit(kind: str, data: dict[str, Any]) -> None:
+        if kind == "tool":
+            given = data["input"]
+            shown = (given.get("command") if data["name"] == "bash"
+                     else f"{given.get('command')} {given.get('path')}")
+            print(f"  {data['name']}: {shown}", file=log)
+        elif kind == "model":
+            spent = data["spent"]
+            dollars = f"${spent['dollars']:.2f}" if spent["dollars"] is not None else "cost unknown"
+            print(f"turn {spent['turns']}: {spent['tokens']:,} tokens, {dollars}", file=log)
+        elif kind in ("setup", "context", "stopped"):
+            print(f"{kind}: {json.dumps(data)[:300]}", file=log)
+
+    return emit

@@ -1,0 +1,125 @@
+"""One agent session on a worktree, shared by issue runs and `orca solve`.
+
+config (`.github/orca.yml` at the base commit) → budget → sandbox → setup commands →
+the loop, with the diff review before it finishes. Publishing is the caller's business.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import anthropic
+
+from app.settings import AgentSettings
+from jobs.agent import AgentResult, Emit, run_agent
+from jobs.config import CONFIG_PATH, ConfigError, RepoConfig, SetupFailed, load_config
+from jobs.git import git
+from jobs.pricing import price_for
+from jobs.prompt import repository_instructions, review_prompt, system_prompt
+from jobs.publish import DEFAULT_PROTECTED
+from jobs.sandbox import Sandbox, make_sandbox
+from jobs.tools import Toolbox
+from jobs.workspace import Workspace
+
+log = logging.getLogger("orca.session")
+
+# The diff shown for review: 30 KB is a large change; past it the model sees the head and
+# the file list, and can read the rest itself.
+DIFF_CAP = 30_000
+# Setup output quoted in the tracking comment: the tail is where the error is.
+SETUP_TAIL = 2_000
+SETUP_MAX_OUTPUT = 20_000
+
+TaskFor = Callable[[list[tuple[str, str]], "str | None"], str]
+"""Builds the task prompt from the repository's instructions and its test command."""
+
+
+@dataclass
+class SessionResult:
+    """How the agent ended, and what the repository's config said."""
+
+    agent: AgentResult
+    config: RepoConfig
+    model: str
+
+    @property
+    def protected(self) -> tuple[str, ...]:
+        """Paths whose changes are dropped: the defaults, Orca's own config, the repository's."""
+        return (*DEFAULT_PROTECTED, CONFIG_PATH, *self.config.protected_paths)
+
+
+def model_client(settings: AgentSettings) -> anthropic.Anthropic:
+    """The Messages API client; the SDK retries 429/5xx/529 itself."""
+    return anthropic.Anthropic(api_key=settings.anthropic_api_key or None,
+                               base_url=settings.anthropic_base_url,
+                               _strict_response_validation=settings.strict_model_responses)
+
+
+def choose_model(settings: AgentSettings, config: RepoConfig) -> str:
+    """The repository's model if it has a known price (so the dollar budget holds), else ours."""
+    if config.model is None:
+        return settings.model
+    if price_for(config.model, settings.prices) is None:
+        raise ConfigError(f"`{CONFIG_PATH}` asks for model `{config.model}`, which has no known "
+                          "price, so the dollar budget could not be kept; the operator can add "
+                          "it to ORCA_PRICES.")
+    return config.model
+
+
+def run_setup(sandbox: Sandbox, commands: list[str], timeout: float, emit: Emit) -> None:
+    """Run the config's setup commands in order; SetupFailed quotes the first failure."""
+    for command in commands:
+        result = sandbox.run(command, timeout, SETUP_MAX_OUTPUT)
+        emit("setup", {"command": command, "exit_code": result.exit_code,
+                       "timed_out": result.timed_out, "output": result.output[-4000:]})
+        if result.exit_code != 0 or result.timed_out:
+            how = f"timed out after {timeout:g} s" if result.timed_out else f"exit code {result.exit_code}"
+            tail = result.output[-SETUP_TAIL:].strip() or "(no output)"
+            raise SetupFailed(f"the setup command `{command}` failed ({how}):\n\n```\n{tail}\n```")
+
+
+def worktree_diff(workspace: Workspace, cap: int = DIFF_CAP) -> str:
+    """Everything changed since the base commit (untracked files included), capped.
+
+    Run by Orca on the host over files the agent wrote: no hooks, external diff or textconv
+    drivers, which a repository's attributes could otherwise point at its own scripts.
+    """
+    git("add", "--all", cwd=workspace.path)
+    diff = git("-c", "core.hooksPath=/dev/null", "diff", "--cached", "--no-ext-diff", "--no-textconv", "--stat", "--patch",
+               workspace.base_sha, cwd=workspace.path)
+    if len(diff) <= cap:
+        return diff
+    return diff[:cap] + f"\n[diff cut at {cap:,} of {len(diff):,} characters]"
+
+
+def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor, emit: Emit,
+                config_revision: str | None = None) -> SessionResult:
+    """Read the config, prepare the sandbox, run setup, then the agent loop.
+
+    The config comes from `config_revision` (default: the worktree's base commit).
+    """
+    config = load_config(workspace.path, config_revision or workspace.base_sha)
+    model = choose_model(settings, config)
+    budget = settings.budget().lowered(**config.budgets.wishes())
+    emit("config", {"model": model, "network": config.network, "setup": config.setup,
+                    "test": config.test, "protected_paths": config.protected_paths})
+    if settings.sandbox == "none":
+        log.warning("ORCA_SANDBOX=none: the agent's commands run UNSANDBOXED on this machine")
+    sandbox = make_sandbox(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
+                           rw_binds=[workspace.admin_dir], network=config.network)
+    run_setup(sandbox, config.setup, settings.command_timeout, emit)
+
+    def review() -> str | None:
+        diff = worktree_diff(workspace)
+        return review_prompt(diff, config.test) if diff.strip() else None
+
+    result = run_agent(
+        model_client(settings), model=model, emit=emit, budget=budget,
+        system=system_prompt(sandbox.root, config.network),
+        task=task_for(repository_instructions(workspace.path), config.test),
+        tools=Toolbox(sandbox, command_timeout=settings.command_timeout), review=review,
+        context_window=settings.context_window, prices=settings.prices,
+    )
+    return SessionResult(result, config, model)

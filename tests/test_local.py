@@ -1,0 +1,89 @@
+"""`orca solve PATH "request"` through the CLI entry, against the fake model and real bubblewrap."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from app.cli import main
+from tests.fakes.model import fake_model, reply, text, tool_use  # noqa: F401
+
+ENV_SECRETS = ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET")
+
+
+def git(*args, cwd):
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def checkout(tmp_path, monkeypatch):
+    """A user's repository with one commit and a git identity, and no GitHub settings anywhere."""
+    repo = tmp_path / "hello"
+    repo.mkdir()
+    git("init", "--quiet", "-b", "main", cwd=repo)
+    git("config", "user.name", "Ada Lovelace", cwd=repo)
+    git("config", "user.email", "ada@example.org", cwd=repo)
+    (repo / "hello.py").write_text("def greet():\n    return 'helo, world'\n")
+    git("add", ".", cwd=repo)
+    git("commit", "--quiet", "-m", "first", cwd=repo)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in ENV_SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    return repo
+
+
+@pytest.fixture
+def model_env(fake_model, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", fake_model.api_key)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_model.base_url)
+    monkeypatch.setenv("ORCA_STRICT_MODEL_RESPONSES", "true")
+    return fake_model
+
+
+def test_solve_commits_on_a_new_branch_with_the_users_identity(checkout, model_env, capsys):
+    model_env.script(
+        reply(tool_use("str_replace_based_edit_tool", {
+            "command": "str_replace", "path": "/workspace/hello.py",
+            "old_str": "'helo, world'", "new_str": "'hello, world'"})),
+        reply(text("Fixed it.")),
+        reply(text("Fixed the greeting typo.")),  # after the diff review
+    )
+    assert main(["solve", str(checkout), "Fix the greeting typo"]) == 0
+    out = capsys.readouterr().out
+    branch = "agent/local-fix-the-greeting-typo"
+    assert "Fixed the greeting typo." in out and f"Branch: {branch}" in out
+    assert git("show", f"{branch}:hello.py", cwd=checkout) == "def greet():\n    return 'hello, world'\n"
+    assert git("log", "-1", "--format=%an <%ae>|%s", branch, cwd=checkout).strip() == \
+        "Ada Lovelace <ada@example.org>|Fix the greeting typo"
+    # The user's own checkout is untouched, and the temporary worktree is gone.
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=checkout).strip() == "main"
+    assert "helo" in (checkout / "hello.py").read_text()
+    assert git("worktree", "list", "--porcelain", cwd=checkout).count("worktree ") == 1
+    review = model_env.requests[2]["messages"][-1]["content"][0]["text"]
+    assert "+    return 'hello, world'" in review and "Checklist" in review
+    assert model_env.remaining == 0 and model_env.violations == []
+
+
+def test_solve_picks_a_fresh_branch_and_says_when_nothing_changed(checkout, model_env, capsys):
+    git("branch", "agent/local-look-around", cwd=checkout)
+    model_env.script(reply(tool_use("bash", {"command": "ls"})), reply(text("Nothing to do.")))
+    assert main(["solve", str(checkout), "Look around"]) == 0
+    out = capsys.readouterr().out
+    assert "Branch: agent/local-look-around-2 (no changes)" in out
+
+
+def test_solve_needs_only_the_model_key(checkout, monkeypatch, capsys):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    assert main(["solve", str(checkout), "Anything"]) == 1
+    assert "ANTHROPIC_API_KEY is not set" in capsys.readouterr().err
+
+
+def test_solve_reports_a_malformed_config(checkout, model_env, capsys):
+    (checkout / ".github").mkdir()
+    (checkout / ".github" / "orca.yml").write_text("budgets: {max_turns: many}\n")
+    git("add", ".", cwd=checkout)
+    git("commit", "--quiet", "-m", "config", cwd=checkout)
+    assert main(["solve", str(checkout), "Anything"]) == 1
+    assert "budgets.max_turns: Input should be a valid integer" in capsys.readouterr().err
+    assert model_env.requests == []
