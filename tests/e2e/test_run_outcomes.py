@@ -127,3 +127,36 @@ def test_turn_limit_opens_a_draft_with_the_work_so_far(orca, monkeypatch):
     found, _ = issue_comments(orca.github, scene)
     assert found[0].body.startswith("⏸️ Stopped by the turn limit (2)")
     assert orca.model.remaining == 0
+
+
+def test_a_token_that_expires_mid_run_is_replaced_before_pushing(orca):
+    """The first token dies while the agent works; push, PR and comment use a fresh one."""
+    import threading
+    import time
+
+    scene = make_scene(orca.github)
+    orca.model.script(
+        reply(tool_use("bash", {"command": "echo notes > NOTES.md"}), delay=0.5),
+        reply(text("Added notes.")),
+        reply(text("Checked the diff; done.")),
+    )
+
+    def expire_when_the_model_is_first_asked():
+        deadline = time.monotonic() + 30
+        while not orca.model.requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        orca.github.expire_tokens()
+
+    watcher = threading.Thread(target=expire_when_the_model_is_first_asked)
+    watcher.start()
+    orca.deliver("issues", labeled_payload(orca.github, scene))
+    orca.drain()
+    watcher.join()
+    [pull] = pulls(orca.github)
+    assert orca.github.read_file(scene.full_name, pull.pull.head_ref, "NOTES.md") == "notes\n"
+    found, _ = issue_comments(orca.github, scene)
+    assert found[0].body.startswith("✅ Opened")
+    # Some request was refused with the dead token before the fresh one took over? No:
+    # Orca never used a token after it expired.
+    assert not [c for c in orca.github.calls if c.status == 401]
+    assert orca.github.violations == []
