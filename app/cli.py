@@ -1,4 +1,5 @@
-"""The `orca` command: `orca up` runs it all; `orca web` serves webhooks; `orca worker` runs jobs."""
+"""The `orca` command: `orca up` runs it all; `orca web` serves webhooks; `orca worker` runs
+jobs; `orca setup` registers the App; `orca solve` runs the agent on a local checkout."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from app.settings import Settings, SettingsError, load_settings
+from app.settings import Settings, SettingsError, load_agent_settings, load_settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -76,6 +77,39 @@ def _add_setup(commands: argparse._SubParsersAction) -> None:
     setup.set_defaults(handler=_setup, needs_settings=False)
 
 
+def _solve(args: argparse.Namespace) -> int:
+    """`orca solve`: the agent on a local checkout; needs only the model key, no GitHub App."""
+    from jobs.errors import RunError
+    from jobs.local import solve_locally
+
+    try:
+        settings = load_agent_settings()
+        if not settings.anthropic_api_key:
+            raise SettingsError("ANTHROPIC_API_KEY is not set")
+        outcome = solve_locally(settings, args.path, args.request)
+    except (SettingsError, RunError) as exc:
+        print(f"orca: {exc}", file=sys.stderr)
+        return 1
+    result = outcome.session.agent
+    print(result.summary or "(the agent gave no summary)")
+    if result.stopped_by:
+        print(f"\nStopped by {result.stopped_by}; the work so far is committed.")
+    if outcome.dropped:
+        print(f"\nDropped changes to protected paths: {', '.join(outcome.dropped)}")
+    where = f"commit {outcome.commit[:12]}" if outcome.commit else "no changes"
+    cost = f"${result.cost:.2f}" if result.cost is not None else "cost unknown"
+    print(f"\nBranch: {outcome.branch} ({where}) · {result.turns} turns · {cost}")
+    return 0
+
+
+def _add_solve(commands: argparse._SubParsersAction) -> None:
+    solve = commands.add_parser("solve", help="run the agent on a local git checkout; the work "
+                                "lands on a new branch agent/local-<slug> (needs ANTHROPIC_API_KEY only)")
+    solve.add_argument("path", type=Path, help="a git checkout; the branch starts at its HEAD")
+    solve.add_argument("request", help="what to do, in words")
+    solve.set_defaults(handler=_solve, needs_settings=False)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="orca", description="Orca, a coding-agent GitHub App.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -94,6 +128,7 @@ def parser() -> argparse.ArgumentParser:
     everything.add_argument("--workers", type=int, default=4, help="worker processes")
     everything.set_defaults(handler=_up)
     _add_setup(commands)
+    _add_solve(commands)
     return top
 
 

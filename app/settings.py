@@ -82,6 +82,10 @@ class Settings(AgentSettings):
     """github.com, a GitHub Enterprise Server, or a local test server."""
     github_api_url: str = Field(default="", alias="GITHUB_API_URL")
     """Optional override of the REST base (default: derived from GITHUB_URL)."""
+    github_client_id: str = Field(default="", alias="GITHUB_CLIENT_ID")
+    """The App's OAuth client id (sign-in to mission control); `orca setup` writes it."""
+    github_client_secret: str = Field(default="", alias="GITHUB_CLIENT_SECRET")
+    """The App's OAuth client secret; `orca setup` writes it."""
     redis_url: str = Field(default="redis://localhost:6379/0", alias="REDIS_URL")
     """Where the queues, run records and run events live."""
     trigger_label: str = Field(default="agent", alias="ORCA_TRIGGER_LABEL")

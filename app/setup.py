@@ -115,17 +115,25 @@ class _States:
         self._lock = threading.Lock()
 
     def issue(self) -> str:
+        """A new unguessable state for one trip to GitHub."""
         state = secrets.token_urlsafe(24)
         with self._lock:
             self._issued.add(state)
         return state
 
     def redeem(self, state: str) -> bool:
+        """True, once, for a state this page issued."""
         with self._lock:
             if state not in self._issued:
                 return False
             self._issued.discard(state)
             return True
+
+
+def _failed(status: int, title: str, message: str) -> tuple[str, int]:
+    """An error page with a way back to the start."""
+    return render_template_string(setup_page.FAILED, title=title, message=message,
+                                  start_url=url_for("register")), status
 
 
 def create_setup_app(github_url: str, out_dir: Path, *, api_url: str | None = None,
@@ -156,19 +164,29 @@ def create_setup_app(github_url: str, out_dir: Path, *, api_url: str | None = No
         if not code or not states.redeem(state):
             return _failed(400, "Unknown or reused state", "This answer does not come from "
                            "a registration this page started, or it was already used.")
-        try:
-            written = save(exchange_code(api, code), out_dir)
-        except SetupError as exc:
-            return _failed(502, "GitHub did not register the App", str(exc))
-        if on_done is not None:
-            on_done(written)
-        return render_template_string(
-            setup_page.DONE, title="Registered", name=written.registration.name,
-            env_path=written.env_path, key_path=written.key_path,
-            install_url=written.registration.install_url), 200
-
-    def _failed(status: int, title: str, message: str) -> tuple[str, int]:
-        return render_template_string(setup_page.FAILED, title=title, message=message,
-                                      start_url=url_for("register")), status
+        return _finish(api, code, out_dir, on_done)
 
     return app
+
+
+def _finish(api_url: str, code: str, out_dir: Path,
+            on_done: Callable[[Written], None] | None) -> tuple[str, int]:
+    """Exchange the code, save the credentials, and say what to do next."""
+    try:
+        registration = exchange_code(api_url, code)
+    except SetupError as exc:
+        return _failed(502, "GitHub did not register the App", str(exc))
+    try:
+        written = save(registration, out_dir)
+    except OSError as exc:
+        # GitHub shows the key and secrets only once, in this answer: say how to recover.
+        return _failed(500, f"{registration.name} was created, but its credentials were not "
+                       "saved", f"Writing to {out_dir} failed ({exc.strerror}). In the App's "
+                       "settings on GitHub, generate a new private key and client secret, "
+                       "set a webhook secret, and write .env by hand.")
+    if on_done is not None:
+        on_done(written)
+    return render_template_string(
+        setup_page.DONE, title="Registered", name=registration.name,
+        env_path=written.env_path, key_path=written.key_path,
+        install_url=registration.install_url), 200

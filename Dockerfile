@@ -1,0 +1,29 @@
+# Orca's image: `orca web` by default; the same image runs `orca worker` (see compose.yaml).
+FROM python:3.11-slim
+
+# git for mirrors, worktrees and pushes; bubblewrap is the agent's sandbox.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
+
+# A fixed uid, so a key file written by `orca setup` on a typical one-user host (uid 1000,
+# mode 0600) is readable when compose.yaml mounts it.
+RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin orca
+
+WORKDIR /app
+COPY pyproject.toml README.md manifest.yml ./
+COPY app ./app
+COPY jobs ./jobs
+RUN pip install --no-cache-dir . && rm -rf build *.egg-info
+
+# Mirrors and per-run worktrees: a volume, so the mirror cache outlives the container.
+ENV ORCA_DATA_DIR=/data PYTHONUNBUFFERED=1
+RUN mkdir -p /data && chown orca:orca /data
+VOLUME /data
+
+USER orca
+EXPOSE 8000
+# /healthz answers 503 when Redis is unreachable, which urlopen raises on.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+CMD ["orca", "web", "--host", "0.0.0.0", "--port", "8000"]
