@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import redis
 from flask import Flask, jsonify
+from markupsafe import escape
 
 from app.settings import Settings, load_settings
 
@@ -32,6 +33,14 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     from app.webhooks import blueprint as webhooks
 
     app.register_blueprint(webhooks)
+
+    @app.get("/")
+    def home():
+        # GitHub sends people here after they install the App (the manifest's setup_url).
+        label = settings.trigger_label
+        return (f"<!doctype html><title>Orca</title><h1>Orca is running</h1>"
+                f"<p>Label an issue <code>{escape(label)}</code> in a repository where the App "
+                f"is installed, and Orca will answer it with a pull request.</p>")
 
     @app.get("/healthz")
     def healthz():

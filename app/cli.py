@@ -52,9 +52,24 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _up(settings: Settings, args: argparse.Namespace) -> int:
+def _up(args: argparse.Namespace) -> int:
+    """Run everything; with no App configured yet, serve the setup page first."""
     from app.up import up
 
+    try:
+        settings = _checked_settings()
+    except SettingsError as exc:
+        print(f"orca up: no GitHub App is configured yet ({exc}); serving the setup page "
+              "instead", flush=True)
+        setup_args = argparse.Namespace(org=None, host=args.host, port=args.port,
+                                        webhook_url=None, manifest=None)
+        if _setup(setup_args) != 0:
+            return 2
+        try:
+            settings = _checked_settings()
+        except SettingsError as again:
+            print(f"orca: {again}", file=sys.stderr)
+            return 2
     return up(settings, args.host, args.port, args.workers)
 
 
@@ -126,10 +141,16 @@ def parser() -> argparse.ArgumentParser:
     everything.add_argument("--host", default="127.0.0.1")
     everything.add_argument("--port", type=int, default=8000)
     everything.add_argument("--workers", type=int, default=4, help="worker processes")
-    everything.set_defaults(handler=_up)
+    everything.set_defaults(handler=_up, needs_settings=False)
     _add_setup(commands)
     _add_solve(commands)
     return top
+
+
+def _checked_settings() -> Settings:
+    settings = load_settings()
+    settings.private_key()
+    return settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,8 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "needs_settings", True):
         return args.handler(args)
     try:
-        settings = load_settings()
-        settings.private_key()
+        settings = _checked_settings()
     except SettingsError as exc:
         print(f"orca: {exc}", file=sys.stderr)
         return 2

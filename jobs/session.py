@@ -19,7 +19,8 @@ from jobs.git import git
 from jobs.pricing import price_for
 from jobs.prompt import repository_instructions, review_prompt, system_prompt
 from jobs.publish import DEFAULT_PROTECTED
-from jobs.sandbox import Sandbox, make_sandbox
+from jobs.errors import RunError
+from jobs.sandbox import Sandbox, SandboxUnavailable, make_sandbox
 from jobs.tools import Toolbox
 from jobs.workspace import Workspace
 
@@ -94,6 +95,12 @@ def worktree_diff(workspace: Workspace, cap: int = DIFF_CAP) -> str:
     return diff[:cap] + f"\n[diff cut at {cap:,} of {len(diff):,} characters]"
 
 
+class SandboxMissing(RunError):
+    """The worker machine cannot sandbox commands; an operator has to fix it."""
+
+    retry_hint = "Ask the operators to install bubblewrap on the workers, then add the label again."
+
+
 def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor, emit: Emit,
                 config_revision: str | None = None) -> SessionResult:
     """Read the config, prepare the sandbox, run setup, then the agent loop.
@@ -107,8 +114,11 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
                     "test": config.test, "protected_paths": config.protected_paths})
     if settings.sandbox == "none":
         log.warning("ORCA_SANDBOX=none: the agent's commands run UNSANDBOXED on this machine")
-    sandbox = make_sandbox(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
-                           rw_binds=[workspace.admin_dir], network=config.network)
+    try:
+        sandbox = make_sandbox(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
+                               rw_binds=[workspace.admin_dir], network=config.network)
+    except SandboxUnavailable as exc:
+        raise SandboxMissing(f"the worker cannot start its sandbox: {exc}") from exc
     run_setup(sandbox, config.setup, settings.command_timeout, emit)
 
     def review() -> str | None:

@@ -135,3 +135,8 @@ def test_installation_events_are_queued_once(client, redis_client):
     again = post(client, "installation", payload, delivery="i-1")
     assert (first.status_code, again.status_code) == (202, 200)
     assert fast_jobs(redis_client) == ["installation-i-1"]
+
+
+def test_home_page_names_the_label(client):
+    page = client.get("/")
+    assert page.status_code == 200 and b"<code>agent</code>" in page.data

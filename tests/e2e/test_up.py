@@ -62,3 +62,31 @@ def test_up_runs_everything_and_keeps_queued_runs_across_a_restart(orca, monkeyp
     interrupt(second)
     assert orca.model.remaining == 0
     assert bodies[0].startswith("🤷 Orca finished without changing any files")
+
+
+def test_up_with_no_app_configured_serves_the_setup_page(tmp_path):
+    import urllib.request
+
+    port = free_port()
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "up", "--port", str(port)],
+                               env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        first_line = process.stdout.readline()
+        assert first_line.startswith("orca up: no GitHub App is configured yet "
+                                     "(GITHUB_APP_ID is not set); serving the setup page")
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as answer:
+                    page = answer.read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the setup page never answered"
+                time.sleep(0.1)
+        assert "Register the GitHub App" in page
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    assert not (tmp_path / ".env").exists()
