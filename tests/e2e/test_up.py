@@ -28,40 +28,63 @@ def interrupt(process) -> str:
     return out
 
 
+def wait_for_comment(orca, scene, prefix: str, seconds: float = 60) -> str:
+    issue = orca.github.state.issues[(scene.repo["id"], scene.number)]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        bodies = [c.body for c in orca.github.state.comments.values() if c.issue is issue]
+        if bodies and bodies[0].startswith(prefix):
+            return bodies[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no comment starting {prefix!r} on #{scene.number}")
+
+
 def test_up_runs_everything_and_keeps_queued_runs_across_a_restart(orca, monkeypatch, tmp_path):
     monkeypatch.delenv("REDIS_URL")
     data = tmp_path / "up-data"
     monkeypatch.setenv("ORCA_DATA_DIR", str(data))
     env, port = dict(os.environ), free_port()
-    scene = make_scene(orca.github)
-    orca.model.script(reply(text("Looked; nothing to change.")))
+    url = f"http://127.0.0.1:{port}"
+    first_issue = make_scene(orca.github)
+    second_issue = make_second_issue(orca.github, first_issue)
+    orca.model.script(reply(text("Looked; nothing to change.")), reply(text("Still nothing.")))
 
-    # First start with no workers: the delivery is queued, then Ctrl-C.
-    first = start_up(env, port, workers=0)
-    wait_healthy(f"http://127.0.0.1:{port}", first)
-    status, answer = payloads.deliver(f"http://127.0.0.1:{port}/webhooks", "issues",
-                                      labeled_payload(orca.github, scene), orca.github.webhook_secret)
-    assert status == 202
-    out = interrupt(first)
-    assert "local Redis at unix://" in out
-    assert (data / "redis").is_dir()
-    assert orca.model.requests == []
+    # 1. Everything up: a delivery becomes a finished run.
+    process = start_up(env, port, workers=1)
+    wait_healthy(url, process)
+    assert deliver(orca, url, first_issue) == 202
+    wait_for_comment(orca, first_issue, "🤷 Orca finished")
+    out = interrupt(process)
+    assert "local Redis at unix://" in out and (data / "redis").is_dir()
 
-    # Second start with a worker: the queued run comes back from the append-only file and runs.
-    second = start_up(env, port, workers=1)
-    deadline = time.monotonic() + 60
-    while orca.model.remaining and time.monotonic() < deadline:
-        time.sleep(0.2)
-    deadline = time.monotonic() + 30
-    issue = orca.github.state.issues[(scene.repo["id"], scene.number)]
-    while time.monotonic() < deadline:
-        bodies = [c.body for c in orca.github.state.comments.values() if c.issue is issue]
-        if bodies and bodies[0].startswith("🤷"):
-            break
-        time.sleep(0.2)
-    interrupt(second)
-    assert orca.model.remaining == 0
-    assert bodies[0].startswith("🤷 Orca finished without changing any files")
+    # 2. No workers: the next delivery stays queued when Ctrl-C stops it all.
+    process = start_up(env, port, workers=0)
+    wait_healthy(url, process)
+    assert deliver(orca, url, second_issue) == 202
+    interrupt(process)
+    assert orca.model.remaining == 1
+
+    # 3. Restarted: the queued run comes back from Redis's append-only file and runs.
+    process = start_up(env, port, workers=1)
+    try:
+        body = wait_for_comment(orca, second_issue, "🤷 Orca finished")
+    finally:
+        interrupt(process)
+    assert "Still nothing." in body and orca.model.remaining == 0
+
+
+def make_second_issue(github, scene):
+    from dataclasses import replace
+
+    number = github.add_issue(scene.full_name, "Fix the greeting typo", "Again.", "octocat",
+                              labels=["agent"])
+    return replace(scene, number=number)
+
+
+def deliver(orca, url, scene) -> int:
+    status, _ = payloads.deliver(f"{url}/webhooks", "issues", labeled_payload(orca.github, scene),
+                                 orca.github.webhook_secret)
+    return status
 
 
 def test_up_with_no_app_configured_serves_the_setup_page(tmp_path):
