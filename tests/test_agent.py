@@ -6,7 +6,7 @@ from jobs.agent import CLEARED, clear_old_tool_results, run_agent
 from jobs.budget import Budget
 from jobs.errors import ModelUnavailable
 from jobs.tools import ToolResult
-from tests.fakes.model import error, fake_model, reply, text, tool_use  # noqa: F401
+from tests.fakes.model import error, reply, text, tool_use
 
 
 class RecordingTools:

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from app.cli import main
-from tests.fakes.model import fake_model, reply, text, tool_use  # noqa: F401
+from tests.fakes.model import reply, text, tool_use
 
 ENV_SECRETS = ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET")
 

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import importlib.util
 import json
-import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests import payloads as P
+from tests.serving import Background
 
 BASE = "http://127.0.0.1:9999"
 REPO = {"full_name": "acme/widgets", "id": 4242, "default_branch": "trunk"}
@@ -267,12 +267,9 @@ class _Recorder(BaseHTTPRequestHandler):
 @pytest.fixture()
 def receiver() -> Iterator[str]:
     _Recorder.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/webhook"
-    server.shutdown()
-    server.server_close()
+    serving = Background(ThreadingHTTPServer(("127.0.0.1", 0), _Recorder), "receiver")
+    yield f"{serving.url}/webhook"
+    serving.stop()
 
 
 def test_deliver_posts_a_signed_body(receiver: str) -> None:

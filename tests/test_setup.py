@@ -26,7 +26,7 @@ from dotenv import dotenv_values
 from app.settings import load_settings
 from app.setup import Written, create_setup_app
 from app.setup_files import merged_env
-from tests.fakes.github import FakeGitHub, fake_github  # noqa: F401
+from tests.fakes.github import FakeGitHub
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())

@@ -9,8 +9,8 @@ REST API, checked against GitHub's OpenAPI description.
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +23,8 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from app.setup import create_setup_app
-from tests.fakes.github import FakeGitHub, fake_github  # noqa: F401
+from tests.fakes.github import FakeGitHub
+from tests.serving import Background
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -52,23 +53,21 @@ class NewAppPage:
 @contextmanager
 def _serve(app: Any) -> Iterator[str]:
     """Serve a WSGI app on a free loopback port; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
+    serving = Background(make_server("127.0.0.1", 0, app, threaded=True), "browser-test-app")
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield serving.url
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+        serving.stop()
 
 
 @pytest.fixture
 def chromium(tmp_path: Path) -> Iterator[Any]:
     """Headless Chromium driven by Debian's chromedriver (`bash .ci/run` installs both)."""
     if not CHROMEDRIVER.exists() or shutil.which("chromium") is None:
-        pytest.skip("Debian packages chromium and chromium-driver are not installed")
+        missing = "Debian packages chromium and chromium-driver are not installed"
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}, though .ci/run installs them")  # CI must run this test
+        pytest.skip(f"{missing} (bash .ci/run installs them)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

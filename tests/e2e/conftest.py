@@ -6,7 +6,6 @@ points them at the fakes and at the test's own redis-server.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,8 +19,9 @@ from app import create_app
 from app.queues import queues
 from app.settings import load_settings
 from tests import payloads
-from tests.fakes.github import FakeGitHub, fake_github  # noqa: F401
-from tests.fakes.model import FakeModel, fake_model  # noqa: F401
+from tests.fakes.github import FakeGitHub
+from tests.fakes.model import FakeModel
+from tests.serving import Background
 
 
 @dataclass
@@ -63,13 +63,10 @@ def orca(fake_github, fake_model, redis_server, redis_client, tmp_path, monkeypa
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    server = make_server("127.0.0.1", 0, create_app(load_settings()), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Orca(f"http://127.0.0.1:{server.server_port}", redis_client, fake_github, fake_model,
-               workdir / "data")
-    server.shutdown()
-    thread.join(timeout=5)
+    serving = Background(make_server("127.0.0.1", 0, create_app(load_settings()), threaded=True),
+                         "orca-web")
+    yield Orca(serving.url, redis_client, fake_github, fake_model, workdir / "data")
+    serving.stop()
 
 
 @dataclass
@@ -86,18 +83,36 @@ class Scene:
         return self.repo["full_name"]
 
 
-def make_scene(github: FakeGitHub, permission: str = "write", private: bool = True) -> Scene:
+HELLO_FILES = {
+    "README.md": "# Hello\n",
+    "hello.py": "def greet():\n    return 'helo, world'\n",
+    ".github/workflows/ci.yml": "on: push\n",
+}
+
+
+def make_scene(github: FakeGitHub, permission: str = "write", private: bool = True,
+               files: dict[str, str] | None = None,
+               body: str = "greet() says helo instead of hello.") -> Scene:
+    """octo-org/hello with `files` (default HELLO_FILES) and an open issue by octocat."""
     installation_id = github.add_installation("octo-org")
     requester = github.add_user("octocat")
-    repo = github.add_repo("octo-org/hello", installation_id, private=private, files={
-        "README.md": "# Hello\n",
-        "hello.py": "def greet():\n    return 'helo, world'\n",
-        ".github/workflows/ci.yml": "on: push\n",
-    })
+    repo = github.add_repo("octo-org/hello", installation_id, private=private,
+                           files=HELLO_FILES if files is None else files)
     github.set_permission("octo-org/hello", "octocat", permission)
-    number = github.add_issue("octo-org/hello", "Fix the greeting typo",
-                              "greet() says helo instead of hello.", "octocat", labels=["agent"])
+    number = github.add_issue("octo-org/hello", "Fix the greeting typo", body, "octocat",
+                              labels=["agent"])
     return Scene(installation_id, repo, number, requester)
+
+
+def comments_on(github: FakeGitHub, scene: Scene) -> tuple[list[Any], Any]:
+    """The comments on the scene's issue, oldest first, and the issue itself."""
+    issue = github.state.issues[(scene.repo["id"], scene.number)]
+    return [c for c in github.state.comments.values() if c.issue is issue], issue
+
+
+def pulls(github: FakeGitHub) -> list[Any]:
+    """Every pull request in the fake, as issues carrying `.pull`."""
+    return [i for i in github.state.issues.values() if i.pull is not None]
 
 
 def labeled_payload(github: FakeGitHub, scene: Scene, label: str = "agent") -> dict[str, Any]:

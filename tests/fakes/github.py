@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request
 
 from tests.fakes import github_objects as objects
 from tests.fakes.github_auth import private_key_pem
 from tests.fakes.github_server import Call, Injection, dispatch
 from tests.fakes.github_world import FakeWorld
+from tests.serving import Background
 
 __all__ = ["Call", "FakeGitHub", "fake_github"]
 
@@ -62,8 +62,7 @@ class FakeGitHub(FakeWorld):
         self.violations: list[str] = []
         self.injections: list[Injection] = []
         self.oauth_codes: dict[str, str] = {}  # code -> login, for /login/oauth/access_token
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: Background | None = None
 
     @property
     def base_url(self) -> str:
@@ -77,23 +76,17 @@ class FakeGitHub(FakeWorld):
 
     def start(self) -> FakeGitHub:
         """Listen on a free loopback port and serve from a daemon thread."""
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
-                                   request_handler=_QuietHandler)
-        self.site = objects.Site(f"http://127.0.0.1:{self._server.server_port}")
-        # A short poll interval: shutdown() waits up to one interval, once per test.
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-github",
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
+                             request_handler=_QuietHandler)
+        self._serving = Background(server, "fake-github")
+        self.site = objects.Site(self._serving.url)
         return self
 
     def stop(self) -> None:
         """Stop serving and wait for the thread."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     def fail_next(self, method: str, path_regex: str, status: int,
                   headers: dict[str, str] | None = None, body: Any = None,

@@ -32,6 +32,7 @@ from tests.fakes.model_checks import check_request
 from tests.fakes.model_script import ErrorReply, Reply, as_scripted, error, reply, text, tool_use
 from tests.fakes.model_usage import PromptCache, count_input_tokens, estimate_tokens
 from tests.fakes import model_wire
+from tests.serving import Background
 
 __all__ = ["FakeModel", "Reply", "ErrorReply", "error", "fake_model", "reply", "text", "tool_use"]
 
@@ -80,30 +81,20 @@ class FakeModel:
         self._script: deque[Reply | ErrorReply] = deque()
         self._failure: ErrorReply | None = None
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: Background | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FakeModel:
         """Listen on a free loopback port and serve in a background thread."""
-        self._server = _Server(("127.0.0.1", 0), _Handler, self)
-        # A short poll interval: shutdown() waits for the loop to notice, 0.5 s by default per test.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-model", daemon=True
-        )
-        self._thread.start()
+        self._serving = Background(_Server(("127.0.0.1", 0), _Handler, self), "fake-model")
         return self
 
     def stop(self) -> None:
         """Stop serving and release the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     def __enter__(self) -> FakeModel:
         return self.start()
@@ -114,9 +105,9 @@ class FakeModel:
     @property
     def base_url(self) -> str:
         """Where to point the client: `Anthropic(base_url=fake.base_url)`."""
-        if self._server is None:
+        if self._serving is None:
             raise RuntimeError("FakeModel is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._serving.url
 
     def client(self, **options: Any) -> anthropic.Anthropic:
         """A real client bound to this fake, validating every response strictly."""

@@ -16,7 +16,7 @@ import pytest
 import requests
 from github import Auth
 
-from tests.fakes.github import FakeGitHub, fake_github  # noqa: F401  (the fixture)
+from tests.fakes.github import FakeGitHub
 
 REPO = "octo-org/hello"
 FILES = {"README.md": "# hello\n", "src/app.py": "print('hi')\n"}

@@ -9,7 +9,7 @@ import anthropic
 import pytest
 
 from tests.fakes.model_checks import check_request
-from tests.fakes.model import FakeModel, error, fake_model, reply, text, tool_use  # noqa: F401 (fixture)
+from tests.fakes.model import FakeModel, error, reply, text, tool_use
 
 MODEL = "claude-test-model"
 BASH = {"type": "bash_20250124", "name": "bash"}
