@@ -5,24 +5,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from tests.e2e.conftest import Scene, labeled_payload
+from tests.e2e.conftest import Scene, comments_on, labeled_payload, make_scene
 from tests.fakes.model import reply, text, tool_use
 
 
 def scene_with(github, files: dict[str, str]) -> Scene:
-    installation_id = github.add_installation("octo-org")
-    requester = github.add_user("octocat")
-    repo = github.add_repo("octo-org/hello", installation_id, private=True,
-                           files={"README.md": "# Hello\n", **files})
-    github.set_permission("octo-org/hello", "octocat", "write")
-    number = github.add_issue("octo-org/hello", "Fix the greeting typo", "Please.", "octocat",
-                              labels=["agent"])
-    return Scene(installation_id, repo, number, requester)
+    return make_scene(github, files={"README.md": "# Hello\n", **files}, body="Please.")
 
 
 def tracking_comment(github, scene) -> str:
-    issue = github.state.issues[(scene.repo["id"], scene.number)]
-    [comment] = [c for c in github.state.comments.values() if c.issue is issue]
+    [comment], _ = comments_on(github, scene)
     return comment.body
 
 

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from tests import payloads
-from tests.e2e.conftest import labeled_payload, make_scene
+from tests.e2e.conftest import labeled_payload, make_scene, pulls
 from tests.fakes.model import reply, text, tool_use
 from tests.redis_server import free_port
 
@@ -58,9 +58,8 @@ def test_orca_web_and_orca_worker_turn_a_label_into_a_pull_request(orca, web):
     worker = subprocess.run([*ORCA, "worker", "--burst"], env=dict(os.environ),
                             capture_output=True, text=True, timeout=120)
     assert worker.returncode == 0, worker.stderr[-2000:]
-    pulls = [i for i in orca.github.state.issues.values() if i.pull is not None]
-    assert len(pulls) == 1
-    assert "hello, world" in orca.github.read_file(scene.full_name, pulls[0].pull.head_ref, "hello.py")
+    [pull] = pulls(orca.github)
+    assert "hello, world" in orca.github.read_file(scene.full_name, pull.pull.head_ref, "hello.py")
     assert orca.model.remaining == 0 and orca.github.violations == []
     # The worker's log carries the run's ids but never a token.
     tokens = list(orca.github.state.tokens)

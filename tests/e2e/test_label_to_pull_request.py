@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.e2e.conftest import labeled_payload, make_scene
+from tests.e2e.conftest import comments_on as comments, labeled_payload, make_scene, pulls
 from tests.fakes.model import reply, text, tool_use
 
 FIXED = "def greet():\n    return 'hello, world'\n"
@@ -22,11 +22,6 @@ def script_fix(model) -> None:
         # Orca shows the diff and its checklist once; this answer is the one that counts.
         reply(text("Fixed the typo in `greet()`; it now returns 'hello, world'. Verified by calling it.")),
     )
-
-
-def comments(github, scene):
-    issue = github.state.issues[(scene.repo["id"], scene.number)]
-    return [c for c in github.state.comments.values() if c.issue is issue], issue
 
 
 def git_log(github, full_name, ref, fmt):
@@ -55,9 +50,9 @@ def test_labelled_issue_becomes_a_pull_request(orca):
     assert [(r.content, r.user.login) for r in reactions] == [("eyes", github.bot_login)]
 
     # One pull request, from agent/issue-N-..., that closes the issue.
-    pulls = [i for i in github.state.issues.values() if i.pull is not None]
-    assert len(pulls) == 1
-    pull = pulls[0]
+    found_pulls = pulls(github)
+    assert len(found_pulls) == 1
+    pull = found_pulls[0]
     branch = pull.pull.head_ref
     assert branch == f"agent/issue-{scene.number}-fix-the-greeting-typo"
     assert pull.pull.base_ref == "main" and pull.user.login == github.bot_login

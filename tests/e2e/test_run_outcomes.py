@@ -9,17 +9,8 @@ from rq import Queue
 from app.queues import FAST_QUEUE, RUNS_QUEUE
 from app.runs import RunStore
 from tests import payloads
-from tests.e2e.conftest import labeled_payload, make_scene
+from tests.e2e.conftest import comments_on as issue_comments, labeled_payload, make_scene, pulls
 from tests.fakes.model import reply, text, tool_use
-
-
-def issue_comments(github, scene):
-    issue = github.state.issues[(scene.repo["id"], scene.number)]
-    return [c for c in github.state.comments.values() if c.issue is issue], issue
-
-
-def pulls(github):
-    return [i for i in github.state.issues.values() if i.pull is not None]
 
 
 def test_bad_signature_is_401_and_nothing_is_queued(orca):

@@ -9,7 +9,7 @@ import sys
 import time
 
 from tests import payloads
-from tests.e2e.conftest import labeled_payload, make_scene
+from tests.e2e.conftest import comments_on, labeled_payload, make_scene
 from tests.e2e.test_cli import wait_healthy
 from tests.fakes.model import reply, text
 from tests.redis_server import free_port
@@ -29,12 +29,11 @@ def interrupt(process) -> str:
 
 
 def wait_for_comment(orca, scene, prefix: str, seconds: float = 60) -> str:
-    issue = orca.github.state.issues[(scene.repo["id"], scene.number)]
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        bodies = [c.body for c in orca.github.state.comments.values() if c.issue is issue]
-        if bodies and bodies[0].startswith(prefix):
-            return bodies[0]
+        found, _ = comments_on(orca.github, scene)
+        if found and found[0].body.startswith(prefix):
+            return found[0].body
         time.sleep(0.2)
     raise AssertionError(f"no comment starting {prefix!r} on #{scene.number}")
 
