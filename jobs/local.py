@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from app.settings import AgentSettings
 from jobs.git import git
 from jobs.prompt import local_task_prompt
-from jobs.publish import changed_files, drop_protected
+from jobs.publish import Commit, commit
 from jobs.session import SessionResult, run_session
 from jobs.workspace import Workspace, slugify
 
@@ -60,20 +60,11 @@ def open_worktree(path: Path, request: str, scratch: Path) -> Workspace:
 
 
 def commit_as_user(workspace: Workspace, request: str, summary: str,
-                   protected: tuple[str, ...]) -> tuple[str | None, list[str]]:
-    """Commit the work with the user's git identity; (sha or None, dropped paths).
-
-    Hooks are off: the agent could have written them (e.g. under a core.hooksPath inside
-    the repository), and they would run outside the sandbox.
-    """
-    dropped = drop_protected(workspace, changed_files(workspace), protected)
-    if not git("diff", "--cached", "--name-only", cwd=workspace.path).strip():
-        return None, dropped
+                   protected: tuple[str, ...]) -> Commit:
+    """Commit the work with the user's own git identity (publish.commit, no co-author)."""
     subject = request.strip().splitlines()[0][:SUBJECT_LENGTH] if request.strip() else "Orca's change"
     message = f"{subject}\n\n{summary}\n" if summary else subject
-    git("-c", "core.hooksPath=/dev/null", "commit", "--quiet", "--no-verify", "-m", message,
-        cwd=workspace.path)
-    return git("rev-parse", "HEAD", cwd=workspace.path).strip(), dropped
+    return commit(workspace, message, author=None, co_author=None, protected=protected)
 
 
 def solve_locally(settings: AgentSettings, path: Path, request: str,
@@ -85,8 +76,8 @@ def solve_locally(settings: AgentSettings, path: Path, request: str,
         session = run_session(settings, workspace,
                               lambda found, test: local_task_prompt(request, found, test),
                               _progress(log or sys.stderr))
-        sha, dropped = commit_as_user(workspace, request, session.agent.summary, session.protected)
-        return LocalOutcome(workspace.branch, sha, dropped, session)
+        done = commit_as_user(workspace, request, session.agent.summary, session.protected)
+        return LocalOutcome(workspace.branch, done.sha, done.dropped, session)
     finally:
         git("worktree", "remove", "--force", str(workspace.path), cwd=workspace.mirror, check=False)
         shutil.rmtree(scratch, ignore_errors=True)

@@ -51,19 +51,26 @@ def drop_protected(workspace: Workspace, files: list[str], protected: tuple[str,
     return dropped
 
 
-def commit(workspace: Workspace, message: str, author: Author, co_author: Author,
+def commit(workspace: Workspace, message: str, author: Author | None, co_author: Author | None,
            protected: tuple[str, ...] = DEFAULT_PROTECTED) -> Commit:
-    """Commit everything in the worktree as one commit (sha None when nothing changed)."""
+    """Commit everything in the worktree as one commit (sha None when nothing changed).
+
+    `author` None keeps the repository's own git identity (`orca solve` on a user's
+    checkout). Hooks are always off: the agent could have written them, and they would
+    run outside the sandbox.
+    """
     files = changed_files(workspace)
     dropped = drop_protected(workspace, files, protected)
     kept = [f for f in files if f not in dropped]
     if not kept:
         return Commit(sha=None, files=[], dropped=dropped)
-    full = f"{message}\n\nCo-authored-by: {co_author.name} <{co_author.email}>\n"
-    identity = [f"user.name={author.name}", f"user.email={author.email}",
-                "core.hooksPath=/dev/null", "commit.gpgSign=false"]
-    args = [arg for pair in identity for arg in ("-c", pair)]
-    git(*args, "commit", "--quiet", "--no-verify", "-m", full, cwd=workspace.path)
+    if co_author is not None:
+        message = f"{message}\n\nCo-authored-by: {co_author.name} <{co_author.email}>\n"
+    config = ["core.hooksPath=/dev/null"]
+    if author is not None:
+        config += [f"user.name={author.name}", f"user.email={author.email}", "commit.gpgSign=false"]
+    args = [arg for pair in config for arg in ("-c", pair)]
+    git(*args, "commit", "--quiet", "--no-verify", "-m", message, cwd=workspace.path)
     sha = git("rev-parse", "HEAD", cwd=workspace.path).strip()
     return Commit(sha=sha, files=kept, dropped=dropped)
 
