@@ -67,7 +67,36 @@ class AgentSettings(BaseSettings):
         return Budget(self.max_turns, self.max_tokens, self.max_dollars, self.max_minutes)
 
 
-class Settings(AgentSettings):
+class GitHubEndpoint(BaseSettings):
+    """Which GitHub Orca talks to; all `orca setup` needs before an App exists."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    github_url: str = Field(default="https://github.com", alias="GITHUB_URL")
+    """github.com, a GitHub Enterprise Server, or a local test server."""
+    github_api_url: str = Field(default="", alias="GITHUB_API_URL")
+    """Optional override of the REST base (default: derived from GITHUB_URL)."""
+
+    @field_validator("github_url", "github_api_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def api_url(self) -> str:
+        """The REST base: api.github.com for github.com, `{GITHUB_URL}/api/v3` otherwise."""
+        if self.github_api_url:
+            return self.github_api_url
+        if self.github_url == "https://github.com":
+            return "https://api.github.com"
+        return f"{self.github_url}/api/v3"
+
+    def clone_url(self, full_name: str) -> str:
+        """The git URL of a repository on this GitHub."""
+        return f"{self.github_url}/{full_name}.git"
+
+
+class Settings(AgentSettings, GitHubEndpoint):
     """Every setting Orca reads. The README's settings table lists each of them."""
 
     github_app_id: int = Field(alias="GITHUB_APP_ID")
@@ -78,10 +107,6 @@ class Settings(AgentSettings):
     """A file holding the App's private key (PEM)."""
     github_webhook_secret: str = Field(alias="GITHUB_WEBHOOK_SECRET")
     """The secret GitHub signs webhook deliveries with."""
-    github_url: str = Field(default="https://github.com", alias="GITHUB_URL")
-    """github.com, a GitHub Enterprise Server, or a local test server."""
-    github_api_url: str = Field(default="", alias="GITHUB_API_URL")
-    """Optional override of the REST base (default: derived from GITHUB_URL)."""
     github_client_id: str = Field(default="", alias="GITHUB_CLIENT_ID")
     """The App's OAuth client id (sign-in to mission control); `orca setup` writes it."""
     github_client_secret: str = Field(default="", alias="GITHUB_CLIENT_SECRET")
@@ -97,25 +122,11 @@ class Settings(AgentSettings):
     github_pacing: bool = Field(default=True, alias="ORCA_GITHUB_PACING")
     """Space GitHub requests as GitHub asks (off only in tests)."""
 
-    @field_validator("github_url", "github_api_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
-
     @model_validator(mode="after")
     def _key_present(self) -> Settings:
         if not self.github_private_key and not self.github_private_key_path:
             raise ValueError("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH is required")
         return self
-
-    @property
-    def api_url(self) -> str:
-        """The REST base: api.github.com for github.com, `{GITHUB_URL}/api/v3` otherwise."""
-        if self.github_api_url:
-            return self.github_api_url
-        if self.github_url == "https://github.com":
-            return "https://api.github.com"
-        return f"{self.github_url}/api/v3"
 
     def private_key(self) -> str:
         """The PEM text, from the variable or the file."""
@@ -127,9 +138,6 @@ class Settings(AgentSettings):
         except OSError as exc:
             raise SettingsError(f"GITHUB_PRIVATE_KEY_PATH: cannot read {exc.filename}") from exc
 
-    def clone_url(self, full_name: str) -> str:
-        """The git URL of a repository on this GitHub."""
-        return f"{self.github_url}/{full_name}.git"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -23,7 +23,7 @@ from flask import Flask, render_template_string, request, url_for
 
 from app import setup_manifest, setup_page
 from app.setup_files import merge_env_file, write_secret
-from app.settings import Settings
+from app.settings import GitHubEndpoint
 
 # GitHub's codes are short-lived (an hour); a slow GitHub should not hang the page forever.
 EXCHANGE_TIMEOUT_SECONDS = 30
@@ -62,9 +62,9 @@ class Written:
 
 
 def api_url_for(github_url: str, override: str = "") -> str:
-    """The REST base Orca itself will use for this GitHub (see Settings.api_url)."""
-    return Settings.model_construct(github_url=github_url.rstrip("/"),
-                                    github_api_url=override.rstrip("/")).api_url
+    """The REST base Orca itself will use for this GitHub (see GitHubEndpoint.api_url)."""
+    return GitHubEndpoint.model_construct(github_url=github_url.rstrip("/"),
+                                          github_api_url=override.rstrip("/")).api_url
 
 
 def exchange_code(api_url: str, code: str) -> Registration:

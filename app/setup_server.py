@@ -7,28 +7,16 @@ import sys
 import threading
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from werkzeug.serving import make_server
 
-from app.setup import Written, api_url_for, create_setup_app
+from app.settings import GitHubEndpoint
+from app.setup import Written, create_setup_app
 from app.setup_manifest import ManifestError, load_manifest
-
-
-class SetupEnv(BaseSettings):
-    """The two settings setup needs, read like Orca's (environment, then `.env`)."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
-
-    github_url: str = Field(default="https://github.com", alias="GITHUB_URL")
-    """github.com, a GitHub Enterprise Server, or a local test server."""
-    github_api_url: str = Field(default="", alias="GITHUB_API_URL")
-    """Optional override of the REST base."""
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve the setup page until an App is registered or Ctrl-C; returns the exit code."""
-    env = SetupEnv()
+    env = GitHubEndpoint()
     out_dir = Path.cwd()
     try:
         manifest = load_manifest(args.manifest) if args.manifest else load_manifest()
@@ -48,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     app = create_setup_app(env.github_url, out_dir, org=args.org, webhook_url=args.webhook_url,
-                           api_url=api_url_for(env.github_url, env.github_api_url),
+                           api_url=env.api_url,
                            manifest=manifest, on_done=done)
     server = make_server(args.host, args.port, app, threaded=True)
     print(f"orca setup: open http://{args.host}:{server.server_port}/ and click "
