@@ -186,8 +186,7 @@ class _Loop:
         the plain Messages API; and we decide when the cache prefix breaks (once per clearing,
         which frees most of the window, so it happens rarely).
         """
-        size = (usage.input_tokens + (usage.cache_creation_input_tokens or 0)
-                + (usage.cache_read_input_tokens or 0))
+        size = Usage.of(usage).total_input
         if size < CLEAR_AT * self.context_window:
             return
         cleared = clear_old_tool_results(self.messages)

@@ -28,6 +28,13 @@ class Usage:
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
 
+    @classmethod
+    def of(cls, usage: object) -> Usage:
+        """One response's `usage` as a Usage."""
+        one = cls()
+        one.add(usage)
+        return one
+
     def add(self, usage: object) -> None:
         """Add one response's `usage` (the SDK's object; absent fields count as 0)."""
         for name in self.__dataclass_fields__:
