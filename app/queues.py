@@ -25,30 +25,42 @@ def queues(connection: redis.Redis) -> tuple[Queue, Queue]:
 
 
 def enqueue_trigger(connection: redis.Redis, trigger: Trigger, delivery_id: str) -> tuple[str, bool]:
-    """Create the run and queue its acknowledgement. Returns (run id, newly created).
+    """Queue what the trigger asks for. Returns (run or control id, newly created).
 
-    The delivery id makes this idempotent: a redelivered webhook finds the run it
+    A run gets a record and an acknowledgement job; a stop, retry, help or cancel gets one
+    fast job. The delivery id makes this idempotent: a redelivered webhook finds what it
     started the first time and enqueues nothing.
     """
     store = RunStore(connection)
-    run_id = new_run_id()
-    existing = store.claim_delivery(delivery_id, run_id)
+    job_key = new_run_id() if trigger.starts_run else f"{trigger.kind}-{new_run_id()}"
+    existing = store.claim_delivery(delivery_id, job_key)
     if existing is not None:
         return existing, False
     try:
-        store.create(run_id, {**trigger.to_dict(), "delivery_id": delivery_id})
-        fast, _ = queues(connection)
-        fast.enqueue(
-            "jobs.run.acknowledge",
-            kwargs={"run_id": run_id, "trigger": trigger.to_dict()},
-            job_id=f"ack-{run_id}",
-            job_timeout=ACK_TIMEOUT,
-            description=f"acknowledge {trigger.target}",
-        )
+        if trigger.starts_run:
+            start_run(connection, job_key, trigger, delivery_id)
+        else:
+            queues(connection)[0].enqueue(
+                "jobs.control.handle", kwargs={"trigger": trigger.to_dict()},
+                job_id=job_key, job_timeout=ACK_TIMEOUT,
+                description=f"{trigger.kind} {trigger.target}")
     except redis.RedisError:
         store.release_delivery(delivery_id)
         raise
-    return run_id, True
+    return job_key, True
+
+
+def start_run(connection: redis.Redis, run_id: str, trigger: Trigger, delivery_id: str) -> None:
+    """Record a queued run and queue its acknowledgement."""
+    RunStore(connection).create(run_id, {**trigger.to_dict(), "delivery_id": delivery_id},
+                                trigger.target)
+    queues(connection)[0].enqueue(
+        "jobs.run.acknowledge",
+        kwargs={"run_id": run_id, "trigger": trigger.to_dict()},
+        job_id=f"ack-{run_id}",
+        job_timeout=ACK_TIMEOUT,
+        description=f"acknowledge {trigger.target}",
+    )
 
 
 def enqueue_installation_change(connection: redis.Redis, change: InstallationChange,

@@ -17,10 +17,13 @@ import redis
 KEEP_SECONDS = 7 * 24 * 3600
 # Redeliveries of one delivery can come for 3 days (GitHub's redelivery window).
 DELIVERY_SECONDS = 3 * 24 * 3600
+# Review rounds are counted per PR for as long as a PR is typically open.
+ROUNDS_SECONDS = 90 * 24 * 3600
 # Cap a stream so a runaway run cannot fill Redis; approximate trimming is cheap.
 MAX_EVENTS = 10_000
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "rejected")
+ACTIVE = ("queued", "running")
 
 
 def new_run_id() -> str:
@@ -46,10 +49,42 @@ class RunStore:
         """Forget a delivery whose enqueueing failed, so a redelivery can try again."""
         self.redis.delete(f"orca:delivery:{delivery_id}")
 
-    def create(self, run_id: str, fields: dict[str, Any]) -> None:
-        record = {**fields, "id": run_id, "status": "queued", "created_at": time.time()}
+    def create(self, run_id: str, fields: dict[str, Any], target: str) -> None:
+        """A queued run; `target` (`owner/repo#n`) indexes it for stop, retry and follow-ups."""
+        record = {**fields, "id": run_id, "status": "queued", "created_at": time.time(),
+                  "target": target}
         self.update(run_id, **record)
-        self.redis.zadd("orca:runs", {run_id: record["created_at"]})
+        pipe = self.redis.pipeline()
+        pipe.zadd("orca:runs", {run_id: record["created_at"]})
+        pipe.zadd(_target_key(target), {run_id: record["created_at"]})
+        pipe.expire(_target_key(target), KEEP_SECONDS)
+        pipe.execute()
+
+    def runs_on(self, target: str) -> list[str]:
+        """The ids of every kept run on an issue or PR, newest first."""
+        return [raw.decode() for raw in self.redis.zrevrange(_target_key(target), 0, -1)]
+
+    def active_on(self, target: str) -> list[str]:
+        """The target's queued and running runs, newest first."""
+        return [run_id for run_id in self.runs_on(target)
+                if (self.get(run_id) or {}).get("status") in ACTIVE]
+
+    def count_round(self, target: str) -> int:
+        """Count one more review round on a pull request; returns the new count."""
+        key = f"orca:rounds:{target}"
+        pipe = self.redis.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, ROUNDS_SECONDS)
+        return int(pipe.execute()[0])
+
+    def request_stop(self, run_id: str, by: str, reason: str, push: bool = False) -> None:
+        """Ask a run to stop; its job (or the worker about to start it) sees this and ends."""
+        self.update(run_id, stop={"by": by, "reason": reason, "push": push})
+
+    def stop_request(self, run_id: str) -> dict[str, Any] | None:
+        """The stop asked for, if any: {by, reason, push}."""
+        raw = self.redis.hget(f"orca:run:{run_id}", "stop")
+        return json.loads(raw) if raw else None
 
     def update(self, run_id: str, **fields: Any) -> None:
         key = f"orca:run:{run_id}"
@@ -81,3 +116,7 @@ class RunStore:
             item = {name.decode(): value.decode() for name, value in fields.items()}
             out.append({"kind": item["kind"], "at": float(item["at"]), "data": json.loads(item["data"])})
         return out
+
+
+def _target_key(target: str) -> str:
+    return f"orca:target:{target}"

@@ -111,6 +111,10 @@ class Settings(AgentSettings, GitHubEndpoint):
     """The App's OAuth client id (sign-in to mission control); `orca setup` writes it."""
     github_client_secret: str = Field(default="", alias="GITHUB_CLIENT_SECRET")
     """The App's OAuth client secret; `orca setup` writes it."""
+    session_secret: str = Field(default="", alias="ORCA_SESSION_SECRET")
+    """Signs mission control's session cookie; empty: derived from GITHUB_WEBHOOK_SECRET."""
+    admin_token: str = Field(default="", alias="ORCA_ADMIN_TOKEN")
+    """An operator's token for mission control (sees and stops every run); empty: off."""
     redis_url: str = Field(default="redis://localhost:6379/0", alias="REDIS_URL")
     """Where the queues, run records and run events live."""
     trigger_label: str = Field(default="agent", alias="ORCA_TRIGGER_LABEL")
@@ -119,6 +123,8 @@ class Settings(AgentSettings, GitHubEndpoint):
     """Mirror cache and per-run worktrees."""
     run_timeout: int = Field(default=3600, alias="ORCA_RUN_TIMEOUT", ge=60)
     """Seconds a whole run may take (the RQ job timeout)."""
+    max_review_rounds: int = Field(default=5, alias="ORCA_MAX_REVIEW_ROUNDS", ge=0)
+    """Reviews Orca addresses on one of its pull requests; past it, it says so and stops."""
     github_pacing: bool = Field(default=True, alias="ORCA_GITHUB_PACING")
     """Space GitHub requests as GitHub asks (off only in tests)."""
 

@@ -1,22 +1,33 @@
 """Pure decisions: what a webhook event asks Orca to do, from the payload alone.
 
 Nothing here does I/O. Each function takes the event name and the parsed payload and
-returns a `Trigger` (start or continue a run) or `None` (nothing to do), so the
+returns a `Trigger` (start a run, or stop, retry, help, cancel) or `None` (nothing to
+do), so the
 webhook view can answer GitHub within its 10-second budget and the table tests can
 cover every case without a network.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from app.commands import parse_command
 
 # Events Orca acts on. manifest.yml subscribes to all but those GitHub sends every App
 # unasked ("You cannot manually subscribe to this event": docs.github.com/en/webhooks/
 # webhook-events-and-payloads#installation); a test keeps the three in step.
 ALWAYS_DELIVERED = frozenset({"installation", "installation_repositories"})
-HANDLED_EVENTS = frozenset({"issues"}) | ALWAYS_DELIVERED
+HANDLED_EVENTS = frozenset({"issues", "issue_comment", "pull_request", "pull_request_review",
+                            "pull_request_review_comment"}) | ALWAYS_DELIVERED
+
+# Kinds that start a run; the others (stop, retry, help, cancel) are handled on the fast
+# queue without one.
+RUN_KINDS = ("label", "command", "review")
+# Reviews that ask for something: an approval or a dismissal does not.
+REVIEW_STATES = ("changes_requested", "commented")
+# Orca's branches; a review on any other branch is a human's PR.
+AGENT_BRANCH_PREFIX = "agent/"
 
 
 class PayloadError(ValueError):
@@ -25,10 +36,14 @@ class PayloadError(ValueError):
 
 @dataclass(frozen=True)
 class Trigger:
-    """What a run needs to find its target again: ids only, never secrets."""
+    """What a job needs to find its target again, and the words that asked, as signed.
+
+    The request, title and body come from the payload GitHub signed at the trigger, so an
+    edit made after it cannot change what the agent is told.
+    """
 
     kind: str
-    """How the run was asked for: `label` (more kinds come with conversations)."""
+    """label, command or review (start a run); stop, retry, help or cancel (do not)."""
     installation_id: int
     repository: str
     """`owner/name`."""
@@ -39,18 +54,36 @@ class Trigger:
     """The login of the person who asked."""
     requester_id: int
     is_pull_request: bool = False
+    comment_id: int | None = None
+    """The comment that holds the command (👀 goes there)."""
+    on_diff: bool = False
+    """The command is in a review comment on a line of the diff, not in the conversation."""
+    review_id: int | None = None
+    request: str = ""
+    """The command's text, the review's body, the unknown subcommand, or why to cancel."""
+    title: str = ""
+    body: str = ""
+    at: str = ""
+    """When the trigger happened (ISO 8601): later comments and edits are not context."""
+    push: bool = False
+    """For stop: push the work so far as a draft."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Trigger:
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
     @property
     def target(self) -> str:
         """One name for the issue or PR: runs on the same target never overlap."""
         return f"{self.repository}#{self.number}"
+
+    @property
+    def starts_run(self) -> bool:
+        return self.kind in RUN_KINDS
 
 
 def get(payload: dict[str, Any], path: str, kind: type) -> Any:
@@ -75,27 +108,128 @@ def trigger_for(event: str, payload: dict[str, Any], *, label: str) -> Trigger |
     """The trigger carried by this delivery, or None when it asks nothing of Orca."""
     if not isinstance(payload, dict):
         raise PayloadError("payload is not a JSON object")
-    if event == "issues" and payload.get("action") == "labeled":
+    action = payload.get("action")
+    if event == "issues" and action == "labeled":
         return _issue_labeled(payload, label)
+    if event == "issues" and action == "unlabeled":
+        return _label_removed(payload, label)
+    if event in ("issues", "pull_request") and action == "closed":
+        return _closed(payload, "issue" if event == "issues" else "pull_request")
+    if event == "issue_comment" and action == "created":
+        return comment_trigger(payload)
+    if event == "pull_request_review_comment" and action == "created":
+        return diff_comment_trigger(payload)
+    if event == "pull_request_review" and action == "submitted":
+        return review_trigger(payload)
     return None
 
 
-def _issue_labeled(payload: dict[str, Any], label: str) -> Trigger | None:
-    if get(payload, "label.name", str) != label:
-        return None
+def base_fields(payload: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """The fields every trigger has, from the payload and its issue or pull request."""
     sender = get(payload, "sender", dict)
-    if is_bot(sender):
+    return {
+        "installation_id": get(payload, "installation.id", int),
+        "repository": get(payload, "repository.full_name", str),
+        "repository_id": get(payload, "repository.id", int),
+        "number": get(item, "number", int),
+        "requester": get(sender, "login", str),
+        "requester_id": get(sender, "id", int),
+        "title": get(item, "title", str),
+        "body": text_or_empty(item, "body"),
+    }
+
+
+def text_or_empty(item: dict[str, Any], key: str) -> str:
+    """A nullable text field (issue, comment and review bodies are null when empty)."""
+    value = item.get(key)
+    if value is not None and not isinstance(value, str):
+        raise PayloadError(f"payload {key} is not str")
+    return value or ""
+
+
+def _issue_labeled(payload: dict[str, Any], label: str) -> Trigger | None:
+    if get(payload, "label.name", str) != label or is_bot(get(payload, "sender", dict)):
         return None
     issue = get(payload, "issue", dict)
     if get(issue, "state", str) != "open":
         return None
-    return Trigger(
-        kind="label",
-        installation_id=get(payload, "installation.id", int),
-        repository=get(payload, "repository.full_name", str),
-        repository_id=get(payload, "repository.id", int),
-        number=get(issue, "number", int),
-        requester=get(sender, "login", str),
-        requester_id=get(sender, "id", int),
-        is_pull_request="pull_request" in issue,
-    )
+    return Trigger(kind="label", is_pull_request="pull_request" in issue,
+                   at=get(issue, "updated_at", str), **base_fields(payload, issue))
+
+
+def _label_removed(payload: dict[str, Any], label: str) -> Trigger | None:
+    if get(payload, "label.name", str) != label or is_bot(get(payload, "sender", dict)):
+        return None
+    issue = get(payload, "issue", dict)
+    fields_ = base_fields(payload, issue)
+    why = f"the `{label}` label was removed by @{fields_['requester']}"
+    return Trigger(kind="cancel", is_pull_request="pull_request" in issue, request=why, **fields_)
+
+
+def _closed(payload: dict[str, Any], key: str) -> Trigger:
+    """Closing an issue or PR cancels its run, whoever closed it (a bot too)."""
+    item = get(payload, key, dict)
+    fields_ = base_fields(payload, item)
+    what = "pull request" if key == "pull_request" else "issue"
+    why = f"the {what} was closed by @{fields_['requester']}"
+    return Trigger(kind="cancel", is_pull_request=key == "pull_request", request=why, **fields_)
+
+
+def comment_trigger(payload: dict[str, Any]) -> Trigger | None:
+    """An `/agent` command in a new comment on an issue or pull request."""
+    comment = get(payload, "comment", dict)
+    if is_bot(get(payload, "sender", dict)):
+        return None
+    command = parse_command(text_or_empty(comment, "body"))
+    if command is None:
+        return None
+    issue = get(payload, "issue", dict)
+    kind = "command" if command.name == "run" else command.name
+    request = command.text if command.name == "run" else command.unknown or ""
+    return Trigger(kind=kind, is_pull_request="pull_request" in issue,
+                   comment_id=get(comment, "id", int), request=request, push=command.push,
+                   at=get(comment, "created_at", str), **base_fields(payload, issue))
+
+
+def diff_comment_trigger(payload: dict[str, Any]) -> Trigger | None:
+    """An `/agent` command in a review comment on a line of a pull request's diff.
+
+    The request carries the file, line and diff hunk it was written on. On Orca's own pull
+    requests the review it belongs to is the trigger instead (one run per review).
+    """
+    comment = get(payload, "comment", dict)
+    pull = get(payload, "pull_request", dict)
+    if is_bot(get(payload, "sender", dict)) or _orca_pull(pull):
+        return None
+    command = parse_command(text_or_empty(comment, "body"))
+    if command is None:
+        return None
+    request = command.unknown or ""
+    if command.name == "run":
+        where = f"`{get(comment, 'path', str)}` line {comment.get('line') or comment.get('original_line')}"
+        hunk = text_or_empty(comment, "diff_hunk")
+        request = f"{command.text}\n\n(Written on {where} of the diff:)\n```diff\n{hunk}\n```"
+    return Trigger(kind="command" if command.name == "run" else command.name, is_pull_request=True,
+                   comment_id=get(comment, "id", int), on_diff=True, request=request,
+                   push=command.push, at=get(comment, "created_at", str), **base_fields(payload, pull))
+
+
+def _orca_pull(pull: dict[str, Any]) -> bool:
+    """Opened by an App from an `agent/` branch (the acknowledgement checks it is Orca)."""
+    return get(pull, "head.ref", str).startswith(AGENT_BRANCH_PREFIX) and is_bot(get(pull, "user", dict))
+
+
+def review_trigger(payload: dict[str, Any]) -> Trigger | None:
+    """A review asking for changes on a pull request the App opened from an `agent/` branch.
+
+    The payload cannot tell which App opened it; the acknowledgement checks it is Orca's.
+    """
+    review = get(payload, "review", dict)
+    pull = get(payload, "pull_request", dict)
+    if is_bot(get(payload, "sender", dict)) or get(review, "state", str).lower() not in REVIEW_STATES:
+        return None
+    if not _orca_pull(pull):
+        return None
+    return Trigger(kind="review", is_pull_request=True, review_id=get(review, "id", int),
+                   request=text_or_empty(review, "body"), at=get(review, "submitted_at", str),
+                   **base_fields(payload, pull))

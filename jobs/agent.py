@@ -136,6 +136,7 @@ class _Loop:
     context_window: int
     prices: Prices | None
     clock: Callable[[], float]
+    stop: Callable[[], str | None] | None = None
     messages: list[dict] = field(default_factory=list)
 
     def run(self, task: str) -> AgentResult:
@@ -159,7 +160,7 @@ class _Loop:
                 self.messages.append({"role": "user", "content": [{"type": "text", "text": follow_up}]})
             self._trim_context(response.usage)
             spent.minutes = (self.clock() - started) / 60
-            result.stopped_by = exhausted(self.budget, spent)
+            result.stopped_by = (self.stop and self.stop()) or exhausted(self.budget, spent)
             if result.stopped_by:
                 self.emit("stopped", {"by": result.stopped_by, **spent.figures()})
                 return result
@@ -200,8 +201,10 @@ def _text(content: list) -> str:
 def run_agent(client: anthropic.Anthropic, *, model: str, system: str, task: str, tools: Tools,
               emit: Emit, budget: Budget, review: Review | None = None,
               context_window: int = CONTEXT_WINDOW, prices: Prices | None = None,
-              clock: Callable[[], float] = time.monotonic) -> AgentResult:
-    """Run the loop until the model is done (after its diff review, if `review` is given)
-    or a budget is used up; `stopped_by` then names the budget."""
-    loop = _Loop(client, model, system, tools, emit, budget, review, context_window, prices, clock)
+              clock: Callable[[], float] = time.monotonic,
+              stop: Callable[[], str | None] | None = None) -> AgentResult:
+    """Run the loop until the model is done (after its diff review, if `review` is given),
+    a budget is used up, or `stop()` gives a reason; `stopped_by` then names it."""
+    loop = _Loop(client, model, system, tools, emit, budget, review, context_window, prices,
+                 clock, stop)
     return loop.run(task)

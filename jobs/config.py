@@ -43,7 +43,7 @@ class SetupFailed(RunError):
     """A setup command from `.github/orca.yml` failed; the message quotes its output."""
 
     retry_hint = ("Fix the `setup` commands in `.github/orca.yml` (they run in the sandbox"
-                  ", without network unless `network: true`), then remove the label and add it again.")
+                  ", without network unless `network: true`), then comment `/agent retry`.")
 
 
 class _Strict(BaseModel):

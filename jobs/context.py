@@ -19,7 +19,7 @@ from rq import get_current_job
 from app.runs import RunStore
 from app.settings import Settings, load_settings
 from app.triggers import Trigger
-from jobs.github import GitHubApp
+from jobs.github import ACK_PERMISSIONS, GitHubApp
 
 log = logging.getLogger("orca.run")
 # Installation and OAuth tokens as GitHub formats them; redacted even if we never saw them.
@@ -82,6 +82,25 @@ class RunContext:
         """Record one event in the run's transcript, secrets redacted."""
         self.store.add_event(self.run_id, kind, self.redactor.data(data))
 
+    def client_for_replies(self) -> Github:
+        """A client whose token can comment and react, nothing more."""
+        return self.app.client(self.mint(ACK_PERMISSIONS))
+
+    def reply(self, client: Github, body: str | None) -> None:
+        """A new comment on the run's issue or PR (nothing when body is None)."""
+        if body is not None:
+            t = self.trigger
+            client.requester.requestJsonAndCheck(
+                "POST", f"/repos/{t.repository}/issues/{t.number}/comments", input={"body": body})
+
+    def finish_comment(self, comment_id: int | None, body: str) -> None:
+        """Edit the tracking comment to its final words, or reply if there is none yet."""
+        client = self.client_for_replies()
+        if comment_id:
+            TrackingComment(client, self.trigger.repository, comment_id).edit(body)
+        else:
+            self.reply(client, body)
+
     def log(self, message: str, *args: Any) -> None:
         t = self.trigger
         log.info(f"[run {self.run_id} {t.repository}#{t.number} inst {t.installation_id}] "
@@ -98,3 +117,13 @@ class TrackingComment:
     def edit(self, body: str) -> None:
         # A direct PATCH: PyGithub would first GET the comment to build its object.
         self.client.requester.requestJsonAndCheck("PATCH", self.path, input={"body": body})
+
+
+def react_to_comment(client: Github, repository: str, comment_id: int | None,
+                     on_diff: bool = False) -> None:
+    """👀 on the comment that holds a command (a conversation or a review comment)."""
+    if comment_id:
+        kind = "pulls" if on_diff else "issues"
+        client.requester.requestJsonAndCheck(
+            "POST", f"/repos/{repository}/{kind}/comments/{comment_id}/reactions",
+            input={"content": "eyes"})

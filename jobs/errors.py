@@ -10,7 +10,7 @@ from __future__ import annotations
 class RunError(Exception):
     """A run cannot go on. `str(error)` is shown to the user in the tracking comment."""
 
-    retry_hint = "To retry, remove the label and add it again."
+    retry_hint = "To retry, comment `/agent retry` (or remove the label and add it again)."
 
 
 class NotAllowed(RunError):
@@ -31,3 +31,13 @@ class PublishError(RunError):
 
 class BudgetExhausted(RunError):
     """A run hit one of its limits (turns, tokens, dollars, time)."""
+
+
+class Cancelled(RunError):
+    """Someone stopped the run (`/agent stop`, the Stop button, the label removed, closed)."""
+
+    retry_hint = "To run it again, comment `/agent retry`."
+
+
+class WorkerLost(RunError):
+    """The worker process running the run died (killed, out of memory, machine lost)."""

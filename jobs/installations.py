@@ -41,11 +41,12 @@ def cancel_queued_runs(connection: Any, installation_id: int, reason: str) -> in
     for name in (FAST_QUEUE, RUNS_QUEUE):
         queue = Queue(name, connection=connection)
         for job in Job.fetch_many(queue.job_ids, connection=connection):
-            trigger = (job.kwargs or {}).get("trigger") if job else None
-            if not trigger or trigger.get("installation_id") != installation_id:
-                continue
+            kwargs = (job.kwargs or {}) if job else {}
+            trigger, run_id = kwargs.get("trigger"), kwargs.get("run_id")
+            if not trigger or not run_id or trigger.get("installation_id") != installation_id:
+                continue  # stop, retry and help jobs have no run to cancel
             job.cancel()
-            store.update(job.kwargs["run_id"], status="cancelled", reason=reason,
+            store.update(run_id, status="cancelled", reason=reason,
                          finished_at=time.time())
             count += 1
     return count

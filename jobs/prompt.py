@@ -8,6 +8,7 @@ first: they are how instructions get smuggled past a human reviewer.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 # Instruction files other agents read, looked up case-insensitively at the repository root.
@@ -21,6 +22,8 @@ _HIDDEN = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
 # Zero-width, word-joiner, BOM, soft hyphen, bidi embeddings/overrides/isolates, tag chars.
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]")
 _IMAGE_ALT = re.compile(r"!\[[^\]]*\]\(")
+# A link's title (`[text](url "title")`) shows only on hover: another hiding place.
+_LINK_TITLE = re.compile(r"(\]\(\s*<?[^\s)>]*>?)\s+(\"[^\"]*\"|'[^']*'|\([^)]*\))\s*\)")
 
 SYSTEM = """You are Orca, an autonomous software engineer working on a GitHub repository.
 The repository is checked out at {root}; your working directory is {root}.
@@ -34,9 +37,10 @@ summary of what you changed and how you verified it, for the pull request descri
 
 
 def sanitise(text: str) -> str:
-    """Remove hidden HTML comments, invisible characters and image alt text."""
+    """Remove hidden HTML comments, invisible characters, image alt text and link titles."""
     text = _HIDDEN.sub("", text)
     text = _INVISIBLE.sub("", text)
+    text = _LINK_TITLE.sub(r"\1)", text)
     return _IMAGE_ALT.sub("![](", text)
 
 
@@ -67,14 +71,84 @@ def repository_instructions(worktree: Path) -> list[tuple[str, str]]:
     return found
 
 
-def task_prompt(repository: str, number: int, title: str, body: str, requester: str,
-                instructions: list[tuple[str, str]], test_command: str | None = None) -> str:
-    """The first user message: the issue, then the repository's own instructions."""
-    parts = [
-        f"Resolve issue #{number} in {repository}, asked for by @{requester}.",
-        f"<issue>\n<title>{sanitise(title)}</title>\n<body>\n{sanitise(body)[:BODY_CAP]}\n</body>\n</issue>",
-    ]
+@dataclass(frozen=True)
+class Brief:
+    """What the agent is asked, in plain values (see jobs.tasks.Task for where they come from)."""
+
+    repository: str
+    number: int
+    requester: str
+    kind: str
+    """label, command or review."""
+    is_pull_request: bool
+    title: str
+    body: str
+    request: str = ""
+    branch: str = ""
+    base: str = ""
+    follow_up: bool = False
+    remarks: tuple[tuple[str, str], ...] = ()
+    """(author, body) of earlier comments by people with write access."""
+    threads: tuple = ()
+    """jobs.threads.Thread, for reviews."""
+
+
+def task_prompt(brief: Brief, instructions: list[tuple[str, str]],
+                test_command: str | None = None) -> str:
+    """The first user message: what was asked, the target, its discussion, the repository's
+    own instructions."""
+    b = brief
+    what = "pull request" if b.is_pull_request else "issue"
+    tag = "pull-request" if b.is_pull_request else "issue"
+    target = (f"<{tag}>\n<title>{sanitise(b.title)}</title>\n"
+              f"<body>\n{sanitise(b.body)[:BODY_CAP]}\n</body>\n</{tag}>")
+    parts = [_opening(b), target]
+    if b.remarks:
+        said = "\n".join(f'<comment author="{a}">\n{sanitise(text)[:BODY_CAP]}\n</comment>'
+                         for a, text in b.remarks)
+        parts.append(f"Earlier discussion on the {what}, from people with write access:\n"
+                     f"<discussion>\n{said}\n</discussion>")
+    if b.request and b.kind != "review":
+        parts.append(f"@{b.requester}'s request:\n<request>\n{sanitise(b.request)[:BODY_CAP]}\n</request>")
+    if b.kind == "review":
+        parts.append(_review_part(b))
     return "\n\n".join(parts + _repository_parts(instructions, test_command))
+
+
+def _opening(b: Brief) -> str:
+    if b.kind == "review":
+        return (f"@{b.requester} reviewed pull request #{b.number} in {b.repository}, which you "
+                f"opened from `{b.branch}`. Address the review: the working tree is that branch.")
+    if b.is_pull_request:
+        return (f"@{b.requester} asked for a change on pull request #{b.number} in "
+                f"{b.repository}. The working tree is its branch `{b.branch}` (into `{b.base}`); "
+                "your change is pushed there as a new commit.")
+    opening = f"Resolve issue #{b.number} in {b.repository}, asked for by @{b.requester}."
+    if b.follow_up:
+        opening += (f" This is a follow-up: your earlier work on it is already on this branch "
+                    f"(`{b.branch}`; `git log {b.base}..HEAD` shows it). Build on it; do not "
+                    "start over.")
+    return opening
+
+
+def _review_part(b: Brief) -> str:
+    parts = []
+    if b.request.strip():
+        parts.append(f"<review author=\"{b.requester}\">\n{sanitise(b.request)[:BODY_CAP]}\n</review>")
+    for thread in b.threads:
+        if not thread.instruction:
+            continue
+        said = "\n".join(f'<comment author="{a}">\n{sanitise(text)}\n</comment>'
+                         for a, text in thread.comments)
+        parts.append(f'<thread n="{thread.number}" file="{thread.path}" lines="{thread.lines}">\n'
+                     f"<diff-hunk>\n{thread.diff_hunk}\n</diff-hunk>\n{said}\n</thread>")
+    parts.append(REVIEW_ANSWERS)
+    return "\n\n".join(parts)
+
+
+REVIEW_ANSWERS = """When you finish, end your reply with one line per thread above: \
+<reply thread="N">what you changed</reply> for each thread you acted on, or \
+<skip thread="N">why you did not</skip>. Orca posts each in its thread."""
 
 
 def local_task_prompt(request: str, instructions: list[tuple[str, str]],

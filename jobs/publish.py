@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
+import subprocess
 from dataclasses import dataclass, field
 
 from github.GithubException import GithubException
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
-from jobs.errors import PublishError
+from jobs.errors import PublishError, WorkspaceError
 from jobs.git import git
 from jobs.workspace import Workspace
 
@@ -75,10 +76,85 @@ def commit(workspace: Workspace, message: str, author: Author | None, co_author:
     return Commit(sha=sha, files=kept, dropped=dropped)
 
 
-def push(workspace: Workspace, token: str) -> None:
-    """Push the run's branch. Never forced: the worktree starts from the branch's tip."""
-    refspec = f"HEAD:refs/heads/{workspace.branch}"
-    git("push", "--quiet", "origin", refspec, cwd=workspace.path, token=token)
+@dataclass(frozen=True)
+class Pushed:
+    """Where the work went: its branch and tip, and whether it had to go elsewhere."""
+
+    branch: str
+    sha: str
+    rebased: bool = False
+    """The branch had moved (someone pushed) and the work was rebased onto its tip."""
+    moved_aside: str | None = None
+    """Why the work is on a side branch instead of `branch`, if it is."""
+
+
+def push(workspace: Workspace, token: str, committer: Author | None, side_branch: str) -> Pushed:
+    """Push the run's commits to its branch without ever forcing.
+
+    Someone may have pushed to the branch during the run (a PR's author, a reviewer):
+    fetch it, rebase the run's commits onto its tip, and push. If the rebase conflicts or
+    the push is still refused, the work goes to `side_branch` instead, and `moved_aside`
+    says why. Nothing is lost and nobody's commits are overwritten.
+    """
+    branch = workspace.branch
+    rebased = False
+    for _attempt in range(2):
+        tip = _fetch_branch(workspace, branch, token)
+        if tip is not None and not _contains(workspace, tip):
+            if not _rebase(workspace, tip, committer):
+                return _aside(workspace, token, side_branch,
+                              f"`{branch}` changed during the run in a way that conflicts with this work")
+            rebased = True
+        if _push_to(workspace, branch, token):
+            return Pushed(branch, _head(workspace), rebased)
+    return _aside(workspace, token, side_branch, f"GitHub refused the push to `{branch}` twice")
+
+
+def _fetch_branch(workspace: Workspace, branch: str, token: str) -> str | None:
+    """The remote branch's tip now, or None if it does not exist yet."""
+    ref = f"refs/remotes/origin/{branch}"
+    git("fetch", "--quiet", "origin", f"+refs/heads/{branch}:{ref}", cwd=workspace.mirror,
+        token=token, check=False)
+    return git("rev-parse", "--verify", "--quiet", ref, cwd=workspace.mirror, check=False).strip() or None
+
+
+def _contains(workspace: Workspace, sha: str) -> bool:
+    """Whether HEAD already has `sha` in its history (nobody else pushed meanwhile)."""
+    done = subprocess.run(["git", "merge-base", "--is-ancestor", sha, "HEAD"], cwd=workspace.path,
+                          capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def _rebase(workspace: Workspace, onto: str, committer: Author | None) -> bool:
+    """Replay the run's commits (base..HEAD) onto `onto`; False (and undone) on conflict."""
+    identity = [] if committer is None else [
+        "-c", f"user.name={committer.name}", "-c", f"user.email={committer.email}"]
+    args = [*identity, "-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false"]
+    try:
+        git(*args, "rebase", "--quiet", "--onto", onto, workspace.base_sha, cwd=workspace.path)
+    except WorkspaceError:
+        git("rebase", "--abort", cwd=workspace.path, check=False)
+        return False
+    return True
+
+
+def _push_to(workspace: Workspace, branch: str, token: str) -> bool:
+    try:
+        git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=workspace.path, token=token)
+    except WorkspaceError as exc:
+        if "rejected" in str(exc) or "fetch first" in str(exc) or "non-fast-forward" in str(exc):
+            return False
+        raise
+    return True
+
+
+def _aside(workspace: Workspace, token: str, side_branch: str, why: str) -> Pushed:
+    git("push", "--quiet", "origin", f"HEAD:refs/heads/{side_branch}", cwd=workspace.path, token=token)
+    return Pushed(side_branch, _head(workspace), moved_aside=why)
+
+
+def _head(workspace: Workspace) -> str:
+    return git("rev-parse", "HEAD", cwd=workspace.path).strip()
 
 
 def open_or_update_pull(repo: Repository, branch: str, base: str, title: str, body: str,

@@ -39,6 +39,11 @@ def rejected(requester: str, permission: str) -> str:
             f"repository (yours: `{permission}`). Ask a maintainer to add the label.")
 
 
+def no_longer_allowed(run_id: str, requester: str, why: str) -> str:
+    return (f"@{requester} Orca did not start this run: {why} now, and Orca only works for "
+            f"people with write access.\n\n{footer(run_id)}")
+
+
 def opened(run_id: str, pr_number: int, pr_url: str, summary: str, figures: Figures,
            dropped: list[str], stopped_by: str | None) -> str:
     head = f"✅ Opened #{pr_number}: {pr_url}"
@@ -85,3 +90,90 @@ def _quote(text: str) -> str:
 def _dropped_note(dropped: list[str]) -> str:
     listed = ", ".join(f"`{path}`" for path in dropped)
     return f"Orca dropped changes to protected paths: {listed}."
+
+
+def footer(run_id: str, figures: Figures | None = None) -> str:
+    line = f"{figures.line()}\n\n" if figures is not None else ""
+    return f"{line}Run `{run_id}`\n{marker(run_id)}"
+
+
+def retrying(run_id: str, requester: str) -> str:
+    return (f"⚠️ The worker running this for @{requester} stopped unexpectedly. Orca is "
+            f"trying once more from the start; this comment will say how it went.\n\n{footer(run_id)}")
+
+
+def waiting(run_id: str, requester: str, ahead: str) -> str:
+    return (f"⏳ Orca will work on this for @{requester} once run `{ahead}` on this "
+            f"issue or pull request finishes; this comment will say how it went.\n\n{footer(run_id)}")
+
+
+def cancelled(run_id: str, reason: str, pushed: str | None, figures: Figures | None = None) -> str:
+    """A run that was stopped; `pushed` says where the work so far went, if anywhere."""
+    kept = pushed or "Nothing was pushed."
+    return (f"🛑 Stopped: {reason}. {kept}\n\nTo run it again, comment `/agent retry`.\n\n"
+            f"{footer(run_id, figures)}")
+
+
+def stopping(requester: str, run_ids: list[str], push: bool) -> str:
+    if not run_ids:
+        return f"@{requester} Nothing is queued or running here, so there is nothing to stop."
+    runs = ", ".join(f"`{r}`" for r in run_ids)
+    kept = "pushes the work so far as a draft" if push else "pushes nothing"
+    return f"🛑 @{requester} Stopping run {runs}; it {kept} and its comment will say when it has stopped."
+
+
+def nothing_to_retry(requester: str) -> str:
+    return (f"@{requester} There is no earlier Orca run here to retry. Add the label or comment "
+            "`/agent <request>` to start one.")
+
+
+def rounds_capped(requester: str, rounds: int) -> str:
+    return (f"@{requester} Orca has already addressed {rounds} review rounds on this pull request, "
+            "the most it takes on one PR (ORCA_MAX_REVIEW_ROUNDS), so it will not act on this "
+            "review. Push the remaining changes yourself, or open a new issue for them.")
+
+
+def refused(reason: str, hint: str) -> str:
+    """A request Orca cannot take (a fork's branch), said before any work starts."""
+    return f"🚫 Orca cannot do this: {reason}\n\n{hint}"
+
+
+def pushed_to_pull(run_id: str, sha: str, branch: str, summary: str, figures: Figures,
+                   dropped: list[str], stopped_by: str | None, rebased: bool) -> str:
+    head = f"✅ Pushed `{sha[:7]}` to `{branch}`."
+    if stopped_by:
+        head = f"⏸️ Stopped by {stopped_by}; the work so far is pushed to `{branch}` as `{sha[:7]}`."
+    if rebased:
+        head += " The branch had moved during the run, so the commit was rebased onto its tip."
+    parts = [head, _quote(summary)]
+    if dropped:
+        parts.append(_dropped_note(dropped))
+    parts.append(footer(run_id, figures))
+    return "\n\n".join(p for p in parts if p)
+
+
+def moved_aside(run_id: str, branch: str, why: str, summary: str, figures: Figures) -> str:
+    return (f"⚠️ {why}, so Orca pushed its work to `{branch}` instead and changed nothing "
+            f"else. Merge it yourself, or comment `/agent retry` to redo it on the new tip."
+            f"\n\n{_quote(summary)}\n\n{footer(run_id, figures)}")
+
+
+def thread_reply(acted: bool | None, text: str, sha: str | None) -> str:
+    """Orca's answer in one review thread: done (naming the commit), not done, or not reached."""
+    if acted is None:
+        return "Orca did not get to this comment in this run; it is still open."
+    if not acted:
+        return f"Not changed: {text}"
+    return f"Done in {sha}: {text}" if sha else f"{text} (no change to the code was needed)"
+
+
+def review_summary(run_id: str, requester: str, head: str, lines: list[str],
+                   not_taken: list[str], summary: str, figures: Figures) -> str:
+    """The tracking comment at the end of a review round."""
+    parts = [f"@{requester} {head}"]
+    if lines:
+        parts.append("\n".join(lines))
+    if not_taken:
+        parts.append("Not acted on:\n" + "\n".join(not_taken))
+    parts += [_quote(summary), footer(run_id, figures)]
+    return "\n\n".join(p for p in parts if p)

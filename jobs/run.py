@@ -1,7 +1,8 @@
 """A run's two jobs, composed from the steps: `acknowledge` (fast queue) and `execute`.
 
-acknowledge: gate → 👀 → tracking comment → queue the run.
-execute:     workspace → agent → publish → report.
+acknowledge: gate → checks on the PR → 👀 → tracking comment → queue the run (behind any
+             earlier run on the same issue or PR).
+execute:     gate again → workspace → agent → publish → report (jobs.solve).
 
 These are the only places that catch `RunError`: whatever happens, the tracking
 comment (or a reply) ends the run with what happened and how to retry.
@@ -12,19 +13,21 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from github import Github
 from github.GithubException import GithubException
-from rq import Queue
+from rq import Callback, Queue, Retry
+from rq.exceptions import AbandonedJobError
+from rq.job import Dependency, Job
 
 from app.queues import RUNS_QUEUE
 from jobs import report
-from jobs.context import RunContext, TrackingComment
-from jobs.errors import NotAllowed, RunError
-from jobs.github import ACK_PERMISSIONS
-from jobs.solve import solve_issue
+from jobs.context import RunContext, TrackingComment, react_to_comment
+from jobs.errors import Cancelled, NotAllowed, RunError, WorkerLost
+from jobs.gate import require_write
+from jobs.solve import solve
+from jobs.stop import watching
+from jobs.tasks import ForkPull, check_same_repository
 
-# collaborators/{user}/permission answers admin, write, read or none (maintain counts
-# as write, triage as read): https://docs.github.com/en/rest/collaborators/collaborators
-ALLOWED_PERMISSIONS = ("admin", "write")
 GENERIC_FAILURE = "something unexpected went wrong inside Orca (the operators can see the run's log)."
 
 
@@ -44,36 +47,88 @@ def acknowledge(run_id: str, trigger: dict[str, Any]) -> None:
 
 def _acknowledge(ctx: RunContext) -> None:
     t = ctx.trigger
-    if t.requester.endswith("[bot]"):
-        raise NotAllowed("bots do not start runs")
-    client = ctx.app.client(ctx.mint(ACK_PERMISSIONS))
-    repo = client.get_repo(t.repository)
-    issue = repo.get_issue(t.number)
-    permission = repo.get_collaborator_permission(t.requester)
-    if permission not in ALLOWED_PERMISSIONS:
-        issue.create_comment(report.rejected(t.requester, permission))
-        raise NotAllowed(f"{t.requester} has {permission} access")
-    issue.create_reaction("eyes")
-    comment = issue.create_comment(report.working(ctx.run_id, t.requester))
-    ctx.store.update(ctx.run_id, tracking_comment_id=comment.id, permission=permission)
-    ctx.emit("acknowledged", {"comment_id": comment.id, "permission": permission})
+    client = ctx.client_for_replies()
+    permission = require_write(ctx, client)
+    if t.is_pull_request:
+        _check_pull(ctx, client)
+    if t.comment_id:
+        react_to_comment(client, t.repository, t.comment_id, t.on_diff)
+    elif t.kind == "label":
+        client.get_repo(t.repository).get_issue(t.number).create_reaction("eyes")
+    ahead = _run_ahead(ctx)
+    body = (report.waiting(ctx.run_id, t.requester, ahead) if ahead
+            else report.working(ctx.run_id, t.requester))
+    comment = client.get_repo(t.repository).get_issue(t.number).create_comment(body)
+    ctx.store.update(ctx.run_id, tracking_comment_id=comment.id, permission=permission,
+                     waited_for=ahead)
+    ctx.emit("acknowledged", {"comment_id": comment.id, "permission": permission, "after": ahead})
     Queue(RUNS_QUEUE, connection=ctx.redis).enqueue(
         "jobs.run.execute",
         kwargs={"run_id": ctx.run_id, "trigger": t.to_dict()},
         job_id=f"run-{ctx.run_id}",
         job_timeout=ctx.settings.run_timeout,
         description=f"run {t.target}",
+        depends_on=Dependency(jobs=[f"run-{ahead}"], allow_failure=True) if ahead else None,
+        # A run whose worker died (RQ finds it abandoned) gets one more try; the callback
+        # says so on the issue either way.
+        retry=Retry(max=1),
+        on_failure=Callback(on_run_failure),
     )
-    ctx.log("acknowledged; queued")
+    ctx.log("acknowledged; queued%s", f" behind {ahead}" if ahead else "")
+
+
+def _check_pull(ctx: RunContext, client: Github) -> None:
+    """A PR's branch must be in this repository; a review must be on Orca's own PR, within
+    the round cap."""
+    t = ctx.trigger
+    pull = client.get_repo(t.repository).get_pull(t.number)
+    try:
+        check_same_repository(pull, t.repository)
+    except ForkPull as exc:
+        ctx.reply(client, report.refused(str(exc), exc.retry_hint))
+        raise NotAllowed("the pull request's branch is in a fork") from exc
+    if t.kind != "review":
+        return
+    if pull.user.login != ctx.app.identity(client, ctx.redis).login:
+        raise NotAllowed("a review on a pull request Orca did not open")
+    rounds = ctx.store.count_round(t.target)
+    if rounds > ctx.settings.max_review_rounds:
+        ctx.reply(client, report.rounds_capped(t.requester, rounds - 1))
+        raise NotAllowed(f"review round {rounds} is past the cap")
+
+
+def _run_ahead(ctx: RunContext) -> str | None:
+    """The newest earlier run on the same target whose job is still to finish, if any."""
+    for run_id in ctx.store.active_on(ctx.trigger.target):
+        if run_id != ctx.run_id and Job.exists(f"run-{run_id}", connection=ctx.redis):
+            return run_id
+    return None
 
 
 def execute(run_id: str, trigger: dict[str, Any]) -> None:
-    """Run the agent on the issue and publish its work; always ends with a report."""
+    """Run the agent and publish its work; always ends with a report."""
     ctx = RunContext.load(run_id, trigger)
-    comment_id = (ctx.store.get(run_id) or {}).get("tracking_comment_id")
+    record = ctx.store.get(run_id) or {}
+    comment_id = record.get("tracking_comment_id")
+    if record.get("status") == "cancelled":
+        return  # stopped while queued: jobs.control said so already
+    if stop_request := ctx.store.stop_request(run_id):
+        _cancelled(ctx, Cancelled(stop_request["reason"]), comment_id)
+        return
     ctx.store.update(run_id, status="running", started_at=time.time())
+    if record.get("waited_for") and comment_id:
+        TrackingComment(ctx.client_for_replies(), ctx.trigger.repository, comment_id).edit(
+            report.working(run_id, ctx.trigger.requester))
     try:
-        outcome = solve_issue(ctx, comment_id)
+        with watching(ctx.store, run_id) as stop:
+            outcome = solve(ctx, comment_id, stop)
+    except Cancelled as exc:
+        _cancelled(ctx, exc, comment_id)
+        return
+    except NotAllowed as exc:
+        ctx.store.update(run_id, status="rejected", reason=str(exc), finished_at=time.time())
+        _say(ctx, comment_id, report.no_longer_allowed(ctx.run_id, ctx.trigger.requester, str(exc)))
+        return
     except Exception as exc:
         _fail(ctx, exc, comment_id)
         if not isinstance(exc, RunError):
@@ -83,6 +138,29 @@ def execute(run_id: str, trigger: dict[str, Any]) -> None:
     ctx.emit("finished", outcome)
 
 
+def on_run_failure(job: Job, connection: Any, kind: type, value: BaseException,
+                   traceback: Any) -> None:
+    """RQ's failure callback for a run: a dead worker is reported, with the retry if any."""
+    if not isinstance(value, AbandonedJobError):
+        return  # execute itself reported it
+    ctx = RunContext.load(job.kwargs["run_id"], job.kwargs["trigger"])
+    comment_id = (ctx.store.get(ctx.run_id) or {}).get("tracking_comment_id")
+    if job.retries_left:
+        ctx.store.update(ctx.run_id, status="queued", reason="its worker stopped; retrying once")
+        ctx.emit("worker_lost", {"retrying": True})
+        _say(ctx, comment_id, report.retrying(ctx.run_id, ctx.trigger.requester))
+        return
+    ctx.emit("worker_lost", {"retrying": False})
+    _fail(ctx, WorkerLost("the worker running it stopped unexpectedly, twice"), comment_id)
+
+
+def _cancelled(ctx: RunContext, exc: Cancelled, comment_id: int | None) -> None:
+    ctx.log("cancelled: %s", exc)
+    ctx.store.update(ctx.run_id, status="cancelled", reason=str(exc), finished_at=time.time())
+    ctx.emit("cancelled", {"reason": str(exc)})
+    _say(ctx, comment_id, report.cancelled(ctx.run_id, str(exc), pushed=None))
+
+
 def _fail(ctx: RunContext, exc: Exception, comment_id: int | None) -> None:
     """Record the failure and say so on the issue; never raises."""
     reason = str(exc) if isinstance(exc, RunError) else GENERIC_FAILURE
@@ -90,14 +168,12 @@ def _fail(ctx: RunContext, exc: Exception, comment_id: int | None) -> None:
     ctx.log("failed: %r", exc)
     ctx.store.update(ctx.run_id, status="failed", reason=reason, finished_at=time.time())
     ctx.emit("failed", {"reason": reason, "error": ctx.redactor.text(repr(exc))})
+    _say(ctx, comment_id, report.failed(ctx.run_id, reason, hint))
+
+
+def _say(ctx: RunContext, comment_id: int | None, body: str) -> None:
+    """Finish the tracking comment; if GitHub itself is down, the record and log still say it."""
     try:
-        client = ctx.app.client(ctx.mint(ACK_PERMISSIONS))
-        body = report.failed(ctx.run_id, reason, hint)
-        if comment_id:
-            TrackingComment(client, ctx.trigger.repository, comment_id).edit(body)
-        else:
-            repo = client.get_repo(ctx.trigger.repository)
-            repo.get_issue(ctx.trigger.number).create_comment(body)
+        ctx.finish_comment(comment_id, body)
     except (GithubException, RunError, OSError) as report_error:
-        # GitHub itself is down: the run record and the log still say what happened.
-        ctx.log("could not report the failure: %r", report_error)
+        ctx.log("could not report: %r", report_error)

@@ -15,6 +15,7 @@ import posixpath
 import resource
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,9 +97,11 @@ class _WorktreeSandbox:
 
     root: str
 
-    def __init__(self, worktree: Path, root: str) -> None:
+    def __init__(self, worktree: Path, root: str, stop: threading.Event | None = None) -> None:
         self.worktree = Path(worktree).resolve()
         self.root = root
+        self.stop = stop
+        """Set when the run is asked to stop: the running command is killed at once."""
 
     def host_path(self, path: str) -> Path:
         """Maps an absolute path under root to the worktree, following symlinks as the sandbox
@@ -156,8 +159,8 @@ class NoSandbox(_WorktreeSandbox):
     and timeout handling but no isolation and no limits. Only for ORCA_SANDBOX=none local trials;
     the caller must log loudly that it is in use."""
 
-    def __init__(self, worktree: Path) -> None:
-        super().__init__(worktree, str(Path(worktree).resolve()))
+    def __init__(self, worktree: Path, stop: threading.Event | None = None) -> None:
+        super().__init__(worktree, str(Path(worktree).resolve()), stop)
 
     def run(self, command: str, timeout: float, max_output: int) -> CommandResult:
         """Runs `bash -c command` in the worktree; see Sandbox.run."""
@@ -167,6 +170,7 @@ class NoSandbox(_WorktreeSandbox):
             cwd=str(self.worktree),
             timeout=timeout,
             max_output=max_output,
+            stop=self.stop,
         )
 
 
@@ -186,8 +190,9 @@ class BubblewrapSandbox(_WorktreeSandbox):
         limits: Limits = Limits(),
         ro_binds: Sequence[Path] = (),
         rw_binds: Sequence[Path] = (),
+        stop: threading.Event | None = None,
     ) -> None:
-        super().__init__(worktree, WORKSPACE)
+        super().__init__(worktree, WORKSPACE, stop)
         self.network = network
         self.limits = limits
         self.ro_binds = tuple(Path(p) for p in ro_binds)
@@ -207,6 +212,7 @@ class BubblewrapSandbox(_WorktreeSandbox):
                 max_output=max_output,
                 preexec_fn=_child_setup(self.limits, cgroup),
                 on_timeout=cgroup.kill_all if cgroup else None,
+                stop=self.stop,
             )
         finally:
             if cgroup is not None:
@@ -281,7 +287,7 @@ def make_sandbox(worktree: Path, mode: str = "bubblewrap", **kw: Any) -> Sandbox
     Raises SandboxUnavailable when bubblewrap is missing or cannot start here.
     """
     if mode == "none":
-        return NoSandbox(worktree)
+        return NoSandbox(worktree, stop=kw.get("stop"))
     if mode != "bubblewrap":
         raise SandboxUnavailable(f"unknown sandbox mode {mode!r}; use 'bubblewrap' or 'none'")
     problem = bubblewrap_problem()

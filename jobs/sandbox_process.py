@@ -12,6 +12,7 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 # wrote into the pipe, short enough that a process that escaped the kill cannot hold us.
 _DRAIN_AFTER_KILL_SECONDS = 1.0
 _READ_CHUNK = 65536
+# How often a waiting command looks at its stop flag.
+_STOP_CHECK_SECONDS = 0.25
 
 
 @dataclass
@@ -84,11 +87,13 @@ def run_captured(
     max_output: int,
     preexec_fn: Callable[[], None] | None = None,
     on_timeout: Callable[[], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> CommandResult:
     """Runs argv in a new session, killing its whole process group at the timeout.
 
     `on_timeout` is called after the group is killed, for sandboxes that know of processes
-    outside the group (a cgroup, a PID namespace).
+    outside the group (a cgroup, a PID namespace). Setting `stop` ends the command as if its
+    time were up: the run it belongs to was asked to stop.
     """
     # start_new_session makes the child a process-group leader, so one killpg reaches every
     # descendant that did not itself call setsid.
@@ -100,9 +105,9 @@ def run_captured(
     output = HeadTail(max_output)
     deadline = time.monotonic() + timeout
     with proc.stdout:
-        finished = _read_until(proc.stdout.fileno(), output, deadline)
+        finished = _read_until(proc.stdout.fileno(), output, deadline, stop)
         if finished:
-            finished = _wait_until(proc, deadline)
+            finished = _wait_until(proc, deadline, stop)
         if not finished:
             _kill_group(proc)
             if on_timeout is not None:
@@ -120,15 +125,16 @@ def run_captured(
     )
 
 
-def _read_until(fd: int, output: HeadTail, deadline: float) -> bool:
-    """Reads fd into output until EOF (True) or the deadline (False)."""
+def _read_until(fd: int, output: HeadTail, deadline: float,
+                stop: threading.Event | None = None) -> bool:
+    """Reads fd into output until EOF (True) or the deadline or a stop (False)."""
     with selectors.DefaultSelector() as selector:
         selector.register(fd, selectors.EVENT_READ)
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or stop is not None and stop.is_set():
                 return False
-            if not selector.select(remaining):
+            if not selector.select(min(remaining, _STOP_CHECK_SECONDS)):
                 continue
             chunk = os.read(fd, _READ_CHUNK)
             if not chunk:
@@ -136,13 +142,19 @@ def _read_until(fd: int, output: HeadTail, deadline: float) -> bool:
             output.feed(chunk)
 
 
-def _wait_until(proc: subprocess.Popen[bytes], deadline: float) -> bool:
+def _wait_until(proc: subprocess.Popen[bytes], deadline: float,
+                stop: threading.Event | None = None) -> bool:
     """Waits for exit after EOF: a command may close its output and keep running."""
-    try:
-        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        return False
-    return True
+    while stop is None or not stop.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            proc.wait(timeout=min(remaining, _STOP_CHECK_SECONDS))
+            return True
+        except subprocess.TimeoutExpired:
+            continue
+    return False
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

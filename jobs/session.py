@@ -7,20 +7,21 @@ the loop, with the diff review before it finishes. Publishing is the caller's bu
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import anthropic
 
 from app.settings import AgentSettings
 from jobs.agent import AgentResult, Emit, run_agent
 from jobs.config import CONFIG_PATH, ConfigError, RepoConfig, SetupFailed, load_config
+from jobs.errors import Cancelled, RunError
 from jobs.git import git
 from jobs.pricing import price_for
 from jobs.prompt import repository_instructions, review_prompt, system_prompt
 from jobs.publish import DEFAULT_PROTECTED
-from jobs.errors import RunError
 from jobs.sandbox import Sandbox, SandboxUnavailable, make_sandbox
+from jobs.stop import StopSignal
 from jobs.tools import Toolbox
 from jobs.workspace import Workspace
 
@@ -98,15 +99,17 @@ def worktree_diff(workspace: Workspace, cap: int = DIFF_CAP) -> str:
 class SandboxMissing(RunError):
     """The worker machine cannot sandbox commands; an operator has to fix it."""
 
-    retry_hint = "Ask the operators to install bubblewrap on the workers, then add the label again."
+    retry_hint = "Ask the operators to install bubblewrap on the workers, then comment `/agent retry`."
 
 
 def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor, emit: Emit,
-                config_revision: str | None = None) -> SessionResult:
+                config_revision: str | None = None, stop: StopSignal | None = None) -> SessionResult:
     """Read the config, prepare the sandbox, run setup, then the agent loop.
 
-    The config comes from `config_revision` (default: the worktree's base commit).
+    The config comes from `config_revision` (default: the worktree's base commit). A `stop`
+    kills the running command and ends the loop after the current turn.
     """
+    stop = stop or StopSignal()
     config = load_config(workspace.path, config_revision or workspace.base_sha)
     model = choose_model(settings, config)
     budget = settings.budget().lowered(**config.budgets.wishes())
@@ -116,10 +119,17 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         log.warning("ORCA_SANDBOX=none: the agent's commands run UNSANDBOXED on this machine")
     try:
         sandbox = make_sandbox(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
-                               rw_binds=[workspace.admin_dir], network=config.network)
+                               rw_binds=[workspace.admin_dir], network=config.network,
+                               stop=stop.event)
     except SandboxUnavailable as exc:
         raise SandboxMissing(f"the worker cannot start its sandbox: {exc}") from exc
-    run_setup(sandbox, config.setup, settings.command_timeout, emit)
+    try:
+        run_setup(sandbox, config.setup, settings.command_timeout, emit)
+    except SetupFailed:
+        if not stop.is_set():
+            raise  # a setup command killed by a stop is the stop, not a failure
+    if stop.is_set():
+        raise Cancelled(stop.reason)
 
     def review() -> str | None:
         diff = worktree_diff(workspace)
@@ -131,5 +141,6 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         task=task_for(repository_instructions(workspace.path), config.test),
         tools=Toolbox(sandbox, command_timeout=settings.command_timeout), review=review,
         context_window=settings.context_window, prices=settings.prices,
+        stop=lambda: f"a stop request ({stop.reason})" if stop.is_set() else None,
     )
     return SessionResult(result, config, model)

@@ -77,13 +77,17 @@ def refresh_mirror(data_dir: Path, full_name: str, url: str, token: str) -> Path
 
 
 def add_worktree(mirror: Path, data_dir: Path, run_id: str, branch: str, base: str) -> Workspace:
-    """A new worktree for the run, on `branch`, starting at `origin/<base>`."""
+    """A new worktree for the run, bound for `branch`, starting at `origin/<base>`."""
     path = data_dir.resolve() / "worktrees" / run_id
     path.parent.mkdir(parents=True, exist_ok=True)
+    # A retried run (its worker died) finds its old worktree still there.
+    shutil.rmtree(path, ignore_errors=True)
     with _locked(mirror):
         git("worktree", "prune", cwd=mirror)
         base_sha = git("rev-parse", f"refs/remotes/origin/{base}", cwd=mirror).strip()
-        git("worktree", "add", "--quiet", "-B", branch, str(path), base_sha, cwd=mirror)
+        # Detached: two runs may work toward the same branch (an issue's follow-up and a
+        # command on its PR), and git refuses one branch in two worktrees. The push names it.
+        git("worktree", "add", "--quiet", "--detach", str(path), base_sha, cwd=mirror)
     return Workspace(mirror=mirror, path=path, branch=branch, base_sha=base_sha)
 
 

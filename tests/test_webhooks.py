@@ -44,8 +44,9 @@ def fast_jobs(redis_client):
     return Queue(FAST_QUEUE, connection=redis_client).job_ids
 
 
-def test_labeled_issue_is_enqueued_with_ids_only(client, redis_client):
-    answer = post(client, "issues", labeled())
+def test_labeled_issue_is_enqueued_with_ids_and_the_signed_words_only(client, redis_client):
+    payload = labeled()
+    answer = post(client, "issues", payload)
     assert answer.status_code == 202
     run_id = answer.json["run"]
     [job_id] = fast_jobs(redis_client)
@@ -53,8 +54,11 @@ def test_labeled_issue_is_enqueued_with_ids_only(client, redis_client):
     assert job.func_name == "jobs.run.acknowledge"
     assert job.kwargs == {"run_id": run_id, "trigger": {
         "kind": "label", "installation_id": 7, "repository": "octo-org/hello", "repository_id": 42,
-        "number": 5, "requester": "octocat", "requester_id": 99, "is_pull_request": False}}
-    assert RunStore(redis_client).get(run_id)["status"] == "queued"
+        "number": 5, "requester": "octocat", "requester_id": 99, "is_pull_request": False,
+        "comment_id": None, "review_id": None, "request": "", "title": "Fix it",
+        "body": "please", "at": payload["issue"]["updated_at"], "push": False, "on_diff": False}}
+    record = RunStore(redis_client).get(run_id)
+    assert (record["status"], record["target"]) == ("queued", "octo-org/hello#5")
 
 
 def test_redelivery_starts_nothing_new(client, redis_client):
@@ -70,7 +74,8 @@ def test_bad_signature_is_401_and_enqueues_nothing(client, redis_client, secret)
     answer = post(client, "issues", labeled(), secret=secret)
     assert answer.status_code == 401
     assert fast_jobs(redis_client) == []
-    assert redis_client.keys("orca:*") == []
+    # Only /metrics counts the refused delivery; no run, job or record appears.
+    assert [k for k in redis_client.keys("orca:*") if not k.startswith(b"orca:metrics:")] == []
 
 
 def test_missing_signature_is_401(client):

@@ -34,7 +34,8 @@ __all__ = ["Call", "FakeGitHub", "fake_github"]
 
 APP_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write",
                    "metadata": "read", "checks": "read"}
-APP_EVENTS = ["issues", "issue_comment", "pull_request_review", "pull_request_review_comment"]
+APP_EVENTS = ["issues", "issue_comment", "pull_request", "pull_request_review",
+              "pull_request_review_comment"]
 
 
 class _QuietHandler(WSGIRequestHandler):

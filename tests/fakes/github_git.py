@@ -49,6 +49,25 @@ def create_bare_repo(path: Path, files: dict[str, str], default_branch: str) -> 
     return rev_parse(path, default_branch) or ""
 
 
+def commit_files(path: Path, branch: str, files: dict[str, str], message: str,
+                 start: str | None = None) -> str:
+    """Commit ``files`` (over the tree of ``start`` or the branch) to ``branch``; return the sha.
+
+    What a person's ``git push`` leaves behind, done on the bare repository directly.
+    """
+    with tempfile.TemporaryDirectory(prefix="fake-gh-push-") as tmp:
+        work = Path(tmp)
+        git("clone", "--quiet", "--branch", start or branch, str(path), str(work))
+        for name, content in files.items():
+            target = work / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+        git("add", "--all", cwd=work)
+        git("commit", "--quiet", "-m", message, cwd=work, env=_AUTHOR_ENV)
+        git("push", "--quiet", str(path), f"HEAD:refs/heads/{branch}", cwd=work)
+    return rev_parse(path, f"refs/heads/{branch}") or ""
+
+
 def rev_parse(repo: Path, ref: str) -> str | None:
     """The commit sha ``ref`` names in ``repo``, or None if it does not exist."""
     done = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=repo, check=False)

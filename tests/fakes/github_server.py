@@ -12,9 +12,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes import github_api_app, github_api_pulls, github_api_repos
+from tests.fakes import github_api_app, github_api_pulls, github_api_repos, github_api_user
 from tests.fakes import github_git as gitops
-from tests.fakes import openapi
+from tests.fakes import github_graphql, openapi
 from tests.fakes.github_api_common import (
     DOCS, ApiError, Ctx, can_reach, json_response,
 )
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 API_PREFIX = openapi.API_PREFIX
 _GIT_PATH = re.compile(r"^/(?P<owner>[^/]+)/(?P<name>[^/]+?)\.git(?P<rest>/.*)$")
-_ROUTES = github_api_app.ROUTES + github_api_repos.ROUTES + github_api_pulls.ROUTES
+_ROUTES = (github_api_app.ROUTES + github_api_repos.ROUTES + github_api_pulls.ROUTES
+           + github_api_user.ROUTES)
 URL_MAP = Map([Rule(rule, methods=[method], endpoint=handler)
                for method, rule, handler in _ROUTES], strict_slashes=False)
 
@@ -65,8 +66,12 @@ def dispatch(fake: FakeGitHub, request: Request) -> Response:
         response = injected
     elif _GIT_PATH.match(request.path):
         response = _git(fake, request, creds)
+    elif request.path == github_graphql.GRAPHQL_PATH and request.method == "POST":
+        response = github_graphql.answer(fake, request)
     elif request.path == "/login/oauth/access_token":
         response = _oauth_access_token(fake, request)
+    elif request.path == "/login/oauth/authorize":
+        response = github_api_user.authorize(fake, request)
     else:
         response = json_response({"message": "Not Found", "documentation_url": DOCS}, 404)
     fake.calls.append(Call(request.method, request.path, dict(request.args), response.status_code,
@@ -124,6 +129,7 @@ def _api(fake: FakeGitHub, request: Request, creds: Credentials,
                                f"{traceback.format_exc()}")
         return json_response({"message": "Server Error", "documentation_url": DOCS}, 500)
     fake.violations.extend(openapi.response_violations(request, response))
+    response.headers.update(github_api_user.rate_limit_headers(fake))
     return response
 
 
@@ -160,5 +166,5 @@ def _oauth_access_token(fake: FakeGitHub, request: Request) -> Response:
     if login is None:
         return json_response({"error": "bad_verification_code",
                               "error_description": "The code passed is incorrect or expired."})
-    return json_response({"access_token": f"ghu_{login}_{len(fake.calls)}",
+    return json_response({"access_token": github_api_user.issue_user_token(fake, login),
                           "token_type": "bearer", "scope": ""})

@@ -165,6 +165,9 @@ class ReviewComment:
     in_reply_to_id: int | None = None
     created_at: dt.datetime = field(default_factory=now)
     updated_at: dt.datetime = field(default_factory=now)
+    last_edited_at: dt.datetime | None = None
+    resolved: bool = False  # on a thread's first comment: the whole thread
+    outdated: bool = False
 
 
 @dataclass
@@ -212,6 +215,8 @@ class State:
     deliveries: dict[int, Delivery] = field(default_factory=dict)
     redelivery_requests: list[int] = field(default_factory=list)
     manifest_codes: set[str] = field(default_factory=set)
+    user_tokens: dict[str, str] = field(default_factory=dict)  # ghu_ token -> login
+    web_login: str | None = None  # who is signed in to the fake's web UI (OAuth approvals)
 
     def next_id(self) -> int:
         """A fresh id, unique across every kind of object."""

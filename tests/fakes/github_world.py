@@ -112,6 +112,40 @@ class FakeWorld:
                                             review_id=review_id)
         return threads.review_comment(self.site, comment, [])
 
+    def push_commit(self, full_name: str, branch: str, files: dict[str, str],
+                    message: str = "A person's commit", start: str | None = None) -> str:
+        """Push a commit of ``files`` to ``branch`` (created from ``start`` if new); its sha."""
+        return gitops.commit_files(self.git_dir(full_name), branch, files, message, start)
+
+    def reply_review_comment(self, comment_id: int, body: str, user_login: str) -> int:
+        """A person's reply in the thread of review comment ``comment_id``; its id."""
+        parent = self.state.review_comments[comment_id]
+        root = parent.in_reply_to_id or parent.id
+        reply = self.store_review_comment(parent.pull, body, self.state.user(user_login),
+                                          parent.path, parent.line, in_reply_to_id=root)
+        return reply.id
+
+    def resolve_thread(self, comment_id: int) -> None:
+        """Mark the thread of review comment ``comment_id`` resolved."""
+        self.state.review_comments[comment_id].resolved = True
+
+    def outdate_thread(self, comment_id: int) -> None:
+        """Mark the thread of review comment ``comment_id`` outdated (its line changed)."""
+        self.state.review_comments[comment_id].outdated = True
+
+    def edit_comment(self, comment_id: int, body: str) -> None:
+        """A person edits an issue comment now."""
+        with self.state.lock:
+            comment = self.state.comments[comment_id]
+            comment.body, comment.updated_at = body, now() + dt.timedelta(seconds=1)
+
+    def edit_review_comment(self, comment_id: int, body: str) -> None:
+        """A person edits a review comment now."""
+        with self.state.lock:
+            comment = self.state.review_comments[comment_id]
+            comment.body = body
+            comment.updated_at = comment.last_edited_at = now() + dt.timedelta(seconds=1)
+
     def add_delivery(self, event: str, action: str | None = None,
                      installation_id: int | None = None, repository_id: int | None = None,
                      payload: dict[str, Any] | None = None, status_code: int = 200,

@@ -1,0 +1,72 @@
+"""Pure parsing of `/agent` commands in a comment.
+
+A command starts a line and `/agent` is matched as a whole word: `/agents` or `see /agent`
+are not commands. Lines inside fenced code blocks and quoted lines (`> /agent ...`, a reply
+quoting someone else) are skipped, so pasting a command as an example does not run it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_COMMAND_LINE = re.compile(r"^/agent(?=\s|$)(?P<rest>.*)$", re.DOTALL)
+_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+# `/agent stop push` (or `stop and push`) keeps the work so far as a draft. Anything longer
+# that starts with "stop" ("stop using globals in db.py") is a request, not this command.
+_STOP = re.compile(r"stop(?P<push>\s+(and\s+)?push)?[.!]?", re.IGNORECASE)
+
+HELP = """Orca's commands (a comment line that starts with `/agent`; write access needed):
+
+| command | what Orca does |
+| --- | --- |
+| `/agent <request>` | on an issue: works on it like the label, with your comment as the instruction; on a pull request: makes the change on the PR's branch and pushes a commit |
+| `/agent stop` | stops this issue's or PR's queued or running run; nothing half-done is pushed |
+| `/agent stop push` | stops it and pushes the work so far as a draft |
+| `/agent retry` | runs the last request on this issue or PR again |
+| `/agent help` | this list |
+
+Reviews on Orca's own pull requests need no command: Orca addresses each review's comments in one run."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A parsed command: `name` is run, stop, retry or help."""
+
+    name: str
+    text: str = ""
+    """For run: the request, from after `/agent` to the end of the comment."""
+    push: bool = False
+    """For stop: push the work so far as a draft."""
+    unknown: str | None = None
+    """For help: the unknown subcommand that asked for it, if any."""
+
+
+def parse_command(body: str) -> Command | None:
+    """The first `/agent` command in a comment body, or None."""
+    lines = body.replace("\r\n", "\n").split("\n")
+    fenced = False
+    for index, line in enumerate(lines):
+        if _FENCE.match(line):
+            fenced = not fenced
+            continue
+        match = None if fenced else _COMMAND_LINE.match(line.strip())
+        if match:
+            rest = "\n".join([match["rest"], *lines[index + 1:]]).strip()
+            return _interpret(rest)
+    return None
+
+
+def _interpret(rest: str) -> Command:
+    stop = _STOP.fullmatch(rest)
+    if stop:
+        return Command("stop", push=bool(stop["push"]))
+    word = rest.rstrip(".!?").lower()
+    if word in ("retry", "help"):
+        return Command(word)
+    if not word:
+        return Command("help")
+    if re.fullmatch(r"[a-z-]+", word):
+        # One bare word is a subcommand, and not one we know; a request has more to say.
+        return Command("help", unknown=rest)
+    return Command("run", text=rest)

@@ -1,0 +1,84 @@
+"""A worker killed with SIGKILL mid-run: RQ finds the run abandoned; Orca says so and retries once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from rq.registry import StartedJobRegistry
+
+from app.queues import queues
+from app.runs import RunStore
+from tests.e2e.conftest import labeled_payload, make_scene, pulls
+from tests.e2e.conversation_scenes import drain_fast, wait_for
+from tests.fakes.model import reply, text, tool_use
+
+ORCA = [sys.executable, "-m", "app.cli"]
+
+
+def fix_script():
+    return [reply(tool_use("str_replace_based_edit_tool", {
+        "command": "str_replace", "path": "/workspace/hello.py",
+        "old_str": "'helo, world'", "new_str": "'hello, world'"})),
+        reply(text("Done.")), reply(text("Fixed on the second try."))]
+
+
+def abandon(orca) -> None:
+    """What RQ's own maintenance does once a dead worker's job has expired: clean up."""
+    _, runs = queues(orca.redis)
+    StartedJobRegistry(queue=runs).cleanup(timestamp=time.time() + 100_000)
+
+
+def test_a_killed_worker_leads_to_a_comment_and_one_retry(orca, tmp_path):
+    github, model = orca.github, orca.model
+    scene = make_scene(github)
+    model.script(reply(text("thinking..."), delay=20))
+    _status, answer = orca.deliver("issues", labeled_payload(github, scene))
+    drain_fast(orca)
+
+    worker = subprocess.Popen([*ORCA, "worker", "--burst"], env=dict(os.environ), cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    wait_for(lambda: model.requests, what="the run's first model request")
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+    store = RunStore(orca.redis)
+    assert store.get(answer["run"])["status"] == "running"
+
+    abandon(orca)
+    issue = github.state.issues[(scene.repo["id"], scene.number)]
+    [tracking] = [c for c in github.state.comments.values() if c.issue is issue]
+    assert tracking.body.startswith("⚠️ The worker running this for @octocat stopped unexpectedly")
+
+    model.script(*fix_script())
+    orca.drain()
+    [pull] = pulls(github)
+    assert tracking.body.startswith(f"✅ Opened #{pull.number}")
+    assert store.get(answer["run"])["status"] == "done"
+    assert [e["data"] for e in store.events(answer["run"]) if e["kind"] == "worker_lost"] == [
+        {"retrying": True}]
+    assert github.violations == []
+
+
+def test_a_second_death_is_the_end_and_says_so(orca, tmp_path):
+    github, model = orca.github, orca.model
+    scene = make_scene(github)
+    _status, answer = orca.deliver("issues", labeled_payload(github, scene))
+    drain_fast(orca)
+    for attempt in range(2):
+        model.script(reply(text("thinking..."), delay=20))
+        worker = subprocess.Popen([*ORCA, "worker", "--burst"], env=dict(os.environ), cwd=tmp_path,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+        wait_for(lambda n=attempt: len(model.requests) > n, what="a model request")
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+        abandon(orca)
+
+    issue = github.state.issues[(scene.repo["id"], scene.number)]
+    [tracking] = [c for c in github.state.comments.values() if c.issue is issue]
+    assert tracking.body.startswith("❌ Orca's run failed: the worker running it stopped unexpectedly, twice")
+    assert RunStore(orca.redis).get(answer["run"])["status"] == "failed"
