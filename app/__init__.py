@@ -1,4 +1,4 @@
-"""Orca's web application: webhook intake and health (mission control comes later)."""
+"""Orca's web application: webhook intake, health, mission control and /metrics."""
 
 from __future__ import annotations
 
@@ -30,9 +30,12 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.config["MAX_CONTENT_LENGTH"] = MAX_PAYLOAD_BYTES
     app.extensions["orca"] = Orca(settings, connection or redis.Redis.from_url(settings.redis_url))
 
+    from app import auth, metrics, mission
     from app.webhooks import blueprint as webhooks
 
     app.register_blueprint(webhooks)
+    for blueprint in (auth.blueprint, mission.blueprint, metrics.blueprint):
+        app.register_blueprint(blueprint)  # mission control, its sign-in and /metrics
 
     @app.get("/")
     def home():
@@ -40,7 +43,8 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
         label = settings.trigger_label
         return (f"<!doctype html><title>Orca</title><h1>Orca is running</h1>"
                 f"<p>Label an issue <code>{escape(label)}</code> in a repository where the App "
-                f"is installed, and Orca will answer it with a pull request.</p>")
+                f"is installed, and Orca will answer it with a pull request.</p>"
+                f'<p><a href="/runs">Mission control</a>: every run, live.</p>')
 
     @app.get("/healthz")
     def healthz():

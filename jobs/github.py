@@ -13,9 +13,9 @@ from urllib.parse import urlparse
 
 import redis
 from github import Auth, Github, GithubIntegration
-from github.GithubRetry import GithubRetry
 
 from app.settings import Settings
+from jobs.github_calls import CountingRetry, count_github_calls
 
 # Least privilege per step. metadata:read is implied by any repository permission.
 ACK_PERMISSIONS = {"issues": "write", "pull_requests": "write"}
@@ -58,9 +58,11 @@ class GitHubApp:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Every call this process makes is counted for /metrics (no I/O until the first one).
+        count_github_calls(settings.redis_url)
         self.auth = Auth.AppAuth(settings.github_app_id, settings.private_key())
         self.integration = GithubIntegration(
-            auth=self.auth, base_url=settings.api_url, retry=GithubRetry(), **self._pacing()
+            auth=self.auth, base_url=settings.api_url, retry=CountingRetry(), **self._pacing()
         )
 
     def _pacing(self) -> dict[str, float | None]:
@@ -81,7 +83,7 @@ class GitHubApp:
     def client(self, token: str) -> Github:
         """A REST client acting as the installation, with GitHub's retry policy."""
         # lazy: objects are fetched only when an attribute is read, saving a GET per step.
-        return Github(auth=Auth.Token(token), base_url=self.settings.api_url, retry=GithubRetry(),
+        return Github(auth=Auth.Token(token), base_url=self.settings.api_url, retry=CountingRetry(),
                       lazy=True, **self._pacing())
 
     def identity(self, client: Github, cache: redis.Redis | None = None) -> BotIdentity:

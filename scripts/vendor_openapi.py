@@ -60,6 +60,9 @@ OPERATIONS: list[tuple[str, str]] = [
     ("get", "/repos/{owner}/{repo}/branches/{branch}"),
     ("get", "/repos/{owner}/{repo}/contents/{path}"),
     ("get", "/rate_limit"),
+    # Mission control's sign-in: which repositories a signed-in person can read.
+    ("get", "/user/installations"),
+    ("get", "/user/installations/{installation_id}/repositories"),
 ]
 
 # Operation details a validator never reads; dropping them keeps the file small.

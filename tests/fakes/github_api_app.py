@@ -7,6 +7,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from tests.fakes import github_api_user
 from tests.fakes import github_objects as objects
 from tests.fakes.github_api_common import (
     ApiError, Ctx, Route, json_response, not_found, paginate, validation_failed,
@@ -165,7 +166,10 @@ def get_user(ctx: Ctx, username: str) -> Response:
 
 
 def get_authenticated_user(ctx: Ctx) -> Response:
-    """``GET /user``: an installation is not a user, as GitHub says."""
+    """``GET /user``: the person behind a user token; an installation is not a user."""
+    person = github_api_user.person(ctx)
+    if person is not None:
+        return json_response(objects.public_user(ctx.site, person))
     if ctx.token() is None:
         raise ApiError(401, "Requires authentication")
     raise ApiError(403, "Resource not accessible by integration")

@@ -1,0 +1,150 @@
+"""Mission control in a real headless Chromium: sign in with (the fake) GitHub, read the list,
+watch a run update live, press Stop.
+
+Orca's web app is served on a real port with a real Redis; GitHub's authorize page, token
+exchange and user endpoints are the fake GitHub's (checked against GitHub's OpenAPI
+description). Screenshots land in tests/artifacts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from rq import Queue
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.queues import RUNS_QUEUE
+from app.runs import RunStore
+from app.settings import Settings
+from tests.fakes.github import FakeGitHub
+from tests.mission_scene import SECRET, add_run, running_run
+from tests.serving import Background
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@dataclass
+class Mission:
+    url: str
+    hello: tuple[str, int]
+    secret: tuple[str, int]
+
+
+@pytest.fixture
+def mission(fake_github: FakeGitHub, redis_client, tmp_path) -> Iterator[Mission]:
+    """alice can write to octo-org/hello; other-org/secret is not hers. Orca on a real port."""
+    first, second = fake_github.add_installation("octo-org"), fake_github.add_installation("other-org")
+    hello = fake_github.add_repo("octo-org/hello", first, {"README.md": "hi\n"}, private=True)
+    secret = fake_github.add_repo("other-org/secret", second, {"README.md": "hi\n"}, private=True)
+    fake_github.set_permission("octo-org/hello", "alice", "write")
+    fake_github.state.web_login = "alice"
+    settings = Settings(GITHUB_APP_ID=fake_github.app_id, GITHUB_PRIVATE_KEY="k",
+                        GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_URL=fake_github.base_url,
+                        GITHUB_CLIENT_ID=fake_github.app_json()["client_id"],
+                        GITHUB_CLIENT_SECRET="fake-client-secret",
+                        ORCA_DATA_DIR=str(tmp_path / "data"))
+    app = create_app(settings, redis_client)
+    serving = Background(make_server("127.0.0.1", 0, app, threaded=True), "mission-web")
+    try:
+        yield Mission(serving.url, ("octo-org/hello", hello["id"]), ("other-org/secret", secret["id"]))
+    finally:
+        serving.stop()
+    assert fake_github.violations == []
+
+
+def _wait(driver, condition, seconds: float = 20):
+    """Until `condition(driver)`; elements replaced under it (a poll, a navigation) are
+    looked up again rather than failing the test."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(condition)
+
+
+def _shot(driver, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / name))
+
+
+def _signed_in_text(driver) -> str:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    return _wait(driver, ec.presence_of_element_located((By.ID, "signed-in-as"))).text
+
+
+def test_sign_in_with_github_and_see_only_readable_runs(chromium, mission, redis_client, fake_github):
+    from selenium.webdriver.common.by import By
+
+    add_run(redis_client, "done01", repo=mission.hello, status="done", turns=7, tokens=52_000,
+            cost=0.84, pr_url=f"{fake_github.base_url}/octo-org/hello/pull/12", pr_number=12,
+            started_at=time.time() - 300, finished_at=time.time() - 60)
+    running_run(redis_client, "live02", repo=mission.hello)
+    add_run(redis_client, "hidden", repo=mission.secret)
+
+    chromium.get(f"{mission.url}/runs")
+    assert "/auth/signin" in chromium.current_url
+    _shot(chromium, "mission-signin.png")
+    chromium.find_element(By.ID, "sign-in-github").click()
+    assert _signed_in_text(chromium) == "alice"
+    assert chromium.current_url == f"{mission.url}/runs"
+    rows = [row.get_attribute("id") for row in chromium.find_elements(By.CSS_SELECTOR, "tr.run")]
+    assert rows == ["run-live02", "run-done01"]
+    assert chromium.find_element(By.CSS_SELECTOR, "#run-done01 a[href$='/pull/12']").text == "#12"
+    _shot(chromium, "mission-runs.png")
+
+    chromium.find_element(By.ID, "filter-status").send_keys("done")
+    chromium.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    _wait(chromium, lambda d: "status=done" in d.current_url)
+    rows = [row.get_attribute("id") for row in chromium.find_elements(By.CSS_SELECTOR, "tr.run")]
+    assert rows == ["run-done01"]
+
+
+def test_a_run_page_follows_the_run_live(chromium, mission, redis_client):
+    from selenium.webdriver.common.by import By
+
+    running_run(redis_client, "live02", repo=mission.hello)
+    chromium.get(f"{mission.url}/auth/login?next=/runs/live02")
+    _signed_in_text(chromium)
+    assert "1 of 60" in chromium.find_element(By.ID, "budgets").text
+
+    store = RunStore(redis_client)
+    store.add_event("live02", "tool", {"name": "bash", "input": {"command": "pytest -q tests/"},
+                                       "is_error": False, "output": "3 passed"})
+    store.add_event("live02", "model", {"turn": 2, "stop_reason": "tool_use", "usage": {},
+                                        "spent": {"turns": 2, "tokens": 9000, "dollars": 0.31,
+                                                  "minutes": 1.0}})
+    _wait(chromium, lambda d: "$ pytest -q tests/" in d.find_element(By.ID, "events").text)
+    _wait(chromium, lambda d: "2 of 60" in d.find_element(By.ID, "budgets").text)
+    assert "9,000 of 1,000,000" in chromium.find_element(By.ID, "budgets").text
+    _shot(chromium, "mission-run-live.png")
+
+    store.update("live02", status="done", finished_at=time.time())
+    _wait(chromium, lambda d: d.find_element(By.ID, "run-status").text == "done")
+    _wait(chromium, lambda d: d.find_element(By.ID, "live").text == "The run has ended.")
+
+
+def test_stop_a_queued_run_from_its_page(chromium, mission, redis_client):
+    from selenium.webdriver.common.by import By
+
+    add_run(redis_client, "wait03", repo=mission.hello)
+    Queue(RUNS_QUEUE, connection=redis_client).enqueue("jobs.run.execute", job_id="run-wait03")
+    chromium.get(f"{mission.url}/auth/login?next=/runs/wait03")
+    _signed_in_text(chromium)
+    assert chromium.find_element(By.ID, "queue-position").text == "orca-runs #1"
+    _shot(chromium, "mission-run-queued.png")
+
+    chromium.find_element(By.ID, "stop-button").click()
+    _wait(chromium, lambda d: "Stop requested by alice." in d.find_element(By.CLASS_NAME, "flash").text)
+    assert chromium.find_element(By.ID, "run-status").text == "cancelled"
+    assert not chromium.find_elements(By.ID, "stop-button")
+    _shot(chromium, "mission-run-stopped.png")
+    record = RunStore(redis_client).get("wait03")
+    assert record["status"] == "cancelled" and record["stop"]["by"] == "alice"
+    assert Queue(RUNS_QUEUE, connection=redis_client).job_ids == []
