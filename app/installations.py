@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from app.triggers import PayloadError, get
+from app.triggers import PayloadError, get, is_unicode
 
 INSTALLATION_EVENTS = frozenset({"installation", "installation_repositories"})
 # What each action leaves the installation as.
@@ -46,7 +46,8 @@ def _names(payload: dict[str, Any], key: str) -> list[str]:
     if not isinstance(items, list):
         raise PayloadError(f"payload {key} is not a list")
     return [item["full_name"] for item in items
-            if isinstance(item, dict) and isinstance(item.get("full_name"), str)]
+            if isinstance(item, dict) and isinstance(item.get("full_name"), str)
+            and is_unicode(item["full_name"])]
 
 
 def installation_change(event: str, payload: dict[str, Any]) -> InstallationChange | None:

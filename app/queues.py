@@ -44,7 +44,7 @@ def enqueue_trigger(connection: redis.Redis, trigger: Trigger, delivery_id: str)
                 "jobs.control.handle", kwargs={"trigger": trigger.to_dict()},
                 job_id=job_key, job_timeout=ACK_TIMEOUT,
                 description=f"{trigger.kind} {trigger.target}")
-    except redis.RedisError:
+    except Exception:  # whatever failed, a redelivery must be able to try again
         store.release_delivery(delivery_id)
         raise
     return job_key, True
@@ -74,7 +74,7 @@ def enqueue_installation_change(connection: redis.Redis, change: InstallationCha
         fast.enqueue("jobs.installations.apply_change", kwargs={"change": change.to_dict()},
                      job_id=f"installation-{delivery_id}", job_timeout=ACK_TIMEOUT,
                      description=f"installation {change.installation_id} {change.action}")
-    except redis.RedisError:
+    except Exception:  # whatever failed, a redelivery must be able to try again
         store.release_delivery(delivery_id)
         raise
     return True

@@ -19,4 +19,8 @@ def verify(secret: str, body: bytes, header: str | None) -> bool:
     """True when `header` is the signature of `body`; constant-time comparison."""
     if not secret or not header:
         return False
-    return hmac.compare_digest(sign(secret, body), header.strip())
+    header = header.strip()
+    # compare_digest raises on non-ASCII str, and a real signature is hex: refuse, don't crash.
+    if not header.isascii():
+        return False
+    return hmac.compare_digest(sign(secret, body), header)

@@ -95,7 +95,18 @@ def get(payload: dict[str, Any], path: str, kind: type) -> Any:
         value = value[key]
     if kind is int and isinstance(value, bool) or not isinstance(value, kind):
         raise PayloadError(f"payload {path} is not {kind.__name__}")
+    if isinstance(value, str) and not is_unicode(value):
+        raise PayloadError(f"payload {path} is not valid Unicode")
     return value
+
+
+def is_unicode(text: str) -> bool:
+    """False for a lone surrogate (JSON allows "\\ud800"), which Redis cannot be sent."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def is_bot(sender: dict[str, Any]) -> bool:
@@ -144,6 +155,8 @@ def text_or_empty(item: dict[str, Any], key: str) -> str:
     value = item.get(key)
     if value is not None and not isinstance(value, str):
         raise PayloadError(f"payload {key} is not str")
+    if value and not is_unicode(value):
+        raise PayloadError(f"payload {key} is not valid Unicode")
     return value or ""
 
 

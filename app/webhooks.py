@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import redis
 from flask import Blueprint, current_app, jsonify, request
@@ -20,6 +21,9 @@ from app.triggers import PayloadError, Trigger, trigger_for
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
+# GitHub's delivery ids are GUIDs. Anything else could not be an RQ job id (letters, digits,
+# _ and - only) and has no business in a Redis key.
+DELIVERY_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 def _answer(status: int, **body: object):
@@ -37,8 +41,10 @@ def receive():
     delivery = request.headers.get("X-GitHub-Delivery", "")
     if not event or not delivery:
         return _answer(400, error="missing X-GitHub-Event or X-GitHub-Delivery")
+    if not DELIVERY_ID.fullmatch(delivery):
+        return _answer(400, error="malformed X-GitHub-Delivery")
     try:
-        payload = json.loads(body)
+        payload = _parse(body)
         if event == "ping":
             return _answer(200, ok=True)
         decision = _decide(event, payload, orca.settings.trigger_label)
@@ -52,6 +58,14 @@ def receive():
         log.exception("redis unavailable (delivery %s)", delivery)
         # 503 marks the delivery failed on GitHub's side so it can be redelivered.
         return _answer(503, error="queue unavailable; redeliver later")
+
+
+def _parse(body: bytes) -> object:
+    """The JSON payload; nesting deeper than Python's recursion limit is malformed, not a crash."""
+    try:
+        return json.loads(body)
+    except RecursionError as exc:
+        raise PayloadError("payload nests too deeply") from exc
 
 
 def _decide(event: str, payload: object, label: str) -> Trigger | InstallationChange | None:
