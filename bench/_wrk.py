@@ -1,0 +1,121 @@
+"""Driving `wrk` with signed webhook deliveries.
+
+wrk cannot compute an HMAC, so the bodies are signed here beforehand and written to a file
+its Lua script reads (one `signature<TAB>body` per line). Only the body is signed, so the
+script gives every request a delivery id of its own: bodies repeat once the file is used
+up, deliveries never do. The script counts answers by status and prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+SCRIPT = r"""
+local deliveries, counter = {}, 0
+statuses, all_threads, thread_id = {}, {}, 0
+
+function setup(thread)
+  table.insert(all_threads, thread)
+  thread:set("thread_id", #all_threads)
+end
+
+function init(args)
+  prefix = args[1]
+  for line in io.lines(args[2]) do
+    local tab = line:find("\t", 1, true)
+    table.insert(deliveries, {line:sub(1, tab - 1), line:sub(tab + 1)})
+  end
+end
+
+function request()
+  counter = counter + 1
+  local d = deliveries[(counter - 1) % #deliveries + 1]
+  return wrk.format("POST", "/webhooks", {
+    ["Content-Type"] = "application/json",
+    ["User-Agent"] = "GitHub-Hookshot/044aadd",
+    ["X-GitHub-Event"] = "issues",
+    ["X-GitHub-Delivery"] = prefix .. "-" .. thread_id .. "-" .. counter,
+    ["X-Hub-Signature-256"] = d[1],
+  }, d[2])
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local merged = {}
+  for _, thread in ipairs(all_threads) do
+    for status, n in pairs(thread:get("statuses")) do
+      merged[#merged + 1] = string.format('"%d": %d', status, n)
+    end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, ' ..
+    '"max_us": %d, "errors": %d, "timeouts": %d, "statuses": [{%s}]}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, e.connect + e.read + e.write, e.timeout,
+    table.concat(merged, "}, {")))
+end
+"""
+
+
+@dataclass
+class Load:
+    """What wrk measured."""
+
+    requests: int
+    seconds: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+    timeouts: int
+    statuses: dict[int, int]
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def non_2xx(self) -> int:
+        return sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
+
+
+def available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def run(url: str, signed: list[tuple[str, bytes]], prefix: str, seconds: float,
+        connections: int, threads: int = 1) -> Load:
+    """Post `signed` (signature, body) deliveries round and round for `seconds`."""
+    with tempfile.TemporaryDirectory() as scratch:
+        script, data = Path(scratch) / "deliveries.lua", Path(scratch) / "deliveries.tsv"
+        script.write_text(SCRIPT)
+        with data.open("wb") as out:
+            for sig, body in signed:
+                out.write(sig.encode() + b"\t" + body + b"\n")
+        done = subprocess.run(
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+             "-s", str(script), f"{url}/webhooks", "--", prefix, str(data)],
+            capture_output=True, text=True, check=True, timeout=seconds + 60)
+    return _parse(done.stdout)
+
+
+def _parse(output: str) -> Load:
+    line = next(line for line in output.splitlines() if line.startswith("WRK_JSON "))
+    raw = json.loads(line[len("WRK_JSON "):])
+    statuses: dict[int, int] = {}
+    for item in raw["statuses"]:
+        for status, n in item.items():
+            statuses[int(status)] = statuses.get(int(status), 0) + n
+    return Load(raw["requests"], raw["duration_us"] / 1e6, raw["p50_us"] / 1e3,
+                raw["p90_us"] / 1e3, raw["p99_us"] / 1e3, raw["max_us"] / 1e3,
+                raw["errors"], raw["timeouts"], statuses)

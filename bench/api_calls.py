@@ -1,0 +1,159 @@
+"""GitHub API calls and writes per scenario, read from the fake GitHub's call log.
+
+GitHub limits an App per installation (5,000 requests an hour) and, more tightly, limits
+content-creating requests (about 80 a minute, 500 an hour: FACTS.md), so the number of REST
+calls a run makes, and how many of them write, decides how many runs an installation can
+take. Each scenario runs the real jobs end to end against the fakes (bench/_world.py) and
+returns the calls it made; REST calls (under /api/v3) are counted, writes are those that are
+not GET (installation token mints included), and git's smart-HTTP requests are shown apart.
+Target for a label-to-PR run: at most 15 calls, at most 8 writes.
+
+To add a scenario, write one function that takes a `World` and returns its calls, and
+decorate it with `@scenario("name")`; `main` runs every registered scenario.
+
+    .venv/bin/python bench/api_calls.py [--runs 2] [--scenario "label to pull request"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._servers import machine
+from bench._world import World, orca_world
+from tests.e2e.conftest import Scene, labeled_payload, make_scene, pulls
+from tests.fakes.github import Call
+from tests.fakes.model import reply, text, tool_use
+
+API_PREFIX = "/api/v3"
+TARGETS = {"label to pull request": (15, 8)}  # (calls, writes)
+Scenario = Callable[[World, int], list[Call]]
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(name: str) -> Callable[[Scenario], Scenario]:
+    """Register a scenario: `fn(world, n)` runs the n-th repetition and returns its calls."""
+    def register(fn: Scenario) -> Scenario:
+        SCENARIOS[name] = fn
+        return fn
+    return register
+
+
+def calls_during(world: World, action: Callable[[], None]) -> list[Call]:
+    """The calls the fake GitHub answered while `action` ran."""
+    before = len(world.github.calls)
+    action()
+    return list(world.github.calls[before:])
+
+
+# -- scenarios -----------------------------------------------------------------------------
+
+def script_fix(world: World) -> None:
+    """Five model turns that fix hello.py's typo, as in tests/e2e/test_label_to_pull_request.py."""
+    world.model.script(
+        reply(text("Let me look."), tool_use("str_replace_based_edit_tool",
+                                             {"command": "view", "path": "/workspace/hello.py"})),
+        reply(tool_use("str_replace_based_edit_tool", {
+            "command": "str_replace", "path": "/workspace/hello.py",
+            "old_str": "'helo, world'", "new_str": "'hello, world'"})),
+        reply(tool_use("bash", {"command": "python3 -c 'import hello; print(hello.greet())'"})),
+        reply(text("Done, I think.")),
+        reply(text("Fixed the typo in `greet()`; verified by calling it.")),  # after the review
+    )
+
+
+@scenario("label to pull request")
+def label_to_pull_request(world: World, n: int) -> list[Call]:
+    """An `agent` label on an issue, through acknowledgement and run, to an opened PR."""
+    github = world.github
+    if n == 1:
+        scene = make_scene(github)
+    else:  # the same repository, a new issue
+        repo = github.state.repo("octo-org/hello")
+        number = github.add_issue("octo-org/hello", "Fix the greeting typo",
+                                  "greet() says helo instead of hello.", "octocat", labels=["agent"])
+        scene = Scene(repo.installation_id, {"full_name": "octo-org/hello", "id": repo.id},
+                      number, github.add_user("octocat"))
+    script_fix(world)
+    opened = len(pulls(github))
+
+    def run() -> None:
+        status, answer = world.deliver("issues", labeled_payload(github, scene))
+        if status != 202:
+            raise SystemExit(f"delivery answered {status}: {answer}")
+        world.drain()
+
+    calls = calls_during(world, run)
+    if len(pulls(github)) != opened + 1:
+        raise SystemExit("the run did not open a pull request; see the calls below:\n"
+                         + table(calls))
+    return calls
+
+
+# -- counting and printing -------------------------------------------------------------------
+
+def is_rest(call: Call) -> bool:
+    return call.path == API_PREFIX or call.path.startswith(API_PREFIX + "/")
+
+
+def is_write(call: Call) -> bool:
+    return is_rest(call) and call.method != "GET"
+
+
+def _label(call: Call) -> str:
+    if re.search(r"/app/installations/\d+/access_tokens$", call.path):
+        return "token mint"
+    return "write" if is_write(call) else ""
+
+
+def table(calls: list[Call]) -> str:
+    """Every REST call in order, then a one-line summary of git's requests."""
+    rest = [c for c in calls if is_rest(c)]
+    lines = [f"  {'#':>2}  {'method':<6}  {'status':>6}  {'auth':<5}  {'':<10}  path"]
+    for i, c in enumerate(rest, 1):
+        lines.append(f"  {i:>2}  {c.method:<6}  {c.status:>6}  {c.auth:<5}  {_label(c):<10}  "
+                     f"{c.path[len(API_PREFIX):]}")
+    git = [c for c in calls if not is_rest(c)]
+    if git:
+        kinds = sorted({re.sub(r"^.*\.git", "", c.path)
+                        + "".join(f"?service={v}" for v in c.query.values()) for c in git})
+        lines.append(f"  git over smart HTTP: {len(git)} requests ({', '.join(kinds)})")
+    return "\n".join(lines)
+
+
+def summary(name: str, n: int, calls: list[Call]) -> str:
+    rest = [c for c in calls if is_rest(c)]
+    writes = [c for c in rest if is_write(c)]
+    mints = [c for c in writes if _label(c) == "token mint"]
+    line = (f"{name}, run {n}: {len(rest)} API calls, {len(writes)} writes "
+            f"({len(mints)} token mints, {len(writes) - len(mints)} content writes)")
+    if name in TARGETS:
+        most_calls, most_writes = TARGETS[name]
+        line += (f"; targets <= {most_calls} calls {'met' if len(rest) <= most_calls else 'NOT MET'},"
+                 f" <= {most_writes} writes {'met' if len(writes) <= most_writes else 'NOT MET'}")
+    return line
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2,
+                        help="repetitions per scenario, in one world (the first has cold caches)")
+    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    for name in args.scenario or list(SCENARIOS):
+        with orca_world() as world:
+            results = [SCENARIOS[name](world, n) for n in range(1, args.runs + 1)]
+        for n, calls in enumerate(results, 1):
+            print(summary(name, n, calls))
+            print(table(calls))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
