@@ -56,6 +56,8 @@ class World:
     redis: redis.Redis
     data_dir: Path
     app: Any
+    review_pull: Any = None
+    """The pull request a review-round scenario keeps reviewing."""
 
     def deliver(self, event: str, payload: dict[str, Any], delivery_id: str | None = None):
         """A signed delivery through the real webhook view; returns (status, JSON answer)."""

@@ -27,10 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._servers import machine
 from bench._world import World, orca_world
 from tests.e2e.conftest import Scene, labeled_payload, make_scene, pulls
+from tests.e2e.conversation_scenes import pull_scene, review_payload
 from tests.fakes.github import Call
 from tests.fakes.model import reply, text, tool_use
 
 API_PREFIX = "/api/v3"
+GRAPHQL = "/api/graphql"
 TARGETS = {"label to pull request": (15, 8)}  # (calls, writes)
 Scenario = Callable[[World, int], list[Call]]
 SCENARIOS: dict[str, Scenario] = {}
@@ -95,14 +97,47 @@ def label_to_pull_request(world: World, n: int) -> list[Call]:
     return calls
 
 
+REVIEW_ANSWERS = ('<reply thread="1">Renamed.</reply>\n<reply thread="2">Documented.</reply>\n'
+                  '<skip thread="3">Already covered.</skip>')
+
+
+@scenario("review round")
+def review_round(world: World, n: int) -> list[Call]:
+    """A review with three inline comments on Orca's PR: one run, three replies, one summary."""
+    github = world.github
+    if n == 1:
+        world.review_pull = pull_scene(github, by_orca=True)
+    ps = world.review_pull
+    rid = github.add_review(ps.full_name, ps.number, "octocat", f"Round {n}.", "CHANGES_REQUESTED")
+    for body in ("Rename it.", "Document it.", "Test it."):
+        github.add_review_comment(ps.full_name, ps.number, body, "octocat", "hello.py", 1,
+                                  review_id=rid)
+    world.model.script(
+        reply(tool_use("str_replace_based_edit_tool", {
+            "command": "str_replace", "path": "/workspace/hello.py", "old_str": "def greet",
+            "new_str": f"def greet{n}"})),
+        reply(text("Done.")), reply(text(REVIEW_ANSWERS)))
+    payload = review_payload(github, ps, rid, f"Round {n}.")
+
+    def run() -> None:
+        status, answer = world.deliver("pull_request_review", payload)
+        if status != 202:
+            raise SystemExit(f"delivery answered {status}: {answer}")
+        world.drain()
+
+    return calls_during(world, run)
+
+
 # -- counting and printing -------------------------------------------------------------------
 
 def is_rest(call: Call) -> bool:
-    return call.path == API_PREFIX or call.path.startswith(API_PREFIX + "/")
+    """A REST call, or a GraphQL query (review threads): both count against the App's limits."""
+    return call.path in (API_PREFIX, GRAPHQL) or call.path.startswith(API_PREFIX + "/")
 
 
 def is_write(call: Call) -> bool:
-    return is_rest(call) and call.method != "GET"
+    """Anything but a read; a GraphQL query is a POST that writes nothing."""
+    return is_rest(call) and call.method != "GET" and call.path != GRAPHQL
 
 
 def _label(call: Call) -> str:
@@ -117,7 +152,7 @@ def table(calls: list[Call]) -> str:
     lines = [f"  {'#':>2}  {'method':<6}  {'status':>6}  {'auth':<5}  {'':<10}  path"]
     for i, c in enumerate(rest, 1):
         lines.append(f"  {i:>2}  {c.method:<6}  {c.status:>6}  {c.auth:<5}  {_label(c):<10}  "
-                     f"{c.path[len(API_PREFIX):]}")
+                     f"{c.path.removeprefix(API_PREFIX)}")
     git = [c for c in calls if not is_rest(c)]
     if git:
         kinds = sorted({re.sub(r"^.*\.git", "", c.path)

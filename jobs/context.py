@@ -93,9 +93,11 @@ class RunContext:
             client.requester.requestJsonAndCheck(
                 "POST", f"/repos/{t.repository}/issues/{t.number}/comments", input={"body": body})
 
-    def finish_comment(self, comment_id: int | None, body: str) -> None:
-        """Edit the tracking comment to its final words, or reply if there is none yet."""
-        client = self.client_for_replies()
+    def finish_comment(self, comment_id: int | None, body: str, client: Github | None = None) -> None:
+        """Edit the tracking comment to its final words, or reply if there is none yet.
+
+        `client` saves a token mint when the caller holds one that can write issues."""
+        client = client or self.client_for_replies()
         if comment_id:
             TrackingComment(client, self.trigger.repository, comment_id).edit(body)
         else:

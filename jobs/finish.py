@@ -61,7 +61,7 @@ def publish(run: Finished) -> dict[str, Any]:
         body = _pull_words(run, pushed)
     else:
         body = _issue_words(run, client, pushed, outcome)
-    ctx.finish_comment(run.comment_id, body)
+    ctx.finish_comment(run.comment_id, body, client)
     return outcome
 
 
