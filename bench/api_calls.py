@@ -28,6 +28,7 @@ from bench._servers import machine
 from bench._world import World, orca_world
 from tests.e2e.conftest import Scene, labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import pull_scene, review_payload
+from tests.e2e.test_label_to_pull_request import script_fix
 from tests.fakes.github import Call
 from tests.fakes.model import reply, text, tool_use
 
@@ -55,20 +56,6 @@ def calls_during(world: World, action: Callable[[], None]) -> list[Call]:
 
 # -- scenarios -----------------------------------------------------------------------------
 
-def script_fix(world: World) -> None:
-    """Five model turns that fix hello.py's typo, as in tests/e2e/test_label_to_pull_request.py."""
-    world.model.script(
-        reply(text("Let me look."), tool_use("str_replace_based_edit_tool",
-                                             {"command": "view", "path": "/workspace/hello.py"})),
-        reply(tool_use("str_replace_based_edit_tool", {
-            "command": "str_replace", "path": "/workspace/hello.py",
-            "old_str": "'helo, world'", "new_str": "'hello, world'"})),
-        reply(tool_use("bash", {"command": "python3 -c 'import hello; print(hello.greet())'"})),
-        reply(text("Done, I think.")),
-        reply(text("Fixed the typo in `greet()`; verified by calling it.")),  # after the review
-    )
-
-
 @scenario("label to pull request")
 def label_to_pull_request(world: World, n: int) -> list[Call]:
     """An `agent` label on an issue, through acknowledgement and run, to an opened PR."""
@@ -81,7 +68,7 @@ def label_to_pull_request(world: World, n: int) -> list[Call]:
                                   "greet() says helo instead of hello.", "octocat", labels=["agent"])
         scene = Scene(repo.installation_id, {"full_name": "octo-org/hello", "id": repo.id},
                       number, github.add_user("octocat"))
-    script_fix(world)
+    script_fix(world.model)  # the end-to-end test's five turns
     opened = len(pulls(github))
 
     def run() -> None:
