@@ -94,6 +94,12 @@ def review_payload(github: FakeGitHub, ps: PullScene, review_id: int, body: str,
     return payload
 
 
+def bodies(github: FakeGitHub, full_name: str, number: int) -> list[str]:
+    """The bodies of every conversation comment on issue or PR `number`, oldest first."""
+    issue = github.state.issues[(github.state.repo(full_name).id, number)]
+    return [c.body for c in github.state.comments.values() if c.issue is issue]
+
+
 def thread_replies(github: FakeGitHub, root_id: int) -> list[Any]:
     """Replies in the thread of review comment `root_id`, oldest first."""
     return sorted((c for c in github.state.review_comments.values() if c.in_reply_to_id == root_id),

@@ -9,6 +9,7 @@ from tests import payloads
 from tests.e2e.conftest import labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import (
     BackgroundRuns,
+    bodies,
     command,
     drain_fast,
     pull_scene,
@@ -26,11 +27,6 @@ def edit(old: str, new: str, path: str = "/workspace/hello.py") -> dict:
 
 def script_edit(model, old="'helo, world'", new="'hello, world'", summary="Fixed the typo.") -> None:
     model.script(reply(edit(old, new)), reply(text("Done.")), reply(text(summary)))
-
-
-def bodies(github, full_name, number) -> list[str]:
-    issue = github.state.issues[(github.state.repo(full_name).id, number)]
-    return [c.body for c in github.state.comments.values() if c.issue is issue]
 
 
 def log(github, full_name, ref, fmt="%H") -> list[str]:

@@ -6,7 +6,7 @@ import pytest
 
 from app.runs import RunStore
 from tests.e2e.conftest import labeled_payload, make_scene
-from tests.e2e.conversation_scenes import command, comment_payload, drain_fast
+from tests.e2e.conversation_scenes import bodies, command, comment_payload, drain_fast
 from tests.fakes.model import reply, text
 from tests.payload_parts import user
 
@@ -29,8 +29,7 @@ def test_label_by_each_role(orca, role):
     status = RunStore(orca.redis).get(answer["run"])["status"]
     assert status == ("done" if role in ALLOWED else "rejected")
     if role not in ALLOWED:
-        issue = github.state.issues[(scene.repo["id"], scene.number)]
-        [said] = [c.body for c in github.state.comments.values() if c.issue is issue]
+        [said] = bodies(github, scene.full_name, scene.number)
         assert said.startswith("@octocat Orca only takes requests from people with write access")
 
 
@@ -73,6 +72,5 @@ def test_permission_revoked_between_trigger_and_run(orca):
     orca.drain()
     assert orca.model.requests == []
     assert RunStore(orca.redis).get(answer["run"])["status"] == "rejected"
-    issue = github.state.issues[(scene.repo["id"], scene.number)]
-    [tracking] = [c.body for c in github.state.comments.values() if c.issue is issue]
+    [tracking] = bodies(github, scene.full_name, scene.number)
     assert tracking.startswith("@octocat Orca did not start this run: octocat has read access now")

@@ -6,6 +6,7 @@ import subprocess
 
 from tests.e2e.conversation_scenes import (
     BackgroundRuns,
+    bodies,
     command,
     drain_fast,
     pull_scene,
@@ -51,8 +52,7 @@ def test_a_commit_pushed_during_the_run_is_kept(orca):
     assert log[1] == f"{human} A person's commit"  # rebased onto it, not overwritten
     assert github.read_file(ps.full_name, ps.branch, "CHANGELOG.md") == "- greeting fixed\n"
     assert "'hello, world'" in github.read_file(ps.full_name, ps.branch, "hello.py")
-    issue = github.state.issues[(ps.scene.repo["id"], ps.number)]
-    final = [c.body for c in github.state.comments.values() if c.issue is issue][-1]
+    final = bodies(github, ps.full_name, ps.number)[-1]
     assert "the commit was rebased onto its tip" in final
     assert github.violations == []
 
@@ -64,8 +64,7 @@ def test_a_conflicting_push_moves_the_work_aside_and_says_so(orca):
     human = run_while_someone_pushes(orca, ps, {"hello.py": "def greet():\n    return 'hi'\n"})
 
     assert github.branch_sha(ps.full_name, ps.branch) == human  # the person's work stands
-    issue = github.state.issues[(ps.scene.repo["id"], ps.number)]
-    final = [c.body for c in github.state.comments.values() if c.issue is issue][-1]
+    final = bodies(github, ps.full_name, ps.number)[-1]
     assert final.startswith(f"⚠️ `{ps.branch}` changed during the run in a way that conflicts")
     side = final.split("pushed its work to `")[1].split("`")[0]
     assert side.startswith("agent/run-")

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from app.runs import RunStore
-from tests.e2e.conversation_scenes import pull_scene, review_payload, thread_replies
+from tests.e2e.conversation_scenes import (
+    bodies,
+    pull_scene,
+    review_payload,
+    thread_replies,
+)
 from tests.fakes.model import reply, text, tool_use
 
 ANSWERS = ('Renamed it.\n<reply thread="1">Renamed `greet` to `hello`.</reply>\n'
@@ -77,8 +82,7 @@ def test_a_review_becomes_one_run_with_a_reply_in_each_thread(orca):
         assert hidden not in prompt
 
     # One summary, in the tracking comment: done, not changed, and not acted on, with why.
-    pull = github.state.issues[(ps.scene.repo["id"], ps.number)]
-    [summary] = [c.body for c in github.state.comments.values() if c.issue is pull]
+    [summary] = bodies(github, ps.full_name, ps.number)
     assert summary.startswith(f"@octocat Orca addressed your review in `{sha[:7]}` on `{ps.branch}`.")
     assert "`hello.py` line 1: done — Renamed `greet` to `hello`." in summary
     assert "`hello.py` line 1: not changed — The tests already cover" in summary
@@ -120,8 +124,7 @@ def test_reviews_past_the_round_cap_get_a_clear_comment(orca, monkeypatch):
     orca.deliver("pull_request_review", review_payload(github, ps, second, "Round two."))
     orca.drain()
 
-    pull = github.state.issues[(ps.scene.repo["id"], ps.number)]
-    last = [c.body for c in github.state.comments.values() if c.issue is pull][-1]
+    last = bodies(github, ps.full_name, ps.number)[-1]
     assert last.startswith("@octocat Orca has already addressed 1 review rounds on this pull request")
     assert len(model.requests) == 3  # only the first round reached the model
 

@@ -9,6 +9,7 @@ from tests import payloads
 from tests.e2e.conftest import labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import (
     BackgroundRuns,
+    bodies,
     command,
     drain_fast,
     pull_scene,
@@ -16,11 +17,6 @@ from tests.e2e.conversation_scenes import (
     wait_for,
 )
 from tests.fakes.model import reply, text, tool_use
-
-
-def bodies(github, scene) -> list[str]:
-    issue = github.state.issues[(scene.repo["id"], scene.number)]
-    return [c.body for c in github.state.comments.values() if c.issue is issue]
 
 
 def script_slow_edit(model) -> None:
@@ -57,7 +53,7 @@ def test_agent_stop_kills_a_running_run_and_pushes_nothing(orca):
     store = RunStore(orca.redis)
     run = store.get(answer["run"])
     assert run["status"] == "cancelled" and "@octocat asked it to stop" in run["reason"]
-    said = bodies(github, scene)
+    said = bodies(github, scene.full_name, scene.number)
     tracking = next(b for b in said if f"Run `{answer['run']}`" in b)
     assert tracking.startswith("🛑 Stopped: @octocat asked it to stop. Nothing was pushed.")
     assert any(b.startswith(f"🛑 @octocat Stopping run `{answer['run']}`") for b in said)
@@ -85,7 +81,7 @@ def test_agent_stop_push_keeps_the_work_as_a_draft(orca):
     [pull] = pulls(github)
     assert pull.pull.draft
     assert "hello, world" in github.read_file(scene.full_name, pull.pull.head_ref, "hello.py")
-    assert any(b.startswith("⏸️ Stopped by a stop request") for b in bodies(github, scene))
+    assert any(b.startswith("⏸️ Stopped by a stop request") for b in bodies(github, scene.full_name, scene.number))
 
 
 def test_removing_the_label_cancels_a_queued_run(orca):
@@ -103,7 +99,7 @@ def test_removing_the_label_cancels_a_queued_run(orca):
     orca.drain()
 
     assert RunStore(orca.redis).get(answer["run"])["status"] == "cancelled"
-    tracking = bodies(github, scene)[-1]
+    tracking = bodies(github, scene.full_name, scene.number)[-1]
     assert tracking.startswith("🛑 Stopped: the `agent` label was removed by @octocat. Nothing was pushed.")
     assert orca.model.requests == [] and pulls(github) == []
     assert github.violations == []
@@ -127,8 +123,7 @@ def test_closing_a_pull_request_cancels_its_running_run(orca):
     runs.join(timeout=30)
 
     assert github.branch_sha(ps.full_name, ps.branch) == before
-    issue = github.state.issues[(ps.scene.repo["id"], ps.number)]
-    last = [c.body for c in github.state.comments.values() if c.issue is issue][-1]
+    last = bodies(github, ps.full_name, ps.number)[-1]
     assert last.startswith("🛑 Stopped: the pull request was closed by @octocat.")
 
 
@@ -137,5 +132,5 @@ def test_stop_with_nothing_running_says_so(orca):
     scene = make_scene(github)
     command(orca, scene, scene.number, "/agent stop")
     orca.drain()
-    assert bodies(github, scene)[-1] == (
+    assert bodies(github, scene.full_name, scene.number)[-1] == (
         "@octocat Nothing is queued or running here, so there is nothing to stop.")
