@@ -190,18 +190,7 @@ def _closed(payload: dict[str, Any], key: str) -> Trigger:
 
 def comment_trigger(payload: dict[str, Any]) -> Trigger | None:
     """An `/agent` command in a new comment on an issue or pull request."""
-    comment = get(payload, "comment", dict)
-    if is_bot(get(payload, "sender", dict)):
-        return None
-    command = parse_command(text_or_empty(comment, "body"))
-    if command is None:
-        return None
-    issue = get(payload, "issue", dict)
-    kind = "command" if command.name == "run" else command.name
-    request = command.text if command.name == "run" else command.unknown or ""
-    return Trigger(kind=kind, is_pull_request="pull_request" in issue,
-                   comment_id=get(comment, "id", int), request=request, push=command.push,
-                   at=get(comment, "created_at", str), **base_fields(payload, issue))
+    return _command_trigger(payload, "issue")
 
 
 def diff_comment_trigger(payload: dict[str, Any]) -> Trigger | None:
@@ -210,21 +199,33 @@ def diff_comment_trigger(payload: dict[str, Any]) -> Trigger | None:
     The request carries the file, line and diff hunk it was written on. On Orca's own pull
     requests the review it belongs to is the trigger instead (one run per review).
     """
+    return _command_trigger(payload, "pull_request")
+
+
+def _command_trigger(payload: dict[str, Any], key: str) -> Trigger | None:
+    """The command in `comment`, on the payload's issue or (`key` pull_request) diff line."""
     comment = get(payload, "comment", dict)
-    pull = get(payload, "pull_request", dict)
-    if is_bot(get(payload, "sender", dict)) or _orca_pull(pull):
+    on_diff = key == "pull_request"
+    if is_bot(get(payload, "sender", dict)) or on_diff and _orca_pull(get(payload, key, dict)):
         return None
     command = parse_command(text_or_empty(comment, "body"))
     if command is None:
         return None
+    item = get(payload, key, dict)
     request = command.unknown or ""
     if command.name == "run":
-        where = f"`{get(comment, 'path', str)}` line {comment.get('line') or comment.get('original_line')}"
-        hunk = text_or_empty(comment, "diff_hunk")
-        request = f"{command.text}\n\n(Written on {where} of the diff:)\n```diff\n{hunk}\n```"
-    return Trigger(kind="command" if command.name == "run" else command.name, is_pull_request=True,
-                   comment_id=get(comment, "id", int), on_diff=True, request=request,
-                   push=command.push, at=get(comment, "created_at", str), **base_fields(payload, pull))
+        request = _on_diff_line(comment, command.text) if on_diff else command.text
+    return Trigger(kind="command" if command.name == "run" else command.name,
+                   is_pull_request=on_diff or "pull_request" in item, on_diff=on_diff,
+                   comment_id=get(comment, "id", int), request=request, push=command.push,
+                   at=get(comment, "created_at", str), **base_fields(payload, item))
+
+
+def _on_diff_line(comment: dict[str, Any], text: str) -> str:
+    """The request with the file, line and hunk of the diff it was written on."""
+    where = f"`{get(comment, 'path', str)}` line {comment.get('line') or comment.get('original_line')}"
+    hunk = text_or_empty(comment, "diff_hunk")
+    return f"{text}\n\n(Written on {where} of the diff:)\n```diff\n{hunk}\n```"
 
 
 def _orca_pull(pull: dict[str, Any]) -> bool:
