@@ -51,14 +51,15 @@ def _acknowledge(ctx: RunContext) -> None:
     permission = require_write(ctx, client)
     if t.is_pull_request:
         _check_pull(ctx, client)
+    issue = client.get_repo(t.repository).get_issue(t.number)  # lazy: no request
     if t.comment_id:
         react_to_comment(client, t.repository, t.comment_id, t.on_diff)
     elif t.kind == "label":
-        client.get_repo(t.repository).get_issue(t.number).create_reaction("eyes")
+        issue.create_reaction("eyes")
     ahead = _run_ahead(ctx)
     body = (report.waiting(ctx.run_id, t.requester, ahead) if ahead
             else report.working(ctx.run_id, t.requester))
-    comment = client.get_repo(t.repository).get_issue(t.number).create_comment(body)
+    comment = issue.create_comment(body)
     ctx.store.update(ctx.run_id, tracking_comment_id=comment.id, permission=permission,
                      waited_for=ahead)
     ctx.emit("acknowledged", {"comment_id": comment.id, "permission": permission, "after": ahead})
