@@ -22,7 +22,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import anthropic
@@ -39,6 +39,8 @@ __all__ = ["FakeModel", "Reply", "ErrorReply", "error", "fake_model", "reply", "
 MESSAGES_PATH = "/v1/messages"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 NO_REPLY_LEFT = "fake model: no scripted reply left"
+# Answers a request from its body (see FakeModel.respond_with).
+Responder = Callable[[dict[str, Any]], Reply | ErrorReply | str | dict[str, Any]]
 
 
 @dataclass
@@ -80,6 +82,7 @@ class FakeModel:
         self.cache = PromptCache(min_cache_tokens)
         self._script: deque[Reply | ErrorReply] = deque()
         self._failure: ErrorReply | None = None
+        self._responder: Responder | None = None
         self._lock = threading.Lock()
         self._serving: Background | None = None
 
@@ -127,6 +130,12 @@ class FakeModel:
         with self._lock:
             return len(self._script)
 
+    def respond_with(self, responder: Responder | None) -> None:
+        """Answer each request with `responder(body)` instead of the script (None: the script
+        again). For many runs at once, whose requests interleave: the body tells them apart."""
+        with self._lock:
+            self._responder = responder
+
     def fail_always(self, status: int | None, type: str | None = None, message: str | None = None,
                     headers: dict[str, str] | None = None) -> None:
         """Answer every valid request with this error, leaving the script alone; None clears it."""
@@ -168,8 +177,8 @@ class FakeModel:
         refusal = self._refusal(MESSAGES_PATH, headers, body, needs_max_tokens=True)
         if refusal is not None:
             return self._after(self.delay, refusal)
+        entry = self._next_entry(body)
         with self._lock:
-            entry = self._failure or (self._script.popleft() if self._script else None)
             if entry is None:
                 self.violations.append(f"POST {MESSAGES_PATH}: {NO_REPLY_LEFT}")
         if entry is None:
@@ -179,6 +188,16 @@ class FakeModel:
         if isinstance(entry, ErrorReply):
             return self._after(self.delay + entry.delay, _error_answer(entry))
         return self._after(self.delay + entry.delay, self._success(body, entry))
+
+    def _next_entry(self, body: dict[str, Any]) -> Reply | ErrorReply | None:
+        """The standing failure, else the responder's answer, else the script's next."""
+        with self._lock:
+            if self._failure is not None:
+                return self._failure
+            responder = self._responder
+            if responder is None:
+                return self._script.popleft() if self._script else None
+        return as_scripted(responder(body))
 
     def _refusal(self, route: str, headers: dict[str, str], body: Any, *, needs_max_tokens: bool) -> Answer | None:
         """401 for a wrong key, 400 (and violations) for what the real API refuses, else None."""

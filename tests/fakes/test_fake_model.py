@@ -239,3 +239,18 @@ def test_min_cache_tokens_and_delay() -> None:
         message = ask(fake.client(), [user("hi")], system=system)
         assert time.monotonic() - started >= 0.3
         assert message.usage.cache_creation_input_tokens == 0
+
+
+def test_a_responder_answers_from_the_request_instead_of_the_script(fake_model: FakeModel) -> None:
+    fake_model.script(reply(text("scripted")))
+    fake_model.respond_with(lambda body: reply(text(f"you said {body['messages'][-1]['content']}")))
+    client = fake_model.client()
+    for word in ("one", "two"):
+        answer = client.messages.create(model="claude-sonnet-5-5", max_tokens=50,
+                                        messages=[{"role": "user", "content": word}])
+        assert answer.content[0].text == f"you said {word}"
+    assert fake_model.remaining == 1
+    fake_model.respond_with(None)
+    answer = client.messages.create(model="claude-sonnet-5-5", max_tokens=50,
+                                    messages=[{"role": "user", "content": "three"}])
+    assert answer.content[0].text == "scripted"
