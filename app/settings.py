@@ -125,8 +125,12 @@ class Settings(AgentSettings, GitHubEndpoint):
     """Seconds a whole run may take (the RQ job timeout)."""
     max_review_rounds: int = Field(default=5, alias="ORCA_MAX_REVIEW_ROUNDS", ge=0)
     """Reviews Orca addresses on one of its pull requests; past it, it says so and stops."""
-    github_pacing: bool = Field(default=True, alias="ORCA_GITHUB_PACING")
-    """Space GitHub requests as GitHub asks (off only in tests)."""
+    max_runs: int = Field(default=4, alias="ORCA_MAX_RUNS", ge=1)
+    """Runs at once overall: `orca up` starts this many run workers (one run each)."""
+    max_runs_per_installation: int = Field(default=2, alias="ORCA_MAX_RUNS_PER_INSTALLATION", ge=1)
+    """Runs at once per installation (organisation or account); the rest wait their turn."""
+    github_write_interval: float = Field(default=1.0, alias="ORCA_GITHUB_WRITE_INTERVAL", ge=0)
+    """Seconds between GitHub writes per installation, across all workers (0: off, tests)."""
 
     @model_validator(mode="after")
     def _key_present(self) -> Settings:

@@ -84,17 +84,20 @@ def orca_env(github: FakeGitHub, model: FakeModel, redis_url: str, data_dir: Pat
         "ANTHROPIC_API_KEY": model.api_key,
         "ANTHROPIC_BASE_URL": model.base_url,
         "ORCA_DATA_DIR": str(data_dir),
-        "ORCA_GITHUB_PACING": "false",
+        "ORCA_GITHUB_WRITE_INTERVAL": "0",
         "ORCA_STRICT_MODEL_RESPONSES": "true",
     }
 
 
 @contextmanager
-def orca_world(scratch_parent: str | None = None) -> Iterator[World]:
+def orca_world(scratch_parent: str | None = None,
+               settings: dict[str, str] | None = None) -> Iterator[World]:
     """Start the fakes and Redis, point Orca's settings at them, and clean up afterwards.
 
     The fake's repositories and Orca's data dir live under `scratch_parent` (default: the
-    system's temporary directory), so a bench can compare disks.
+    system's temporary directory), so a bench can compare disks. `settings` adds or
+    overrides environment variables (ORCA_MAX_TURNS...) for the in-process app and for any
+    worker process started from `os.environ` inside the block.
     """
     logging.getLogger().setLevel(logging.WARNING)  # the run's INFO lines would drown the figures
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
@@ -105,6 +108,7 @@ def orca_world(scratch_parent: str | None = None) -> Iterator[World]:
         model = TimedModel().start()
         try:
             os.environ.update(orca_env(github, model, server.url, root / "orca" / "data"))
+            os.environ.update(settings or {})
             os.chdir(root / "orca")  # no stray .env
             connection = redis.Redis.from_url(server.url)
             app = create_app(load_settings(), connection)

@@ -20,6 +20,7 @@ from app.runs import RunStore
 from app.settings import Settings, load_settings
 from app.triggers import Trigger
 from jobs.github import ACK_PERMISSIONS, GitHubApp
+from jobs.pacing import WritePacer
 
 log = logging.getLogger("orca.run")
 # Installation and OAuth tokens as GitHub formats them; redacted even if we never saw them.
@@ -82,9 +83,15 @@ class RunContext:
         """Record one event in the run's transcript, secrets redacted."""
         self.store.add_event(self.run_id, kind, self.redactor.data(data))
 
+    def client(self, token: str) -> Github:
+        """A client for this run's installation, its writes paced with the installation's."""
+        pacer = WritePacer(self.redis, self.trigger.installation_id,
+                           self.settings.github_write_interval)
+        return self.app.client(token, pacer)
+
     def client_for_replies(self) -> Github:
         """A client whose token can comment and react, nothing more."""
-        return self.app.client(self.mint(ACK_PERMISSIONS))
+        return self.client(self.mint(ACK_PERMISSIONS))
 
     def reply(self, client: Github, body: str | None) -> None:
         """A new comment on the run's issue or PR (nothing when body is None)."""

@@ -45,7 +45,7 @@ def publish(run: Finished) -> dict[str, Any]:
     """Push, open or update the PR or answer the review, and finish the tracking comment."""
     ctx, result = run.ctx, run.session.agent
     token = ctx.mint(RUN_PERMISSIONS)
-    client = ctx.app.client(token)
+    client = ctx.client(token)
     outcome: dict[str, Any] = {"turns": result.turns, "cost": run.figures.cost,
                                "tokens": result.usage.total, "model": run.session.model}
     pushed = None

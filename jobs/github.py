@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import redis
@@ -16,10 +17,13 @@ from github import Auth, Github, GithubIntegration
 
 from app.settings import Settings
 from jobs.github_calls import CountingRetry, count_github_calls
+from jobs.pacing import WritePacer
 
 # Least privilege per step. metadata:read is implied by any repository permission.
 ACK_PERMISSIONS = {"issues": "write", "pull_requests": "write"}
 RUN_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write"}
+# PyGithub's own spacing is per client; jobs.pacing spaces writes per installation instead.
+_UNPACED: dict[str, Any] = {"seconds_between_requests": None, "seconds_between_writes": None}
 # The App's identity changes only if the App is renamed; a day's cache saves two calls a run.
 IDENTITY_TTL = 24 * 3600
 
@@ -62,15 +66,8 @@ class GitHubApp:
         count_github_calls(settings.redis_url)
         self.auth = Auth.AppAuth(settings.github_app_id, settings.private_key())
         self.integration = GithubIntegration(
-            auth=self.auth, base_url=settings.api_url, retry=CountingRetry(), **self._pacing()
+            auth=self.auth, base_url=settings.api_url, retry=CountingRetry(), **_UNPACED
         )
-
-    def _pacing(self) -> dict[str, float | None]:
-        # PyGithub spaces requests 0.25 s and writes 1 s apart, as GitHub asks
-        # (https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api).
-        if self.settings.github_pacing:
-            return {}
-        return {"seconds_between_requests": None, "seconds_between_writes": None}
 
     def mint_token(self, installation_id: int, repository_id: int, permissions: dict[str, str]) -> str:
         """An installation token for one repository with only `permissions`."""
@@ -80,11 +77,13 @@ class GitHubApp:
         )
         return data["token"]
 
-    def client(self, token: str) -> Github:
-        """A REST client acting as the installation, with GitHub's retry policy."""
+    def client(self, token: str, pacer: WritePacer | None = None) -> Github:
+        """A REST client acting as the installation, with GitHub's retry policy; its writes
+        wait their turn with `pacer` (shared by the installation's runs)."""
         # lazy: objects are fetched only when an attribute is read, saving a GET per step.
-        return Github(auth=Auth.Token(token), base_url=self.settings.api_url, retry=CountingRetry(),
-                      lazy=True, **self._pacing())
+        client = Github(auth=Auth.Token(token), base_url=self.settings.api_url,
+                        retry=CountingRetry(), lazy=True, **_UNPACED)
+        return pacer.pace(client) if pacer else client
 
     def identity(self, client: Github, cache: redis.Redis | None = None) -> BotIdentity:
         """The App's bot user, cached in Redis for a day."""

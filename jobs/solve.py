@@ -30,7 +30,7 @@ def solve(ctx: RunContext, comment_id: int | None, stop: StopSignal) -> dict[str
     """Do the work and publish it; returns the figures for the run record."""
     started, t, s = time.time(), ctx.trigger, ctx.settings
     token = ctx.mint(RUN_PERMISSIONS)
-    client = ctx.app.client(token)
+    client = ctx.client(token)
     # Permission is asked again: it may have been revoked while the run was queued.
     require_write(ctx, client, quiet=True)
     repo = client.get_repo(t.repository)

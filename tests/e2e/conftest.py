@@ -58,7 +58,7 @@ def orca(fake_github, fake_model, redis_server, redis_client, tmp_path, monkeypa
         "ANTHROPIC_API_KEY": fake_model.api_key,
         "ANTHROPIC_BASE_URL": fake_model.base_url,
         "ORCA_DATA_DIR": str(workdir / "data"),
-        "ORCA_GITHUB_PACING": "false",
+        "ORCA_GITHUB_WRITE_INTERVAL": "0",
         "ORCA_STRICT_MODEL_RESPONSES": "true",
     }
     for name, value in env.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,7 @@ class Call:
     status: int
     auth: str  # "jwt", "token", "basic" or "none"
     body: Any = None  # the request's JSON body, if it had one
+    at: float = field(default_factory=time.time)  # when it was answered
 
 
 @dataclass
