@@ -6,6 +6,9 @@ once into totals kept in Redis (`orca:metrics:runs`): the first scrape that sees
 it in `orca:metrics:counted` (ZADD NX is atomic, so two web processes never count a run
 twice) and adds its duration, wait, turns, tokens and cost. Claims are kept a day longer
 than the records, so an old run is never claimed again.
+
+Also each installation's spending in the current UTC day (jobs.accounting), as gauges that
+start again from zero at midnight UTC.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from app.metrics_store import histogram, observe, read_hash
 from app.runs import KEEP_SECONDS, STATUSES
+from jobs.accounting import day_of, spent_on
 
 RUNS_KEY = "orca:metrics:runs"
 COUNTED_KEY = "orca:metrics:counted"
@@ -97,3 +101,26 @@ def run_families(connection: redis.Redis, now: float) -> Iterator[Metric]:
                     DURATION_BUCKETS, "duration_")
     yield histogram("orca_run_wait_seconds", "From the request to the run's start.", totals,
                     WAIT_BUCKETS, "wait_")
+    yield from spend_families(connection, now)
+
+
+def spend_families(connection: redis.Redis, now: float) -> Iterator[Metric]:
+    """Today's (UTC) runs, tokens and dollars per installation that has spent today."""
+    labels = ["installation"]
+    dollars = GaugeMetricFamily("orca_installation_dollars_today",
+                                "Model dollars an installation has spent today (UTC).", labels=labels)
+    tokens = GaugeMetricFamily("orca_installation_tokens_today",
+                               "Tokens an installation has used today (UTC), by kind.",
+                               labels=[*labels, "kind"])
+    runs = GaugeMetricFamily("orca_installation_runs_today",
+                             "Runs that called the model today (UTC), per installation.", labels=labels)
+    refused = GaugeMetricFamily("orca_installation_runs_refused_today",
+                                "Runs refused today (UTC) by the daily dollar budget.", labels=labels)
+    for day in spent_on(connection, day_of(now)):
+        installation = str(day.installation_id)
+        dollars.add_metric([installation], day.dollars)
+        for kind in ("input", "output", "cache_read", "cache_write"):
+            tokens.add_metric([installation, kind], getattr(day, f"{kind}_tokens"))
+        runs.add_metric([installation], day.runs)
+        refused.add_metric([installation], day.refused)
+    yield from (dollars, tokens, runs, refused)

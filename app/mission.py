@@ -25,6 +25,7 @@ from app import mission_data as data
 from app import pages, viewer
 from app.mission_diff import diff_so_far
 from app.runs import ACTIVE, STATUSES, RunStore
+from jobs import accounting
 from jobs.control import request_stop
 
 blueprint = Blueprint("mission", __name__)
@@ -65,10 +66,19 @@ def runs():
     found, cursor = data.page_of_runs(connection, who.can_see, filters,
                                       request.args.get("before", type=float))
     data.with_live_figures(connection, found)
+    now = time.time()
     return render_template("runs.html", runs=found, cursor=cursor, filters=filters,
                            statuses=STATUSES, positions=data.queue_positions(connection, found),
-                           viewer=who, now=time.time(), github_url=_orca().settings.github_url,
-                           target_url=pages.target_url, elapsed=pages.elapsed)
+                           viewer=who, now=now, github_url=_orca().settings.github_url,
+                           target_url=pages.target_url, elapsed=pages.elapsed,
+                           spend=_spend_today(who, now), day=accounting.day_of(now),
+                           daily_dollars=_orca().settings.daily_dollars)
+
+
+def _spend_today(who: viewer.Viewer, now: float) -> list[accounting.DayTotals]:
+    """Today's figures of the installations this viewer may see."""
+    found = accounting.spent_on(_orca().redis, accounting.day_of(now))
+    return [day for day in found if who.can_see_installation(day.repository_ids)]
 
 
 def _summary(run: dict[str, Any], who: viewer.Viewer) -> dict[str, Any]:

@@ -125,6 +125,9 @@ class Settings(AgentSettings, GitHubEndpoint):
     """Seconds a whole run may take (the RQ job timeout)."""
     max_review_rounds: int = Field(default=5, alias="ORCA_MAX_REVIEW_ROUNDS", ge=0)
     """Reviews Orca addresses on one of its pull requests; past it, it says so and stops."""
+    daily_dollars: float = Field(default=0.0, alias="ORCA_DAILY_DOLLARS", ge=0)
+    """Dollars each installation may spend per UTC day; past it, new runs are refused until
+    midnight UTC (running ones finish). 0: no daily budget."""
     max_runs: int = Field(default=4, alias="ORCA_MAX_RUNS", ge=1)
     """Runs at once overall: `orca up` starts this many run workers (one run each)."""
     max_runs_per_installation: int = Field(default=2, alias="ORCA_MAX_RUNS_PER_INSTALLATION", ge=1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,11 @@ class Viewer:
 
     def can_see(self, run: dict[str, Any]) -> bool:
         return self.admin or run.get("repository_id") in self.readable
+
+    def can_see_installation(self, repository_ids: Iterable[int]) -> bool:
+        """An installation's figures: for operators, and people who can read one of the
+        repositories given (those that ran on it)."""
+        return self.admin or not self.readable.isdisjoint(repository_ids)
 
     def can_stop(self, run: dict[str, Any]) -> bool:
         """Only people who could have started the run (write access) may stop it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from jobs.pricing import Usage
 
@@ -42,6 +43,15 @@ def rejected(requester: str, permission: str) -> str:
 def no_longer_allowed(run_id: str, requester: str, why: str) -> str:
     return (f"@{requester} Orca did not start this run: {why} now, and Orca only works for "
             f"people with write access.\n\n{footer(run_id)}")
+
+
+def over_daily_budget(run_id: str, requester: str, spent: float, limit: float,
+                      resumes: datetime) -> str:
+    """A run refused because its installation has spent its daily budget (ORCA_DAILY_DOLLARS)."""
+    return (f"💸 @{requester} Orca did not start this run: this installation has spent "
+            f"${spent:.2f} of its ${limit:.2f} daily budget (UTC day). The budget starts "
+            f"afresh at {resumes:%Y-%m-%d %H:%M} UTC; comment `/agent retry` then to run it."
+            f"\n\n{footer(run_id)}")
 
 
 def opened(run_id: str, pr_number: int, pr_url: str, summary: str, figures: Figures,

@@ -20,7 +20,7 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Dependency, Job
 
 from app.queues import RUNS_QUEUE
-from jobs import report
+from jobs import accounting, report
 from jobs.context import RunContext, TrackingComment, react_to_comment
 from jobs.errors import Cancelled, NotAllowed, RunError, WorkerLost
 from jobs.gate import require_write
@@ -49,6 +49,7 @@ def _acknowledge(ctx: RunContext) -> None:
     t = ctx.trigger
     client = ctx.client_for_replies()
     permission = require_write(ctx, client)
+    accounting.refuse_when_over_budget(ctx, client)
     if t.is_pull_request:
         _check_pull(ctx, client)
     issue = client.get_repo(t.repository).get_issue(t.number)  # lazy: no request
@@ -115,6 +116,8 @@ def execute(run_id: str, trigger: dict[str, Any]) -> None:
         return  # stopped while queued: jobs.control said so already
     if stop_request := ctx.store.stop_request(run_id):
         _cancelled(ctx, Cancelled(stop_request["reason"]), comment_id)
+        return
+    if accounting.refused_at_start(ctx, comment_id):
         return
     ctx.store.update(run_id, status="running", started_at=time.time())
     if record.get("waited_for") and comment_id:

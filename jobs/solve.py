@@ -10,7 +10,7 @@ import logging
 import time
 from typing import Any
 
-from jobs import report
+from jobs import accounting, report
 from jobs.context import RunContext
 from jobs.errors import Cancelled
 from jobs.finish import Finished, publish
@@ -65,7 +65,7 @@ def run_model(ctx: RunContext, workspace: Workspace, task: Task, stop: StopSigna
     def task_for(instructions: list[tuple[str, str]], test_command: str | None) -> str:
         return task_prompt(brief, instructions, test_command)
 
-    return run_session(ctx.settings, workspace, task_for, ctx.emit,
+    return run_session(ctx.settings, workspace, task_for, accounting.metered(ctx),
                        config_revision=f"refs/remotes/origin/{task.base}", stop=stop)
 
 
