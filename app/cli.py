@@ -46,7 +46,9 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     connection = redis.Redis.from_url(settings.redis_url)
     if not args.burst:
         schedule_sweep(connection, 0)  # look for missed deliveries now, then every 5 minutes
-    worker = Worker(list(queues(connection)), connection=connection)
+    fast, runs = queues(connection)
+    listening = {"fast": [fast], "runs": [runs], "all": [fast, runs]}[args.queues]
+    worker = Worker(listening, connection=connection)
     # The scheduler moves the periodic redelivery sweep onto the queue when it is due.
     worker.work(burst=args.burst, logging_level="INFO", with_scheduler=not args.burst)
     return 0
@@ -136,11 +138,15 @@ def parser() -> argparse.ArgumentParser:
     web.set_defaults(handler=_web)
     worker = commands.add_parser("worker", help="run queued jobs (acknowledgements and runs)")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument("--queues", choices=("all", "fast", "runs"), default="all",
+                        help="acknowledgements and comment edits (fast), agent runs (runs), or "
+                             "both, fast first (default)")
     worker.set_defaults(handler=_worker)
     everything = commands.add_parser("up", help="web + workers (+ a local Redis) on this machine")
     everything.add_argument("--host", default="127.0.0.1")
     everything.add_argument("--port", type=int, default=8000)
-    everything.add_argument("--workers", type=int, default=4, help="worker processes")
+    everything.add_argument("--workers", type=int, default=None,
+                            help="run workers, one run each (default: ORCA_MAX_RUNS)")
     everything.set_defaults(handler=_up, needs_settings=False)
     _add_setup(commands)
     _add_solve(commands)

@@ -14,8 +14,9 @@ from typing import Any
 import redis
 from rq import Queue
 
-from app.queues import FAST_QUEUE, RUNS_QUEUE
+from app.queues import FAST_QUEUE
 from app.runs import STATUSES
+from jobs.places import waiting_places
 
 # A page of the list; and how many records one request may look at to fill it, so a person
 # who can see one repository among thousands of runs still gets an answer quickly.
@@ -82,21 +83,23 @@ def page_of_runs(connection: redis.Redis, visible: Any, filters: Filters,
 
 
 def queue_positions(connection: redis.Redis, runs: list[dict[str, Any]]) -> dict[str, str]:
-    """Where each queued run waits: `fast #1` (its acknowledgement) or `runs #3`, 1-based."""
+    """Where each queued run waits, 1-based: to be acknowledged, for a run worker, or for
+    one of its installation's slots (the lines of `jobs.places`)."""
     queued = [run["id"] for run in runs if run.get("status") == "queued"]
-    fast, slow = Queue(FAST_QUEUE, connection=connection), Queue(RUNS_QUEUE, connection=connection)
+    if not queued:
+        return {}
+    places = waiting_places(connection)
+    fast = Queue(FAST_QUEUE, connection=connection)
     pipe = connection.pipeline()
     for run_id in queued:
         pipe.lpos(fast.key, f"ack-{run_id}")
-        pipe.lpos(slow.key, f"run-{run_id}")
-    answers = pipe.execute()
     positions = {}
-    for index, run_id in enumerate(queued):
-        in_fast, in_runs = answers[2 * index], answers[2 * index + 1]
-        if in_runs is not None:
-            positions[run_id] = f"{RUNS_QUEUE} #{in_runs + 1}"
+    for run_id, in_fast in zip(queued, pipe.execute()):
+        if place := places.get(run_id):
+            positions[run_id] = (f"#{place.position} for a worker" if place.line == "workers"
+                                 else f"#{place.position} for an installation slot")
         elif in_fast is not None:
-            positions[run_id] = f"{FAST_QUEUE} #{in_fast + 1}"
+            positions[run_id] = f"#{in_fast + 1} to be acknowledged"
     return positions
 
 

@@ -22,6 +22,8 @@ from app.settings import Settings
 
 # How long Redis may take to load its append-only file before we give up.
 REDIS_START_SECONDS = 30
+# Workers for the fast queue: two, so one long refresh of queue places never holds up a 👀.
+FAST_WORKERS = 2
 # Workers get this long to finish their current job on shutdown (RQ's warm shutdown).
 STOP_SECONDS = 30
 
@@ -69,16 +71,21 @@ def _stop(children: list[subprocess.Popen], sig: int) -> None:
             child.wait()
 
 
-def up(settings: Settings, host: str, port: int, workers: int) -> int:
+def up(settings: Settings, host: str, port: int, workers: int | None) -> int:
     """Run until interrupted; returns the exit code."""
     env = dict(os.environ)
     redis_child = None
     if "redis_url" not in settings.model_fields_set:
         redis_child, env["REDIS_URL"] = start_redis(settings.data_dir)
         print(f"orca up: local Redis at {env['REDIS_URL']} (append-only)", flush=True)
-    pool = [_spawn(["worker"], env) for _ in range(workers)]
+    runs = workers or settings.max_runs
+    # Run workers take only runs, so ORCA_MAX_RUNS bounds the runs at once; acknowledgements
+    # have workers of their own, so a 👀 never waits behind a long run.
+    pool = ([_spawn(["worker", "--queues", "fast"], env) for _ in range(FAST_WORKERS)]
+            + [_spawn(["worker", "--queues", "runs"], env) for _ in range(runs)])
     web = _spawn(["web", "--host", host, "--port", str(port)], env)
-    print(f"orca up: webhooks on http://{host}:{port}/webhooks, {workers} workers", flush=True)
+    print(f"orca up: webhooks on http://{host}:{port}/webhooks, {runs} run workers, "
+          f"{FAST_WORKERS} for acknowledgements", flush=True)
     stopping = False
 
     def request_stop(_signum: int, _frame: object) -> None:

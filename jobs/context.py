@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from github import Github
+from redis.exceptions import LockError
 from rq import get_current_job
 
 from app.runs import RunStore
@@ -23,6 +26,8 @@ from jobs.github import ACK_PERMISSIONS, GitHubApp
 from jobs.pacing import WritePacer
 
 log = logging.getLogger("orca.run")
+# Longer than any one paced comment edit takes.
+COMMENT_LOCK_SECONDS = 60
 # Installation and OAuth tokens as GitHub formats them; redacted even if we never saw them.
 _TOKEN_PATTERN = re.compile(r"\b(gh[pousr]_[A-Za-z0-9_]{20,}|github_pat_[A-Za-z0-9_]{20,})")
 
@@ -105,10 +110,26 @@ class RunContext:
 
         `client` saves a token mint when the caller holds one that can write issues."""
         client = client or self.client_for_replies()
-        if comment_id:
-            TrackingComment(client, self.trigger.repository, comment_id).edit(body)
-        else:
+        if not comment_id:
             self.reply(client, body)
+            return
+        with self.comment_lock():
+            TrackingComment(client, self.trigger.repository, comment_id).edit(body)
+
+    @contextmanager
+    def comment_lock(self) -> Iterator[None]:
+        """Held around edits of the tracking comment that can race: a waiting run's place in
+        line (jobs.places) against the edits saying it started or ended, each made after the
+        run's status changed. If the lock cannot be had in time, the edit goes ahead."""
+        lock = self.redis.lock(f"orca:run:{self.run_id}:comment-lock", timeout=COMMENT_LOCK_SECONDS,
+                               blocking_timeout=COMMENT_LOCK_SECONDS)
+        held = lock.acquire()
+        try:
+            yield
+        finally:
+            if held:
+                with suppress(LockError):
+                    lock.release()
 
     def log(self, message: str, *args: Any) -> None:
         t = self.trigger

@@ -25,10 +25,11 @@ from jobs import report
 from jobs.context import RunContext, react_to_comment
 from jobs.errors import NotAllowed
 from jobs.gate import require_write
+from jobs.places import schedule_refresh
 
 log = logging.getLogger("orca.control")
 # Jobs that have not started yet can simply be taken off their queue.
-_NOT_STARTED = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
+_NOT_STARTED = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.RATE_LIMITED)
 
 
 def request_stop(connection: redis.Redis, run_id: str, requested_by: str,
@@ -45,6 +46,7 @@ def request_stop(connection: redis.Redis, run_id: str, requested_by: str,
         Queue(FAST_QUEUE, connection=connection).enqueue(
             "jobs.control.report_cancelled", kwargs={"run_id": run_id},
             job_id=f"cancelled-{run_id}", description=f"report cancelled run {run_id}")
+        schedule_refresh(connection)  # the runs behind it moved up
     log.info("stop requested for run %s by %s: %s", run_id, requested_by, why)
     return True
 

@@ -112,6 +112,24 @@ def retrying(run_id: str, requester: str) -> str:
             f"trying once more from the start; this comment will say how it went.\n\n{footer(run_id)}")
 
 
+def queued(run_id: str, requester: str, account: str, line: str, position: int,
+           slots: int) -> str:
+    """A run waiting its turn: for a free run worker, or for one of its installation's slots."""
+    if line == "installation":
+        where = (f"{account} already has {slots} runs under way, its most at once; this one "
+                 f"is **{ordinal(position)}** in line for the next free slot")
+    else:
+        where = f"it is **{ordinal(position)}** in line for a free run worker"
+    return (f"⏳ Queued for @{requester}: {where}. This comment will show its place as it "
+            f"moves up, and say how it went.\n\n{footer(run_id)}")
+
+
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st..."""
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
 def waiting(run_id: str, requester: str, ahead: str) -> str:
     return (f"⏳ Orca will work on this for @{requester} once run `{ahead}` on this "
             f"issue or pull request finishes; this comment will say how it went.\n\n{footer(run_id)}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from github import Github
 from github.GithubException import GithubException
-from rq import Callback, Queue, Retry
+from rq import Callback, Queue, Retry, get_current_job
 from rq.exceptions import AbandonedJobError
 from rq.job import Dependency, Job
 
@@ -24,6 +24,13 @@ from jobs import accounting, report
 from jobs.context import RunContext, TrackingComment, react_to_comment
 from jobs.errors import Cancelled, NotAllowed, RunError, WorkerLost
 from jobs.gate import require_write
+from jobs.places import (
+    installation_slots,
+    place_in_line,
+    release_slot_early,
+    schedule_refresh,
+    show_place,
+)
 from jobs.solve import solve
 from jobs.stop import watching
 from jobs.tasks import ForkPull, check_same_repository
@@ -64,19 +71,23 @@ def _acknowledge(ctx: RunContext) -> None:
     ctx.store.update(ctx.run_id, tracking_comment_id=comment.id, permission=permission,
                      waited_for=ahead)
     ctx.emit("acknowledged", {"comment_id": comment.id, "permission": permission, "after": ahead})
+    settings = ctx.settings
     Queue(RUNS_QUEUE, connection=ctx.redis).enqueue(
         "jobs.run.execute",
         kwargs={"run_id": ctx.run_id, "trigger": t.to_dict()},
         job_id=f"run-{ctx.run_id}",
-        job_timeout=ctx.settings.run_timeout,
+        job_timeout=settings.run_timeout,
         description=f"run {t.target}",
         depends_on=Dependency(jobs=[f"run-{ahead}"], allow_failure=True) if ahead else None,
         # A run whose worker died (RQ finds it abandoned) gets one more try; the callback
         # says so on the issue either way.
         retry=Retry(max=1),
         on_failure=Callback(on_run_failure),
+        rate_limit=installation_slots(t.installation_id, settings.max_runs_per_installation),
     )
     ctx.log("acknowledged; queued%s", f" behind {ahead}" if ahead else "")
+    if not ahead:
+        show_place(ctx, client, comment.id, place_in_line(ctx.redis, ctx.run_id))
 
 
 def _check_pull(ctx: RunContext, client: Github) -> None:
@@ -108,8 +119,18 @@ def _run_ahead(ctx: RunContext) -> str | None:
 
 
 def execute(run_id: str, trigger: dict[str, Any]) -> None:
-    """Run the agent and publish its work; always ends with a report."""
+    """Run the agent and publish its work; always ends with a report. However it ends, its
+    installation's slot goes to the next run and the runs still waiting see their places."""
     ctx = RunContext.load(run_id, trigger)
+    try:
+        _execute(ctx)
+    finally:
+        release_slot_early(ctx.redis, get_current_job())
+        schedule_refresh(ctx.redis)
+
+
+def _execute(ctx: RunContext) -> None:
+    run_id = ctx.run_id
     record = ctx.store.get(run_id) or {}
     comment_id = record.get("tracking_comment_id")
     if record.get("status") == "cancelled":
@@ -119,10 +140,7 @@ def execute(run_id: str, trigger: dict[str, Any]) -> None:
         return
     if accounting.refused_at_start(ctx, comment_id):
         return
-    ctx.store.update(run_id, status="running", started_at=time.time())
-    if record.get("waited_for") and comment_id:
-        TrackingComment(ctx.client_for_replies(), ctx.trigger.repository, comment_id).edit(
-            report.working(run_id, ctx.trigger.requester))
+    _start(ctx, comment_id)
     try:
         with watching(ctx.store, run_id) as stop:
             outcome = solve(ctx, comment_id, stop)
@@ -142,11 +160,29 @@ def execute(run_id: str, trigger: dict[str, Any]) -> None:
     ctx.emit("finished", outcome)
 
 
+def _start(ctx: RunContext, comment_id: int | None) -> None:
+    """Mark the run running; a comment that said it was waiting now says it is working.
+
+    The edit is made under the comment's lock after the status changed, so a place being
+    shown at the same moment cannot land after it."""
+    ctx.store.update(ctx.run_id, status="running", started_at=time.time())
+    ctx.emit("started", {"installation": ctx.trigger.installation_id})
+    schedule_refresh(ctx.redis)  # the runs behind it moved up
+    if not comment_id:
+        return
+    with ctx.comment_lock():
+        record = ctx.store.get(ctx.run_id) or {}
+        if record.get("waited_for") or record.get("place"):
+            TrackingComment(ctx.client_for_replies(), ctx.trigger.repository, comment_id).edit(
+                report.working(ctx.run_id, ctx.trigger.requester))
+
+
 def on_run_failure(job: Job, connection: Any, kind: type, value: BaseException,
                    traceback: Any) -> None:
     """RQ's failure callback for a run: a dead worker is reported, with the retry if any."""
     if not isinstance(value, AbandonedJobError):
         return  # execute itself reported it
+    schedule_refresh(connection)  # RQ requeued it, or gave up: the lines moved
     ctx = RunContext.load(job.kwargs["run_id"], job.kwargs["trigger"])
     comment_id = (ctx.store.get(ctx.run_id) or {}).get("tracking_comment_id")
     if job.retries_left:

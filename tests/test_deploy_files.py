@@ -116,7 +116,7 @@ def test_health_check_asks_a_route_the_web_app_serves():
 
 def test_compose_runs_redis_web_and_scalable_workers_on_one_image():
     services = compose()["services"]
-    assert set(services) == {"redis", "web", "worker"}
+    assert set(services) == {"redis", "web", "acks", "worker"}
     redis_service = services["redis"]
     assert redis_service["image"].startswith("redis:7")
     assert "--appendonly yes" in " ".join(redis_service["command"])
@@ -126,6 +126,10 @@ def test_compose_runs_redis_web_and_scalable_workers_on_one_image():
     assert web["ports"] == ["8000:8000"]
     assert web["environment"]["REDIS_URL"] == "redis://redis:6379/0"
     assert parse_orca(worker["command"]).command == "worker"
+    # Runs and acknowledgements on separate workers: a 👀 never waits behind a run.
+    assert parse_orca(worker["command"]).queues == "runs"
+    acks = services["acks"]
+    assert parse_orca(acks["command"]).queues == "fast" and acks["image"] == worker["image"]
     # A fixed name or host port would stop `docker compose up --scale worker=N`.
     assert "container_name" not in worker and "ports" not in worker
 

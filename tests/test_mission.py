@@ -9,6 +9,7 @@ from app import create_app
 from app.queues import FAST_QUEUE, RUNS_QUEUE
 from app.runs import RunStore
 from app.settings import Settings
+from jobs.places import installation_slots
 from tests.mission_scene import (
     ADMIN_TOKEN,
     HELLO,
@@ -90,12 +91,20 @@ def test_queued_runs_show_their_place_in_the_queue(client, redis_client):
     for run_id in ("a1", "b2", "c3"):
         add_run(redis_client, run_id)
     fast.enqueue("jobs.run.acknowledge", job_id="ack-a1")
-    runs.enqueue("jobs.run.execute", job_id="run-b2")
-    runs.enqueue("jobs.run.execute", job_id="run-c3")
+    add_run(redis_client, "d4")
+    slots = installation_slots(1, 2)
+    runs.enqueue("jobs.run.execute", job_id="run-b2", rate_limit=slots)
+    runs.enqueue("jobs.run.execute", job_id="run-c3", rate_limit=slots)
+    runs.enqueue("jobs.run.execute", job_id="run-d4", rate_limit=slots)  # past the cap
     sign_in_as(client, redis_client, "octocat", {HELLO[1]})
     page = client.get("/runs").text
-    assert "<td>orca-fast #1</td>" in page.split('id="run-a1"')[1].split("</tr>")[0]
-    assert "<td>orca-runs #2</td>" in page.split('id="run-c3"')[1].split("</tr>")[0]
+
+    def place(run_id: str) -> str:
+        return page.split(f'id="run-{run_id}"')[1].split("</tr>")[0]
+
+    assert "<td>#1 to be acknowledged</td>" in place("a1")
+    assert "<td>#2 for a worker</td>" in place("c3")
+    assert "<td>#1 for an installation slot</td>" in place("d4")
 
 
 def test_a_running_run_shows_its_live_figures_and_budget(client, redis_client):

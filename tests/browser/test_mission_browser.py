@@ -137,7 +137,7 @@ def test_stop_a_queued_run_from_its_page(chromium, mission, redis_client):
     Queue(RUNS_QUEUE, connection=redis_client).enqueue("jobs.run.execute", job_id="run-wait03")
     chromium.get(f"{mission.url}/auth/login?next=/runs/wait03")
     _signed_in_text(chromium)
-    assert chromium.find_element(By.ID, "queue-position").text == "orca-runs #1"
+    assert chromium.find_element(By.ID, "queue-position").text == "#1 for a worker"
     _shot(chromium, "mission-run-queued.png")
 
     chromium.find_element(By.ID, "stop-button").click()

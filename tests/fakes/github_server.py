@@ -43,7 +43,7 @@ class Call:
     status: int
     auth: str  # "jwt", "token", "basic" or "none"
     body: Any = None  # the request's JSON body, if it had one
-    at: float = field(default_factory=time.time)  # when it was answered
+    at: float = field(default_factory=time.time)  # when it arrived
 
 
 @dataclass
@@ -60,6 +60,7 @@ class Injection:
 
 def dispatch(fake: FakeGitHub, request: Request) -> Response:
     """Answer ``request`` and record it; never raise."""
+    arrived = time.time()
     creds = parse_authorization(request.headers.get("Authorization"))
     injected = _take_injection(fake, request)
     if request.path.startswith(API_PREFIX + "/") or request.path == API_PREFIX:
@@ -77,7 +78,7 @@ def dispatch(fake: FakeGitHub, request: Request) -> Response:
     else:
         response = json_response({"message": "Not Found", "documentation_url": DOCS}, 404)
     fake.calls.append(Call(request.method, request.path, dict(request.args), response.status_code,
-                           creds.kind, _json_body(request)))
+                           creds.kind, _json_body(request), arrived))
     return response
 
 
