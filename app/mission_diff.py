@@ -38,7 +38,9 @@ def _git(worktree: Path, admin: Path, *args: str) -> str:
     done = subprocess.run(
         ["git", f"--git-dir={admin}", f"--work-tree={worktree}", "-c", "core.fsmonitor=false",
          "-c", "core.hooksPath=/dev/null", *args],
-        cwd=worktree, env=_GIT_ENV, capture_output=True, timeout=TIMEOUT_SECONDS,
+        # The sandbox can rewrite the admin dir's `commondir`: name Orca's mirror instead.
+        cwd=worktree, env={**_GIT_ENV, "GIT_COMMON_DIR": str(admin.parent.parent)},
+        capture_output=True, timeout=TIMEOUT_SECONDS,
         stdin=subprocess.DEVNULL, check=False)  # a failed diff shows as an empty one
     return done.stdout[:MAX_BYTES].decode("utf-8", errors="replace")
 

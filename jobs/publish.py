@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 
@@ -35,8 +36,25 @@ class Commit:
     dropped: list[str] = field(default_factory=list)
 
 
+def reclaim_git_dir(workspace: Workspace) -> None:
+    """Point the worktree at its admin dir, and that at Orca's mirror, again.
+
+    The sandbox can write the worktree's `.git` file and the admin dir; aimed at a git dir the
+    agent made, they would hand Orca's git, which runs on the host and pushes with the token,
+    the agent's hooks, filters and remotes. Call it before Orca's git reads the worktree.
+    Replaced, not written through: either may now be a symlink or a directory."""
+    for path, pointer in ((workspace.path / ".git", f"gitdir: {workspace.admin_dir}\n"),
+                          (workspace.admin_dir / "commondir", "../..\n")):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        path.write_text(pointer)
+
+
 def changed_files(workspace: Workspace) -> list[str]:
     """Every path that differs from the base commit, untracked files included."""
+    reclaim_git_dir(workspace)
     git("add", "--all", cwd=workspace.path)
     out = git("diff", "--cached", "--name-only", "-z", workspace.base_sha, cwd=workspace.path)
     return [name for name in out.split("\0") if name]

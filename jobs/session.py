@@ -19,7 +19,7 @@ from jobs.errors import Cancelled, RunError
 from jobs.git import git
 from jobs.pricing import price_for
 from jobs.prompt import repository_instructions, review_prompt, system_prompt
-from jobs.publish import DEFAULT_PROTECTED
+from jobs.publish import DEFAULT_PROTECTED, reclaim_git_dir
 from jobs.sandbox import Sandbox, SandboxUnavailable, make_sandbox
 from jobs.stop import StopSignal
 from jobs.tools import Toolbox
@@ -88,6 +88,7 @@ def worktree_diff(workspace: Workspace, cap: int = DIFF_CAP) -> str:
     Run by Orca on the host over files the agent wrote: no hooks, external diff or textconv
     drivers, which a repository's attributes could otherwise point at its own scripts.
     """
+    reclaim_git_dir(workspace)
     git("add", "--all", cwd=workspace.path)
     diff = git("-c", "core.hooksPath=/dev/null", "diff", "--cached", "--no-ext-diff", "--no-textconv", "--stat", "--patch",
                workspace.base_sha, cwd=workspace.path)
