@@ -43,7 +43,19 @@ CLEAN_ENV = {
     "LANG": "C.UTF-8",
     "TERM": "dumb",
 }
-_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc")
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64")
+# What of the host's /etc a build needs: users, name resolution, certificates, the dynamic
+# linker, locale and time zone, Debian's alternatives, language runtimes' own settings. Not the
+# rest: /etc holds the password hashes, ssh host keys, a system gitconfig with credential
+# helpers, package managers' tokens (pip.conf, npmrc), database configs.
+_ETC_ENTRIES = (
+    "alternatives", "bash.bashrc", "ca-certificates", "ca-certificates.conf", "debian_version",
+    "gai.conf", "group", "host.conf", "hostname", "hosts", "inputrc", "java-17-openjdk",
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "locale.alias", "localtime", "magic",
+    "magic.mime", "mime.types", "netconfig", "networks", "nsswitch.conf", "os-release", "passwd",
+    "perl", "profile", "protocols", "python3", "resolv.conf", "services", "shells", "ssl",
+    "terminfo", "timezone", "xml",
+)
 _MAX_SYMLINKS = 40  # the kernel's own limit on links followed in one lookup (MAXSYMLINKS)
 UNAVAILABLE_MESSAGE = (
     "bubblewrap (bwrap) is not installed; install it, or set ORCA_SANDBOX=none for a local trial"
@@ -256,6 +268,10 @@ def _system_mounts() -> list[str]:
         if os.path.islink(path):
             argv += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
+            argv += ["--ro-bind", path, path]
+    for name in _ETC_ENTRIES:
+        path = f"/etc/{name}"
+        if os.path.exists(path):  # a link is bound as what it points at
             argv += ["--ro-bind", path, path]
     return argv
 

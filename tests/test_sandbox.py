@@ -72,6 +72,19 @@ def test_writes_outside_workspace_and_tmp_fail(sandbox, worktree):
     assert (worktree / "made").exists()
 
 
+def test_only_the_harmless_part_of_etc_is_visible(sandbox, tmp_path):
+    """Users, certificates and the linker's cache are there; password hashes, the system git
+    config (credential helpers) and package managers' token files are not."""
+    result = sandbox.run(
+        "for f in passwd ssl/certs ld.so.cache shadow gitconfig pip.conf npmrc ssh; do "
+        "test -e /etc/$f && echo seen=$f || echo hidden=$f; done; git --version", 10, 10_000)
+    for name in ("passwd", "ssl/certs", "ld.so.cache"):
+        assert f"seen={name}" in result.output, result.output
+    for name in ("shadow", "gitconfig", "pip.conf", "npmrc", "ssh"):
+        assert f"seen={name}" not in result.output, result.output
+    assert "git version" in result.output
+
+
 def test_no_network(sandbox):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
