@@ -68,8 +68,13 @@ class RunContext:
         job = get_current_job()
         connection = job.connection if job else redis.Redis.from_url(settings.redis_url)
         redactor = Redactor()
-        for secret in (settings.github_webhook_secret, settings.anthropic_api_key):
+        for secret in (settings.github_webhook_secret, settings.anthropic_api_key,
+                       settings.github_client_secret, settings.session_secret,
+                       settings.admin_token):
             redactor.add(secret)
+        for line in settings.private_key().splitlines():  # any line of it, should one show
+            if not line.startswith("-----"):
+                redactor.add(line.strip())
         return cls(run_id, Trigger.from_dict(trigger), settings, RunStore(connection),
                    GitHubApp(settings), redactor)
 
