@@ -8,6 +8,7 @@ import redis
 from flask import Flask, jsonify
 from markupsafe import escape
 
+from app.connection import connect
 from app.settings import Settings, load_settings
 
 # GitHub caps webhook payloads at 25 MB: anything larger is not from GitHub.
@@ -28,7 +29,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_PAYLOAD_BYTES
-    app.extensions["orca"] = Orca(settings, connection or redis.Redis.from_url(settings.redis_url))
+    app.extensions["orca"] = Orca(settings, connection or connect(settings.redis_url))
 
     from app import auth, metrics, mission
     from app.webhooks import blueprint as webhooks

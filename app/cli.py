@@ -36,14 +36,14 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    import redis
     from rq import Worker
 
+    from app.connection import connect
     from app.queues import queues
 
     from jobs.redeliver import schedule_sweep
 
-    connection = redis.Redis.from_url(settings.redis_url)
+    connection = connect(settings.redis_url)
     if not args.burst:
         schedule_sweep(connection, 0)  # look for missed deliveries now, then every 5 minutes
     fast, runs = queues(connection)

@@ -89,8 +89,17 @@ def _request(client: anthropic.Anthropic, model: str, system: str, messages: lis
     except anthropic.APIStatusError as exc:
         raise ModelUnavailable(f"The model API answered {exc.status_code} "
                                f"({type(exc).__name__}) after retries.") from exc
+    except anthropic.APITimeoutError as exc:
+        raise ModelUnavailable(f"The model API did not answer within {_read_timeout(client)}, "
+                               f"{client.max_retries + 1} times in a row.") from exc
     except anthropic.APIConnectionError as exc:
         raise ModelUnavailable("The model API could not be reached after retries.") from exc
+
+
+def _read_timeout(client: anthropic.Anthropic) -> str:
+    """How long one request may wait for the answer (ORCA_MODEL_TIMEOUT), for the user."""
+    seconds = getattr(client.timeout, "read", client.timeout)
+    return f"{seconds:g} s" if isinstance(seconds, (int, float)) else "its time limit"
 
 
 def _run_tools(content: list, tools: Tools, emit: Emit) -> list[dict]:

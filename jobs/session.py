@@ -53,9 +53,11 @@ class SessionResult:
 
 
 def model_client(settings: AgentSettings) -> anthropic.Anthropic:
-    """The Messages API client; the SDK retries 429/5xx/529 itself."""
+    """The Messages API client; the SDK retries 429/5xx/529 and silent requests itself."""
+    # The SDK's own connect timeout (5 s) stays; the default ORCA_MODEL_TIMEOUT is its 600 s.
+    timeout = anthropic.Timeout(settings.model_timeout, connect=min(5.0, settings.model_timeout))
     return anthropic.Anthropic(api_key=settings.anthropic_api_key or None,
-                               base_url=settings.anthropic_base_url,
+                               base_url=settings.anthropic_base_url, timeout=timeout,
                                _strict_response_validation=settings.strict_model_responses)
 
 

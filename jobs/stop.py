@@ -7,14 +7,18 @@ effect within a poll interval even in the middle of a long `make`.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
+
 from app.runs import RunStore
 
+log = logging.getLogger("orca.stop")
 # Half a second: quick enough for a person watching, cheap for Redis (one HGET).
 POLL_SECONDS = 0.5
 
@@ -52,7 +56,13 @@ def watching(store: RunStore, run_id: str, interval: float = POLL_SECONDS) -> It
 
     def poll() -> None:
         while not signal.is_set() and not done.wait(interval):
-            request = store.stop_request(run_id)
+            try:
+                request = store.stop_request(run_id)
+            except redis.RedisError as exc:
+                # Redis away for longer than the client's own retries: keep listening, or a
+                # restart of Redis would leave the run deaf to "stop" for the rest of it.
+                log.warning("run %s: cannot read stop requests (%s); still listening", run_id, exc)
+                continue
             if request:
                 signal.set(request)
 

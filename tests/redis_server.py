@@ -1,4 +1,9 @@
-"""A real `redis-server` on a free port, started per test session (persistence off)."""
+"""A real `redis-server` on a free port, started per test session (persistence off).
+
+Fault tests start their own (`RedisServer(path, appendonly=True)`) and take it away with
+`stop()`, `kill()` and `start()`: it comes back on the same port, with what its append-only
+file kept.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +27,10 @@ def free_port() -> int:
 class RedisServer:
     """A child redis-server; `stop()` and `start()` let fault tests take it away."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, appendonly: bool = False) -> None:
         self.port = free_port()
         self.workdir = workdir
+        self.appendonly = appendonly
         self.process: subprocess.Popen | None = None
 
     @property
@@ -37,7 +43,7 @@ class RedisServer:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
+             "--appendonly", "yes" if self.appendonly else "no", "--dir", str(self.workdir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
@@ -51,8 +57,16 @@ class RedisServer:
         raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:
+        """A clean shutdown (SIGTERM): redis-server writes its append-only file out first."""
         if self.process is not None:
             self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def kill(self) -> None:
+        """A crash (SIGKILL): whatever the append-only file had not synced is gone."""
+        if self.process is not None:
+            self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
 

@@ -36,6 +36,15 @@ APP_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "wri
                    "metadata": "read", "checks": "read"}
 APP_EVENTS = ["issues", "issue_comment", "pull_request", "pull_request_review",
               "pull_request_review_comment"]
+# GitHub's answer past a secondary rate limit (with `Retry-After`, which PyGithub's retry
+# policy honours): https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+SECONDARY_RATE_LIMIT = {
+    "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you "
+               "try again. If you reach out to GitHub Support for help, please include the "
+               "request ID 0000:1111:2222:3333:4444.",
+    "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/"
+                         "rate-limits-for-the-rest-api#about-secondary-rate-limits",
+}
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -95,12 +104,21 @@ class FakeGitHub(FakeWorld):
         """Answer the next ``times`` requests matching with ``status`` (body: dict, str, bytes).
 
         ``path_regex`` is searched in the full request path, e.g. ``/issues/\\d+/comments$``.
-        The request is still validated and logged; the canned response is not validated.
+        The request is still validated and logged. A canned 4xx is validated like any REST
+        answer (an undescribed status needs GitHub's ``message``); a canned 5xx is not, since
+        GitHub's front end sends those, often as HTML. Injections are used up in order.
         """
         entry = Injection(method.upper(), re.compile(path_regex), status, dict(headers or {}),
                           body, times)
         with self.state.lock:
             self.injections.append(entry)
+
+    def rate_limit_next(self, method: str, path_regex: str, retry_after: int = 1,
+                        times: int = 1) -> None:
+        """Answer the next ``times`` matching requests as GitHub's secondary rate limit does:
+        403, ``Retry-After`` in seconds, and its message."""
+        self.fail_next(method, path_regex, 403, {"Retry-After": str(retry_after)},
+                       SECONDARY_RATE_LIMIT, times)
 
     def app_json(self) -> dict[str, Any]:
         """The App object served at ``GET /app``."""

@@ -122,7 +122,7 @@ def _api(fake: FakeGitHub, request: Request, creds: Credentials,
         return json_response({"message": "Not Found", "documentation_url": DOCS}, 404)
     fake.violations.extend(openapi.request_violations(request))
     if injected is not None:
-        return injected  # canned on purpose: its body need not match the description
+        return _canned(fake, request, injected)
     try:
         response = handler(Ctx(fake, request, creds), **args)
     except ApiError as exc:
@@ -133,6 +133,16 @@ def _api(fake: FakeGitHub, request: Request, creds: Credentials,
         return json_response({"message": "Server Error", "documentation_url": DOCS}, 500)
     fake.violations.extend(openapi.response_violations(request, response))
     response.headers.update(github_api_user.rate_limit_headers(fake))
+    return response
+
+
+def _canned(fake: FakeGitHub, request: Request, response: Response) -> Response:
+    """An injected REST answer: a 4xx must be shaped like GitHub's (a 5xx comes from GitHub's
+    front end, often as HTML); each carries the rate-limit headers it does not set itself."""
+    if response.status_code < 500:
+        fake.violations.extend(openapi.response_violations(request, response))
+    for name, value in github_api_user.rate_limit_headers(fake).items():
+        response.headers.setdefault(name, value)
     return response
 
 

@@ -157,22 +157,38 @@ class FakeWorld:
             self.state.deliveries[delivery.id] = delivery
         return delivery.id
 
+    def send_delivery(self, event: str, payload: dict[str, Any]) -> Delivery:
+        """Deliver ``payload`` to ``webhook_url`` as GitHub does and record the attempt, with
+        the status it got (0: no answer within GitHub's 10 seconds). Returns the record."""
+        assert self.webhook_url, "set webhook_url first"
+        installation, repository = payload.get("installation"), payload.get("repository")
+        first = Delivery(0, str(uuid.uuid4()), event, payload.get("action"),
+                         installation["id"] if installation else None,
+                         repository["id"] if repository else None, 0, False, payload)
+        return self.state.deliveries[self._attempt(first, redelivery=False)]
+
     def send_again(self, delivery: Delivery) -> None:
         """Redeliver to ``webhook_url`` (if set) with the same guid, recording the attempt."""
         url = getattr(self, "webhook_url", None)
         if not url or delivery.payload is None:
             return
-        from tests.payloads import deliver  # the same signed delivery a test would send
-
-        def attempt() -> None:
-            status, _ = deliver(url, delivery.event, delivery.payload, self.webhook_secret,
-                                delivery_id=delivery.guid, app_id=self.app_id)
-            self.add_delivery(delivery.event, delivery.action, delivery.installation_id,
-                              delivery.repository_id, delivery.payload, status, delivery.guid, True)
-
-        thread = threading.Thread(target=attempt, daemon=True)
+        thread = threading.Thread(target=self._attempt, args=(delivery, True), daemon=True)
         self.redelivery_threads.append(thread)
         thread.start()
+
+    def _attempt(self, delivery: Delivery, redelivery: bool) -> int:
+        """POST ``delivery`` to ``webhook_url``, signed, and record the attempt; its id."""
+        from tests.payloads import deliver  # the same signed delivery a test would send
+
+        assert self.webhook_url and delivery.payload is not None
+        try:
+            status, _ = deliver(self.webhook_url, delivery.event, delivery.payload,
+                                self.webhook_secret, delivery_id=delivery.guid, app_id=self.app_id)
+        except OSError:  # nobody listening, or no answer within GitHub's 10 seconds
+            status = 0
+        return self.add_delivery(delivery.event, delivery.action, delivery.installation_id,
+                                 delivery.repository_id, delivery.payload, status, delivery.guid,
+                                 redelivery)
 
     def add_manifest_code(self, code: str) -> None:
         """Accept ``code`` once at ``POST /app-manifests/{code}/conversions``."""

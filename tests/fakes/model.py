@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,6 +49,8 @@ class Answer:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    stall: float = 0.0
+    """Seconds to stop after the headers and half the body (see `Reply.stall`)."""
 
 
 def _json_answer(status: int, value: Any, headers: dict[str, str] | None = None) -> Answer:
@@ -85,16 +86,20 @@ class FakeModel:
         self._responder: Responder | None = None
         self._lock = threading.Lock()
         self._serving: Background | None = None
+        self.stopped = threading.Event()
+        """Set by `stop()`: ends any stalled answer at once."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FakeModel:
         """Listen on a free loopback port and serve in a background thread."""
+        self.stopped.clear()
         self._serving = Background(_Server(("127.0.0.1", 0), _Handler, self), "fake-model")
         return self
 
     def stop(self) -> None:
         """Stop serving and release the port."""
+        self.stopped.set()
         if self._serving is not None:
             self._serving.stop()
             self._serving = None
@@ -187,7 +192,9 @@ class FakeModel:
             return self._after(self.delay, _error_answer(failure))
         if isinstance(entry, ErrorReply):
             return self._after(self.delay + entry.delay, _error_answer(entry))
-        return self._after(self.delay + entry.delay, self._success(body, entry))
+        answer = self._success(body, entry)
+        answer.stall = entry.stall
+        return self._after(self.delay + entry.delay, answer)
 
     def _next_entry(self, body: dict[str, Any]) -> Reply | ErrorReply | None:
         """The standing failure, else the responder's answer, else the script's next."""
@@ -230,11 +237,10 @@ class FakeModel:
             return Answer(200, events, {"content-type": "text/event-stream", "cache-control": "no-cache"})
         return _json_answer(200, final)
 
-    @staticmethod
-    def _after(seconds: float, answer: Answer) -> Answer:
-        """Wait `seconds` (emulated model latency), then give the answer."""
+    def _after(self, seconds: float, answer: Answer) -> Answer:
+        """Wait `seconds` (emulated model latency; cut short by `stop()`), then give the answer."""
         if seconds > 0:
-            time.sleep(seconds)
+            self.stopped.wait(seconds)
         return answer
 
 
@@ -270,7 +276,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("content-length", str(len(answer.body)))
         self.end_headers()
-        self.wfile.write(answer.body)
+        if answer.stall > 0:
+            self._stall(answer)
+        else:
+            self.wfile.write(answer.body)
+
+    def _stall(self, answer: Answer) -> None:
+        """Half the body, a silence, then the rest (to a client that has usually gone)."""
+        half = len(answer.body) // 2
+        self.wfile.write(answer.body[:half])
+        self.wfile.flush()
+        self.server.fake.stopped.wait(answer.stall)
+        try:
+            self.wfile.write(answer.body[half:])
+        except OSError:
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request log lines; `FakeModel.requests` records them."""

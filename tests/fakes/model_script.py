@@ -47,6 +47,9 @@ class Reply:
     """Overrides merged over the emulated usage (see `model_usage`)."""
     delay: float = 0.0
     """Seconds to wait before answering, on top of the fake's global delay."""
+    stall: float = 0.0
+    """Seconds the answer stops midway: the headers and half the body go out, then nothing
+    for this long (a stalled connection), then the rest."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,9 @@ def reply(
     stop_reason: str | None = None,
     usage: dict[str, int] | None = None,
     delay: float = 0.0,
+    stall: float = 0.0,
 ) -> Reply:
-    """A successful answer made of `blocks`.
+    """A successful answer made of `blocks` (`delay` and `stall`: see `Reply`).
 
     The stop reason defaults to "tool_use" when any block is a tool_use (what the real model
     does), else "end_turn".
@@ -90,7 +94,8 @@ def reply(
         stop_reason = "tool_use" if has_tool_use else "end_turn"
     if stop_reason not in STOP_REASONS:
         raise ValueError(f"unknown stop_reason {stop_reason!r}; expected one of {sorted(STOP_REASONS)}")
-    return Reply(content=[dict(block) for block in blocks], stop_reason=stop_reason, usage=usage, delay=delay)
+    return Reply(content=[dict(block) for block in blocks], stop_reason=stop_reason, usage=usage, delay=delay,
+                 stall=stall)
 
 
 def _retry_headers(headers: dict[str, str] | None) -> dict[str, str]:

@@ -198,6 +198,30 @@ def test_fail_next_injects_one_failure(scene: tuple[FakeGitHub, int]) -> None:
     assert requests.get(url, headers=headers, timeout=10).status_code == 200
 
 
+def test_a_secondary_rate_limit_is_shaped_like_githubs_and_pygithub_waits_it_out(
+        scene: tuple[FakeGitHub, int]) -> None:
+    fake, installation_id = scene
+    fake.fail_next("GET", r"/issues/1$", 502)
+    fake.rate_limit_next("GET", r"/issues/1$", retry_after=1)
+    client = github.Github(auth=Auth.Token(_mint_token(fake, installation_id)),
+                           base_url=fake.api_url, lazy=True, seconds_between_requests=None,
+                           seconds_between_writes=None)  # the default GithubRetry
+    assert client.get_repo(REPO).get_issue(1).title == "Fix the greeting"
+    calls = fake.calls_to("GET", r"/issues/1$")
+    assert [c.status for c in calls] == [502, 403, 200]
+    assert calls[2].at - calls[1].at >= 1  # Retry-After was honoured
+    assert fake.injections == [] and fake.violations == []
+
+
+def test_a_canned_client_error_must_look_like_githubs(scene: tuple[FakeGitHub, int]) -> None:
+    fake, installation_id = scene
+    fake.fail_next("GET", r"/issues/1$", 403, body="Forbidden")
+    headers = {"Authorization": f"token {_mint_token(fake, installation_id)}"}
+    answer = requests.get(f"{fake.api_url}/repos/{REPO}/issues/1", headers=headers, timeout=10)
+    assert answer.status_code == 403 and "X-RateLimit-Remaining" in answer.headers
+    assert any("error body lacks GitHub's 'message'" in v for v in fake.violations)
+
+
 def test_remaining_endpoints_match_the_description(scene: tuple[FakeGitHub, int]) -> None:
     fake, installation_id = scene
     fake.add_repo("alice/hello", None, FILES)  # a fork, outside the installation

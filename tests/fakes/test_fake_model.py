@@ -254,3 +254,21 @@ def test_a_responder_answers_from_the_request_instead_of_the_script(fake_model: 
     answer = client.messages.create(model="claude-sonnet-5-5", max_tokens=50,
                                     messages=[{"role": "user", "content": "three"}])
     assert answer.content[0].text == "scripted"
+
+
+def test_a_stalled_answer_times_out_and_the_sdk_retries(fake_model: FakeModel) -> None:
+    fake_model.script(reply(text("never finished"), stall=30), reply(text("second try")))
+    client = fake_model.client(timeout=0.3, max_retries=1)
+    started = time.monotonic()
+    message = ask(client, [user("hi")])
+    assert message.content[0].text == "second try"
+    assert len(fake_model.requests) == 2 and time.monotonic() - started < 5
+
+
+def test_stopping_the_fake_ends_a_stall(fake_model: FakeModel) -> None:
+    fake_model.script(reply(text("never finished"), stall=30))
+    with pytest.raises(anthropic.APITimeoutError):
+        ask(fake_model.client(timeout=0.3, max_retries=0), [user("hi")])
+    started = time.monotonic()
+    fake_model.stop()
+    assert time.monotonic() - started < 2
