@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 from github import Github
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 from rq import get_current_job
 
 from app.runs import RunStore
@@ -128,12 +128,15 @@ class RunContext:
         run's status changed. If the lock cannot be had in time, the edit goes ahead."""
         lock = self.redis.lock(f"orca:run:{self.run_id}:comment-lock", timeout=COMMENT_LOCK_SECONDS,
                                blocking_timeout=COMMENT_LOCK_SECONDS)
-        held = lock.acquire()
+        try:
+            held = lock.acquire()
+        except RedisError:  # Redis is away: an edit now beats none
+            held = False
         try:
             yield
         finally:
             if held:
-                with suppress(LockError):
+                with suppress(LockError, RedisError):
                     lock.release()
 
     def log(self, message: str, *args: Any) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from github import Github
 from github.GithubException import GithubException
+from redis.exceptions import RedisError
 from rq import Callback, Queue, Retry, get_current_job
 from rq.exceptions import AbandonedJobError
 from rq.job import Dependency, Job
@@ -206,8 +207,11 @@ def _fail(ctx: RunContext, exc: Exception, comment_id: int | None) -> None:
     reason = str(exc) if isinstance(exc, RunError) else GENERIC_FAILURE
     hint = exc.retry_hint if isinstance(exc, RunError) else RunError.retry_hint
     ctx.log("failed: %r", exc)
-    ctx.store.update(ctx.run_id, status="failed", reason=reason, finished_at=time.time())
-    ctx.emit("failed", {"reason": reason, "error": ctx.redactor.text(repr(exc))})
+    try:
+        ctx.store.update(ctx.run_id, status="failed", reason=reason, finished_at=time.time())
+        ctx.emit("failed", {"reason": reason, "error": ctx.redactor.text(repr(exc))})
+    except RedisError as record_error:  # Redis is away: the issue must hear it all the same
+        ctx.log("could not record the failure: %r", record_error)
     _say(ctx, comment_id, report.failed(ctx.run_id, reason, hint))
 
 

@@ -245,3 +245,25 @@ def test_a_command_that_never_ends_is_killed_and_the_run_goes_on(orca, monkeypat
     opened(orca.github, scene)
     [result] = orca.model.requests[1]["messages"][-1]["content"]
     assert result["content"] == "started\n[command timed out after 0.5 s and was killed]"
+
+
+def test_a_failure_is_said_on_the_issue_even_with_redis_away(orca, redis_server):
+    """The run's record cannot take the failure; the tracking comment still says it."""
+    from jobs.context import RunContext
+    from jobs.errors import ModelUnavailable
+    from jobs.run import _fail
+
+    github = orca.github
+    scene = make_scene(github)
+    _status, answer = orca.deliver("issues", labeled_payload(github, scene))
+    drain_fast(orca)
+    record = RunStore(orca.redis).get(answer["run"])
+    ctx = RunContext.load(answer["run"], record)
+    redis_server.stop()
+    try:
+        _fail(ctx, ModelUnavailable("The model API could not be reached after retries."),
+              record["tracking_comment_id"])
+    finally:
+        redis_server.start()
+    [tracking] = bodies(github, scene.full_name, scene.number)
+    assert tracking.startswith("❌ Orca's run failed: The model API could not be reached")
