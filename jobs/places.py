@@ -119,9 +119,14 @@ def show_place(ctx: RunContext, client: Github, comment_id: int, place: Place | 
 
 def schedule_refresh(connection: redis.Redis) -> None:
     """Queue one refresh of every waiting run's place, unless one is queued already."""
-    if connection.set(_PENDING, "1", nx=True, ex=_PENDING_SECONDS):
+    if not connection.set(_PENDING, "1", nx=True, ex=_PENDING_SECONDS):
+        return
+    try:
         Queue(FAST_QUEUE, connection=connection).enqueue(
             "jobs.places.refresh", job_timeout=300, description="refresh places in line")
+    except Exception:  # not queued after all: the next start or end must be able to try
+        connection.delete(_PENDING)
+        raise
 
 
 def release_slot_early(connection: redis.Redis, job: Job | None) -> None:
