@@ -81,4 +81,5 @@ def test_a_paced_client_spaces_its_writes_to_github(fake_github: FakeGitHub,
     writes = [c.at for c in fake_github.calls
               if c.method == "POST" and "/access_tokens" not in c.path]
     assert len(writes) == 3
-    assert min(b - a for a, b in itertools.pairwise(writes)) >= INTERVAL * 0.9
+    # Arrival, not sending: a busy machine may delay one write's arrival by a little.
+    assert min(b - a for a, b in itertools.pairwise(writes)) >= INTERVAL * 0.75
