@@ -21,6 +21,7 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Dependency, Job
 
 from app.queues import RUNS_QUEUE
+from app.runs import ACTIVE
 from jobs import accounting, report
 from jobs.context import RunContext, TrackingComment, react_to_comment
 from jobs.errors import Cancelled, NotAllowed, RunError, WorkerLost
@@ -134,8 +135,10 @@ def _execute(ctx: RunContext) -> None:
     run_id = ctx.run_id
     record = ctx.store.get(run_id) or {}
     comment_id = record.get("tracking_comment_id")
-    if record.get("status") == "cancelled":
-        return  # stopped while queued: jobs.control said so already
+    if record.get("status") not in ACTIVE:
+        # Ended already, and said so: stopped while queued (jobs.control), or failed and now
+        # retried by RQ, whose Retry serves dead workers but cannot tell them from errors.
+        return
     if stop_request := ctx.store.stop_request(run_id):
         _cancelled(ctx, Cancelled(stop_request["reason"]), comment_id)
         return

@@ -152,3 +152,21 @@ def test_a_token_that_expires_mid_run_is_replaced_before_pushing(orca):
     # Orca never used a token after it expired.
     assert not [c for c in orca.github.calls if c.status == 401]
     assert orca.github.violations == []
+
+
+def test_an_unexpected_error_fails_the_run_once_and_rq_retry_does_not_run_it_again(orca):
+    """RQ's Retry (there for dead workers) retries any failed job; a run that already
+    failed and said so is not run a second time."""
+    scene = make_scene(orca.github)
+    # A content block the SDK's strict validation refuses: an error Orca has no name for.
+    orca.model.script(reply({"type": "no_such_block"}), reply({"type": "no_such_block"}))
+    status, answer = orca.deliver("issues", labeled_payload(orca.github, scene))
+    assert status == 202
+    orca.drain()
+    found, _ = issue_comments(orca.github, scene)
+    assert [c.body.split("\n")[0] for c in found] == [
+        "❌ Orca's run failed: something unexpected went wrong inside Orca (the operators can "
+        "see the run's log)."]
+    assert len(orca.model.requests) == 1
+    assert orca.model.remaining == 1  # the retry asked nothing
+    assert RunStore(orca.redis).get(answer["run"])["status"] == "failed"
