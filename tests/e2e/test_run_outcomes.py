@@ -8,6 +8,7 @@ from rq import Queue
 
 from app.queues import FAST_QUEUE, RUNS_QUEUE
 from app.runs import RunStore
+from jobs.run import GENERIC_FAILURE
 from tests import payloads
 from tests.e2e.conftest import comments_on as issue_comments, labeled_payload, make_scene, pulls
 from tests.fakes.model import reply, text, tool_use
@@ -164,9 +165,7 @@ def test_an_unexpected_error_fails_the_run_once_and_rq_retry_does_not_run_it_aga
     assert status == 202
     orca.drain()
     found, _ = issue_comments(orca.github, scene)
-    assert [c.body.split("\n")[0] for c in found] == [
-        "❌ Orca's run failed: something unexpected went wrong inside Orca (the operators can "
-        "see the run's log)."]
+    assert [c.body.split("\n")[0] for c in found] == [f"❌ Orca's run failed: {GENERIC_FAILURE}"]
     assert len(orca.model.requests) == 1
     assert orca.model.remaining == 1  # the retry asked nothing
     assert RunStore(orca.redis).get(answer["run"])["status"] == "failed"
