@@ -89,7 +89,10 @@ def _acknowledge(ctx: RunContext) -> None:
     )
     ctx.log("acknowledged; queued%s", f" behind {ahead}" if ahead else "")
     if not ahead:
-        show_place(ctx, client, comment.id, place_in_line(ctx.redis, ctx.run_id))
+        try:
+            show_place(ctx, client, comment.id, place_in_line(ctx.redis, ctx.run_id))
+        except (GithubException, RunError, OSError) as exc:  # queued all the same
+            ctx.log("could not show its place in line: %r", exc)
 
 
 def _check_pull(ctx: RunContext, client: Github) -> None:
