@@ -1,0 +1,261 @@
+"""A fleet of runs at once: 1, 10 and 50 concurrent label-to-PR runs of 20 turns each, with
+1 s of model latency per turn, on this machine.
+
+Everything is real but GitHub and the model: signed `issues.labeled` deliveries through the
+webhook view, one Redis, `orca worker` processes as `orca up` starts them (RQ, a forked
+work-horse per job; one `--queues runs` worker per concurrent run, ORCA_MAX_RUNS, and two
+`--queues fast` for acknowledgements), git against the fake GitHub over smart
+HTTP, and each turn's bash command in the bubblewrap sandbox. The fake model answers every run
+from its own conversation (`FakeModel.respond_with`): a cheap command per turn
+(`echo turn N >> notes.txt`), then "done", then the summary after Orca's diff review, so a run
+of T turns makes T model requests. Every run must end `done` with a pull request whose branch
+holds T - 2 lines of notes, or the bench fails.
+
+Makespan: from the first delivery to the last run's `finished_at`. Memory: PSS of each worker's
+process tree (worker, work-horse, git, sandbox) summed, sampled while the runs go on
+(bench/_fleet_procs.py). Targets: 50 runs in at most 1.5 × one run's makespan; peak PSS under
+150 MB per run.
+
+    .venv/bin/python bench/fleet.py [--levels 1,10,50] [--turns 20] [--latency 1] [--repos 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from app.runs import RunStore
+from app.up import FAST_WORKERS
+from bench._fleet_procs import (
+    MB,
+    ORCA_WORKER,
+    Peaks,
+    Pool,
+    Sampler,
+    cpu_seconds,
+    machine_busy,
+    worker_pool,
+)
+from bench._fleet_scene import check, conversation, deliver, make_issues
+from bench._servers import machine
+from bench._world import World, orca_world
+
+FINAL = ("done", "failed", "rejected", "cancelled")
+TARGET_RATIO, TARGET_PSS_MB = 1.5, 150
+PHASES = ("to ack worker", "acknowledge", "to run worker", "to workspace", "to 1st answer",
+          "per turn", "publish", "whole run")
+"""A run's time: queued until a fast worker takes its acknowledgement (RQ's started_at), the
+acknowledgement, until a run worker starts it, mirror + worktree, the first model answer (one
+latency), each further turn, the last answer to `finished_at`, and all of it."""
+
+
+# -- one level ---------------------------------------------------------------------------------
+
+@dataclass
+class Level:
+    """One concurrency level's figures."""
+
+    runs: int
+    makespan: float
+    peaks: Peaks
+    idle_pss: int
+    """PSS of the whole pool, idle, just before the first delivery."""
+    workers: int
+    startup: float
+    """Seconds from spawning the workers until all had registered with RQ."""
+    cpu: dict[str, float]
+    phases: dict[str, list[float]]
+
+
+def settings_for(level: int, turns: int) -> dict[str, str]:
+    """Room for `level` runs at once in one installation and overall, pacing off."""
+    return {"ORCA_MAX_RUNS": str(level), "ORCA_MAX_RUNS_PER_INSTALLATION": str(level),
+            "ORCA_MAX_TURNS": str(turns + 10), "ORCA_GITHUB_PACING": "false",
+            "ORCA_GITHUB_WRITE_INTERVAL": "0", "ORCA_COMMAND_TIMEOUT": "60"}
+
+
+def run_level(level: int, args: argparse.Namespace) -> Level:
+    with orca_world(settings=settings_for(level, args.turns)) as world:
+        world.model.respond_with(conversation(args.turns, args.latency))
+        issues = make_issues(world, level, args.repos)
+        spawned = time.monotonic()
+        commands = worker_commands(level, args)
+        with worker_pool(commands, world.data_dir.parent / "logs") as pool:
+            pool.wait_registered(world.redis)
+            startup = time.monotonic() - spawned
+            idle = Sampler(pool.pids, 0)
+            idle.sample()
+            before = _cpu_now(world, pool.pids)
+            sampler = Sampler(pool.pids, args.interval).start()
+            started = time.time()
+            run_ids = [deliver(world, issue) for issue in issues]
+            records = wait_finished(world, pool, run_ids, args.timeout)
+            peaks = sampler.stop()
+            time.sleep(0.5)  # let the last work-horses be reaped, so their CPU is counted
+            cpu = {k: v - before[k] for k, v in _cpu_now(world, pool.pids).items()}
+            failure = check(world, issues, records, args.turns)
+            if failure:
+                raise SystemExit(f"{level} runs: {failure}\n{pool.tail()}")
+        store = RunStore(world.redis)
+        phases = _phases([(records[r], store.events(r)) for r in run_ids])
+    makespan = max(float(r["finished_at"]) for r in records.values()) - started
+    return Level(level, makespan, peaks, idle.peaks.total_pss, len(commands), startup, cpu,
+                 phases)
+
+
+def worker_commands(level: int, args: argparse.Namespace) -> list[list[str]]:
+    """What `orca up` starts with ORCA_MAX_RUNS=level: acknowledgement workers and run workers."""
+    return ([[*ORCA_WORKER, "--queues", "fast"]] * args.ack_workers
+            + [[*ORCA_WORKER, "--queues", "runs"]] * level)
+
+
+def wait_finished(world: World, pool: Pool, run_ids: list[str], timeout: float) -> dict[str, dict]:
+    """Every run's record once all have ended; fails if one takes past `timeout` seconds."""
+    store, deadline = RunStore(world.redis), time.monotonic() + timeout
+    records: dict[str, dict] = {}
+    while len(records) < len(run_ids):
+        for run_id in run_ids:
+            record = store.get(run_id) if run_id not in records else None
+            if record and record.get("status") in FINAL:
+                records[run_id] = {**record, "ack_started": _started(world, f"ack-{run_id}")}
+        if dead := [p.pid for p in pool.processes if p.poll() is not None]:
+            raise SystemExit(f"worker processes {dead} died:\n{pool.tail()}")
+        if time.monotonic() > deadline:
+            stuck = {r: (store.get(r) or {}).get("status") for r in run_ids if r not in records}
+            raise SystemExit(f"{len(stuck)} runs unfinished after {timeout:.0f} s: {stuck}\n"
+                             f"{pool.tail()}")
+        time.sleep(0.5)  # the figures come from the records, not from when the poll saw them
+    return records
+
+
+def _cpu_now(world: World, workers: list[int]) -> dict[str, float]:
+    """CPU seconds so far: worker trees, this process with its children (the fakes, their
+    git http-backend, the memory sampling), Redis, and the machine as a whole."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    info = world.redis.info("cpu")
+    busy, total = machine_busy()
+    return {"workers": sum(cpu_seconds(pid) for pid in workers),
+            "fakes": own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime,
+            "redis": info["used_cpu_user"] + info["used_cpu_sys"],
+            "machine busy": busy, "machine total": total}
+
+
+def _phases(runs: list[tuple[dict, list[dict]]]) -> dict[str, list[float]]:
+    """Per run, where the time went, from the run record (with when its acknowledgement job
+    started) and its events."""
+    out: dict[str, list[float]] = {name: [] for name in PHASES}
+    for record, events in runs:
+        ack_started = record["ack_started"]
+        first = {}
+        for event in events:
+            first.setdefault(event["kind"], event["at"])
+        answers = [e["at"] for e in events if e["kind"] == "model"]
+        created, begun = float(record["created_at"]), float(record["started_at"])
+        finished, acknowledged = float(record["finished_at"]), first["acknowledged"]
+        for name, value in zip(PHASES, (
+                ack_started - created, acknowledged - ack_started, begun - acknowledged,
+                first["workspace"] - begun, answers[0] - first["workspace"],
+                (answers[-1] - answers[0]) / max(1, len(answers) - 1),
+                finished - answers[-1], finished - created)):
+            out[name].append(value)
+    return out
+
+
+def _started(world: World, job_id: str) -> float:
+    """When a worker took the job (RQ's started_at, stored in UTC, maybe without saying so);
+    NaN once RQ has dropped the finished job (after its result_ttl, 500 s)."""
+    try:
+        started = Job.fetch(job_id, connection=world.redis).started_at
+    except NoSuchJobError:
+        return math.nan
+    if started is None:
+        return math.nan
+    return (started if started.tzinfo else started.replace(tzinfo=UTC)).timestamp()
+
+
+# -- report ------------------------------------------------------------------------------------
+
+def report(levels: list[Level], args: argparse.Namespace) -> bool:
+    """Print the figures; True if the largest level meets both targets."""
+    print(f"machine: {machine()}")
+    print(f"{args.turns} turns per run, {args.latency:g} s model latency per turn, runs over up "
+          f"to {args.repos} repositories (one installation each), {args.ack_workers} "
+          "acknowledgement workers")
+    base = next(lv.makespan for lv in levels if lv.runs == 1)
+    print("runs  workers  makespan s  ×1 run  peak PSS/run MB  peak RSS/worker MB  "
+          "idle PSS/worker MB  procs  CPU busy (others)  CPU s/run: workers fakes redis")
+    for lv in levels:
+        print(_level_line(lv, base))
+    print("where a run's time went, median/max seconds:")
+    print("runs  " + "  ".join(f"{name:>13}" for name in PHASES))
+    for lv in levels:
+        cells = [_median_max([x for x in v if not math.isnan(x)]) for v in lv.phases.values()]
+        print(f"{lv.runs:>4}  " + "  ".join(f"{cell:>13}" for cell in cells))
+    starts = ", ".join(f"{lv.workers}: {lv.startup:.1f} s" for lv in levels)
+    sampling = ", ".join(f"{lv.peaks.samples} samples, {lv.peaks.cpu:.1f} s CPU" for lv in levels)
+    print(f"worker start-up (spawn → all registered, outside the makespan): {starts}")
+    print(f"memory sampling (in the fakes' CPU figure): {sampling}")
+    top = levels[-1]
+    ratio, per_run = top.makespan / base, top.peaks.total_pss / top.runs / MB
+    print(f"targets at {top.runs} runs: makespan {ratio:.2f} × one run (≤ {TARGET_RATIO}) "
+          f"{_verdict(ratio <= TARGET_RATIO)}; peak PSS {per_run:.0f} MB per run "
+          f"(< {TARGET_PSS_MB}) {_verdict(per_run < TARGET_PSS_MB)}")
+    return ratio <= TARGET_RATIO and per_run < TARGET_PSS_MB
+
+
+def _level_line(lv: Level, base: float) -> str:
+    c = lv.cpu
+    busy = c["machine busy"] / c["machine total"]
+    # What the machine spent on work other than this bench's: it skews the figures.
+    others = max(0.0, c["machine busy"] - c["workers"] - c["fakes"] - c["redis"]) / c["machine total"]
+    return (f"{lv.runs:>4}  {lv.workers:>7}  {lv.makespan:>10.1f}  {lv.makespan / base:>6.2f}  "
+            f"{lv.peaks.total_pss / lv.runs / MB:>15.0f}  {lv.peaks.tree_rss / MB:>18.0f}  "
+            f"{lv.idle_pss / lv.workers / MB:>18.0f}  {lv.peaks.processes:>5}  "
+            f"{busy:>8.0%} ({others:>4.0%})  {c['workers'] / lv.runs:>17.1f} "
+            f"{c['fakes'] / lv.runs:>5.1f} {c['redis'] / lv.runs:>5.2f}")
+
+
+def _median_max(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}/{max(values):.2f}" if values else "-"
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT MET"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="1,10,50",
+                        help="concurrency levels, comma-separated (1 is added: it is the baseline)")
+    parser.add_argument("--turns", type=int, default=20, help="model requests per run (>= 3)")
+    parser.add_argument("--latency", type=float, default=1.0, help="fake model seconds per turn")
+    parser.add_argument("--repos", type=int, default=5, help="repositories to spread runs over")
+    parser.add_argument("--interval", type=float, default=0.5, help="memory sampling seconds")
+    parser.add_argument("--ack-workers", type=int, default=FAST_WORKERS,
+                        help="`--queues fast` workers (default: as many as `orca up` starts)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds a level may take")
+    args = parser.parse_args()
+    if args.turns < 3:
+        parser.error("--turns must be at least 3 (a command, done, the summary)")
+    levels = sorted({1, *(int(n) for n in args.levels.split(","))})
+    results = []
+    for level in levels:
+        results.append(run_level(level, args))
+        print(f"  {level} runs: makespan {results[-1].makespan:.1f} s", flush=True)
+    return 0 if report(results, args) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
