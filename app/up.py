@@ -78,7 +78,7 @@ def up(settings: Settings, host: str, port: int, workers: int | None) -> int:
     if "redis_url" not in settings.model_fields_set:
         redis_child, env["REDIS_URL"] = start_redis(settings.data_dir)
         print(f"orca up: local Redis at {env['REDIS_URL']} (append-only)", flush=True)
-    runs = workers or settings.max_runs
+    runs = settings.max_runs if workers is None else workers
     # Run workers take only runs, so ORCA_MAX_RUNS bounds the runs at once; acknowledgements
     # have workers of their own, so a 👀 never waits behind a long run.
     pool = ([_spawn(["worker", "--queues", "fast"], env) for _ in range(FAST_WORKERS)]
