@@ -1,4 +1,4 @@
-"""`/metrics` for Prometheus, and the timing of webhook deliveries.
+"""`/metrics` for Prometheus, and the timing of webhook deliveries (tallied: metrics_webhooks).
 
 Everything is read from Redis at scrape time by one custom collector, so any web process can
 answer for the whole fleet: runs (metrics_runs), the two queues, GitHub API calls and rate
@@ -27,9 +27,9 @@ from app.metrics_store import (
     WEBHOOK_BUCKETS,
     WEBHOOKS_KEY,
     histogram,
-    observe_webhook,
     read_hash,
 )
+from app.metrics_webhooks import WebhookTally
 from app.queues import FAST_QUEUE, RUNS_QUEUE
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ class OrcaCollector:
 
 @blueprint.get("/metrics")
 def metrics():
+    _tally().flush()  # this process's latest answers count too
     registry = CollectorRegistry(auto_describe=False)
     registry.register(OrcaCollector(current_app.extensions["orca"].redis))
     try:
@@ -131,6 +132,16 @@ def _start_clock() -> None:
 def _time_webhook(response: Response) -> Response:
     started = g.pop("orca_started", None)
     if started is not None:
-        observe_webhook(current_app.extensions["orca"].redis, response.status_code,
-                        time.perf_counter() - started)
+        _tally().observe(response.status_code, time.perf_counter() - started)
+    elif "orca_webhook_tally" in current_app.extensions:
+        _tally().flush_if_due()  # any request adds the last second's answers
     return response
+
+
+def _tally() -> WebhookTally:
+    """The app's webhook tally, made in the process that first needs it (after gunicorn forks)."""
+    tally = current_app.extensions.get("orca_webhook_tally")
+    if tally is None:  # setdefault: two threads racing here end up sharing one
+        tally = current_app.extensions.setdefault(
+            "orca_webhook_tally", WebhookTally(current_app.extensions["orca"].redis))
+    return tally

@@ -1,9 +1,10 @@
 """Counters and histograms kept in Redis, so every web process and worker adds to the same ones.
 
 Prometheus scrapes one web process; the events it should count happen in all of them and in
-the workers. Each is a Redis hash: histogram buckets are stored cumulatively (`le:<bound>`)
-with `sum` and `count`, exactly as the text format wants them. Writing a metric never
-raises: a Redis hiccup must not fail a webhook or a GitHub call.
+the workers. Each is a Redis hash. A histogram keeps one count per bucket (`in:<bound>`,
+`in:+Inf`) and `sum`, so an observation is two commands, not one per bucket; the cumulative
+buckets and the count the text format wants are added up at scrape time. Writing a metric
+never raises: a Redis hiccup must not fail a webhook or a GitHub call.
 """
 
 from __future__ import annotations
@@ -25,25 +26,29 @@ WEBHOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 def observe(pipe: Any, key: str, value: float, buckets: Iterable[float],
             prefix: str = "") -> None:
-    """Add one observation to the histogram in hash `key` (fields `<prefix>le:<bound>`...)."""
-    for bound in buckets:
-        if value <= bound:
-            pipe.hincrby(key, f"{prefix}le:{bound}", 1)
+    """Add one observation to the histogram in hash `key` (fields `<prefix>in:<bound>`...)."""
+    pipe.hincrby(key, f"{prefix}in:{bucket_of(value, buckets)}", 1)
     pipe.hincrbyfloat(key, f"{prefix}sum", value)
-    pipe.hincrby(key, f"{prefix}count", 1)
+
+
+def bucket_of(value: float, buckets: Iterable[float]) -> float | str:
+    """The smallest bound at or above `value`, or `+Inf`."""
+    return next((bound for bound in buckets if value <= bound), "+Inf")
 
 
 def histogram(name: str, documentation: str, fields: Mapping[str, str],
               buckets: Iterable[float], prefix: str = "") -> HistogramMetricFamily:
     """The histogram stored by `observe`, read back from the hash's decoded `fields`."""
-    cumulative = [(_bound(b), float(fields.get(f"{prefix}le:{b}", 0))) for b in buckets]
-    count = float(fields.get(f"{prefix}count", 0))
-    return HistogramMetricFamily(name, documentation, buckets=cumulative + [("+Inf", count)],
+    cumulative, count = [], 0.0
+    for bound in [*buckets, "+Inf"]:
+        count += float(fields.get(f"{prefix}in:{bound}", 0))
+        cumulative.append((_bound(bound), count))
+    return HistogramMetricFamily(name, documentation, buckets=cumulative,
                                  sum_value=float(fields.get(f"{prefix}sum", 0)))
 
 
-def _bound(value: float) -> str:
-    return repr(float(value))
+def _bound(value: float | str) -> str:
+    return value if isinstance(value, str) else repr(float(value))
 
 
 def read_hash(connection: redis.Redis, key: str) -> dict[str, str]:
@@ -64,14 +69,3 @@ def count_github_response(connection: redis.Redis, status: int, headers: Mapping
         pipe.execute()
     except redis.RedisError as exc:
         log.debug("could not count a GitHub call: %r", exc)
-
-
-def observe_webhook(connection: redis.Redis, status: int, seconds: float) -> None:
-    """Count one webhook delivery handled, by answer, and how long the answer took."""
-    try:
-        pipe = connection.pipeline(transaction=False)
-        pipe.hincrby(WEBHOOKS_KEY, f"answers:{status}", 1)
-        observe(pipe, WEBHOOKS_KEY, seconds, WEBHOOK_BUCKETS)
-        pipe.execute()
-    except redis.RedisError as exc:
-        log.debug("could not time a webhook: %r", exc)

@@ -2,21 +2,47 @@
 
 Two queues, so an acknowledgement never waits behind a long agent run: `orca-fast` for
 the gate, the 👀 and the tracking comment; `orca-runs` for the agent itself.
+
+A delivery costs one Redis round trip: its writes (the run record, RQ's job) are queued on a
+redis-py pipeline, which RQ's enqueue accepts, and are sent to a Lua script that makes them
+only if the delivery id is not claimed yet, then claims it. A script runs atomically, so a
+redelivery racing its original finds it claimed and enqueues nothing; a write that fails
+stops the script before the claim, so GitHub's redelivery can try again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import redis
+from redis.client import Pipeline
+from redis.commands.core import Script
 from rq import Queue
 
 from app.installations import InstallationChange
-from app.runs import RunStore, new_run_id
+from app.runs import DELIVERY_SECONDS, RunStore, new_run_id
 from app.triggers import Trigger
 
 FAST_QUEUE = "orca-fast"
 RUNS_QUEUE = "orca-runs"
 # An acknowledgement is a handful of API calls; anything longer is stuck.
 ACK_TIMEOUT = 120
+
+# KEYS[1] is the delivery's claim; KEYS[i > 1] the key of the (i-1)th write. ARGV: the claim's
+# value and lifetime, then per write its number of arguments after the key, its name, them.
+_ONCE = """
+local claimed = redis.call('GET', KEYS[1])
+if claimed then return claimed end
+local at = 3
+for i = 2, #KEYS do
+  local count = tonumber(ARGV[at])
+  redis.call(ARGV[at + 1], KEYS[i], unpack(ARGV, at + 2, at + 1 + count))
+  at = at + 2 + count
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
+_ONCE_SCRIPT = Script(None, _ONCE.encode())  # EVALSHA, loading it the first time per server
 
 
 def queues(connection: redis.Redis) -> tuple[Queue, Queue]:
@@ -31,50 +57,73 @@ def enqueue_trigger(connection: redis.Redis, trigger: Trigger, delivery_id: str)
     fast job. The delivery id makes this idempotent: a redelivered webhook finds what it
     started the first time and enqueues nothing.
     """
-    store = RunStore(connection)
     job_key = new_run_id() if trigger.starts_run else f"{trigger.kind}-{new_run_id()}"
-    existing = store.claim_delivery(delivery_id, job_key)
-    if existing is not None:
-        return existing, False
-    try:
+
+    def writes(pipe: Pipeline) -> None:
         if trigger.starts_run:
-            start_run(connection, job_key, trigger, delivery_id)
+            start_run(connection, job_key, trigger, delivery_id, pipe)
         else:
-            queues(connection)[0].enqueue(
+            queues(connection)[0].enqueue_call(
                 "jobs.control.handle", kwargs={"trigger": trigger.to_dict()},
-                job_id=job_key, job_timeout=ACK_TIMEOUT,
-                description=f"{trigger.kind} {trigger.target}")
-    except Exception:  # whatever failed, a redelivery must be able to try again
-        store.release_delivery(delivery_id)
-        raise
-    return job_key, True
+                job_id=job_key, timeout=ACK_TIMEOUT,
+                description=f"{trigger.kind} {trigger.target}", pipeline=pipe)
+
+    existing = once_per_delivery(connection, delivery_id, job_key, writes)
+    return (existing, False) if existing is not None else (job_key, True)
 
 
-def start_run(connection: redis.Redis, run_id: str, trigger: Trigger, delivery_id: str) -> None:
-    """Record a queued run and queue its acknowledgement."""
-    RunStore(connection).create(run_id, {**trigger.to_dict(), "delivery_id": delivery_id},
-                                trigger.target)
-    queues(connection)[0].enqueue(
-        "jobs.run.acknowledge",
-        kwargs={"run_id": run_id, "trigger": trigger.to_dict()},
-        job_id=f"ack-{run_id}",
-        job_timeout=ACK_TIMEOUT,
-        description=f"acknowledge {trigger.target}",
-    )
+def start_run(connection: redis.Redis, run_id: str, trigger: Trigger, delivery_id: str,
+              pipe: Pipeline | None = None) -> None:
+    """Record a queued run and queue its acknowledgement, in one transaction (or on `pipe`)."""
+    own = pipe is None
+    pipe = pipe if pipe is not None else transaction(connection)
+    fields = trigger.to_dict()
+    RunStore(connection).create(run_id, {**fields, "delivery_id": delivery_id}, trigger.target,
+                                pipe=pipe)
+    queues(connection)[0].enqueue_call(
+        "jobs.run.acknowledge", kwargs={"run_id": run_id, "trigger": fields},
+        job_id=f"ack-{run_id}", timeout=ACK_TIMEOUT,
+        description=f"acknowledge {trigger.target}", pipeline=pipe)
+    if own:
+        pipe.execute()
 
 
 def enqueue_installation_change(connection: redis.Redis, change: InstallationChange,
                                 delivery_id: str) -> bool:
     """Queue the recording of an installation change once per delivery; True if new."""
-    store = RunStore(connection)
-    if store.claim_delivery(delivery_id, f"installation:{change.installation_id}") is not None:
-        return False
-    try:
-        fast, _ = queues(connection)
-        fast.enqueue("jobs.installations.apply_change", kwargs={"change": change.to_dict()},
-                     job_id=f"installation-{delivery_id}", job_timeout=ACK_TIMEOUT,
-                     description=f"installation {change.installation_id} {change.action}")
-    except Exception:  # whatever failed, a redelivery must be able to try again
-        store.release_delivery(delivery_id)
-        raise
-    return True
+
+    def writes(pipe: Pipeline) -> None:
+        queues(connection)[0].enqueue_call(
+            "jobs.installations.apply_change", kwargs={"change": change.to_dict()},
+            job_id=f"installation-{delivery_id}", timeout=ACK_TIMEOUT,
+            description=f"installation {change.installation_id} {change.action}", pipeline=pipe)
+
+    claim = f"installation:{change.installation_id}:{new_run_id()}"
+    return once_per_delivery(connection, delivery_id, claim, writes) is None
+
+
+def transaction(connection: redis.Redis) -> Pipeline:
+    """A pipeline in MULTI mode, as RQ's enqueue wants it (nothing is sent yet)."""
+    pipe = connection.pipeline()
+    pipe.multi()
+    return pipe
+
+
+def once_per_delivery(connection: redis.Redis, delivery_id: str, claim: str,
+                      writes: Callable[[Pipeline], None]) -> str | None:
+    """Make the writes `writes` queues on a pipeline and claim the delivery for `claim`, in one
+    round trip, unless the delivery is claimed already: then write nothing and return its claim.
+
+    `claim` must be unique to this attempt: when a lost answer makes the client send the
+    script again, finding its own claim means the writes were made.
+    """
+    pipe = transaction(connection)
+    writes(pipe)
+    keys, args = [f"orca:delivery:{delivery_id}"], [claim, DELIVERY_SECONDS]
+    for command, _options in pipe.command_stack:
+        name, key, *rest = command  # every write names its key first (HSET, RPUSH, ZADD...)
+        keys.append(key)
+        args += [len(rest), name, *rest]
+    pipe.reset()
+    claimed = _ONCE_SCRIPT(keys=keys, args=args, client=connection)
+    return None if claimed is None or claimed.decode() == claim else claimed.decode()

@@ -37,28 +37,23 @@ class RunStore:
     def __init__(self, connection: redis.Redis) -> None:
         self.redis = connection
 
-    def claim_delivery(self, delivery_id: str, run_id: str) -> str | None:
-        """Bind a delivery to a run once; returns the run already bound, or None if new."""
-        key = f"orca:delivery:{delivery_id}"
-        if self.redis.set(key, run_id, nx=True, ex=DELIVERY_SECONDS):
-            return None
-        existing = self.redis.get(key)
-        return existing.decode() if existing else None
+    def create(self, run_id: str, fields: dict[str, Any], target: str,
+               pipe: redis.client.Pipeline | None = None) -> None:
+        """A queued run; `target` (`owner/repo#n`) indexes it for stop, retry and follow-ups.
 
-    def release_delivery(self, delivery_id: str) -> None:
-        """Forget a delivery whose enqueueing failed, so a redelivery can try again."""
-        self.redis.delete(f"orca:delivery:{delivery_id}")
-
-    def create(self, run_id: str, fields: dict[str, Any], target: str) -> None:
-        """A queued run; `target` (`owner/repo#n`) indexes it for stop, retry and follow-ups."""
+        With `pipe`, the writes are queued on it for the caller to send."""
         record = {**fields, "id": run_id, "status": "queued", "created_at": time.time(),
                   "target": target}
-        self.update(run_id, **record)
-        pipe = self.redis.pipeline()
+        own = pipe is None
+        pipe = self.redis.pipeline() if pipe is None else pipe
+        key = f"orca:run:{run_id}"
+        pipe.hset(key, mapping={name: json.dumps(value) for name, value in record.items()})
+        pipe.expire(key, KEEP_SECONDS)
         pipe.zadd("orca:runs", {run_id: record["created_at"]})
         pipe.zadd(_target_key(target), {run_id: record["created_at"]})
         pipe.expire(_target_key(target), KEEP_SECONDS)
-        pipe.execute()
+        if own:
+            pipe.execute()
 
     def runs_on(self, target: str) -> list[str]:
         """The ids of every kept run on an issue or PR, newest first."""

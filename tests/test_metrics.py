@@ -12,6 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue
 
 from app import create_app
+from app.metrics_store import WEBHOOKS_KEY, read_hash
+from app.metrics_webhooks import WebhookTally
 from app.queues import RUNS_QUEUE
 from app.settings import Settings
 from jobs.github_calls import CountingRetry, count_github_calls
@@ -75,6 +77,24 @@ def test_webhook_deliveries_are_timed(client):
     assert samples[("orca_webhook_deliveries_total", (("status", "401"),))] == 1
     assert samples[("orca_webhook_duration_seconds_count", ())] == 2
     assert samples[("orca_webhook_duration_seconds_bucket", (("le", "10.0"),))] == 2
+
+
+def test_webhook_timings_are_added_to_redis_once_a_second(redis_client):
+    now = [100.0]
+    tally = WebhookTally(redis_client, clock=lambda: now[0])
+    tally.observe(202, 0.003)
+    now[0] += 0.5
+    tally.observe(202, 0.2)
+    assert read_hash(redis_client, WEBHOOKS_KEY) == {}  # tallied in the process for now
+    now[0] += 0.5
+    tally.observe(400, 11.0)  # a second after the last addition: all three go
+    assert read_hash(redis_client, WEBHOOKS_KEY) == {
+        "answers:202": "2", "answers:400": "1", "in:0.005": "1", "in:0.25": "1", "in:+Inf": "1",
+        "sum": "11.203"}
+    tally.observe(202, 0.003)
+    now[0] += 1
+    tally.flush_if_due()  # what any later request of the process does
+    assert read_hash(redis_client, WEBHOOKS_KEY)["answers:202"] == "3"
 
 
 def test_github_calls_made_through_pygithub_are_counted(client, fake_github, redis_server, caplog):

@@ -69,6 +69,42 @@ def test_redelivery_starts_nothing_new(client, redis_client):
     assert len(fast_jobs(redis_client)) == 1
 
 
+def test_a_failed_enqueue_leaves_the_delivery_free_for_a_redelivery(client, redis_client):
+    # The queue's key holding a string makes RQ's RPUSH fail inside Orca's one round trip.
+    queue_key = Queue(FAST_QUEUE, connection=redis_client).key
+    redis_client.set(queue_key, "not a list")
+    assert post(client, "issues", labeled(), delivery="again").status_code == 503
+    assert not redis_client.exists("orca:delivery:again")
+    redis_client.delete(queue_key)
+    answer = post(client, "issues", labeled(), delivery="again")
+    assert answer.status_code == 202 and answer.json["duplicate"] is False
+    assert fast_jobs(redis_client) == [f"ack-{answer.json['run']}"]
+
+
+class CountingConnection(redis.Connection):
+    """A real connection that counts what it sends: one send is one round trip."""
+
+    sent = 0
+
+    def send_packed_command(self, command, check_health=True):
+        CountingConnection.sent += 1
+        super().send_packed_command(command, check_health)
+
+
+def test_a_delivery_costs_one_round_trip(settings, redis_client, redis_server):
+    counting = redis.Redis(connection_pool=redis.ConnectionPool(
+        port=redis_server.port, connection_class=CountingConnection))
+    client = create_app(settings, counting).test_client()
+    post(client, "issues", labeled(), delivery="warm-up")  # loads the script once
+    CountingConnection.sent = 0
+    assert post(client, "issues", labeled(), delivery="counted").status_code == 202
+    assert post(client, "issues", labeled(), delivery="counted").status_code == 200
+    # Claim, run record and job in one script call per delivery; the timings for /metrics
+    # wait in the process's tally (app/metrics_webhooks.py) and are added once a second.
+    assert CountingConnection.sent == 2
+    assert len(fast_jobs(redis_client)) == 2
+
+
 @pytest.mark.parametrize("secret", ["wrong-secret", ""])
 def test_bad_signature_is_401_and_enqueues_nothing(client, redis_client, secret):
     answer = post(client, "issues", labeled(), secret=secret)
