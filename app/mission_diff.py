@@ -29,9 +29,11 @@ def worktree_paths(data_dir: Path, run_id: str, repository: str) -> tuple[Path, 
     if not (_SAFE_ID.match(run_id) and _SAFE_REPO.match(repository)) or ".." in repository:
         return None
     root = data_dir.resolve()
-    worktree = root / "worktrees" / run_id
-    admin = root / "mirrors" / f"{repository}.git" / "worktrees" / run_id
-    return (worktree, admin) if worktree.is_dir() and admin.is_dir() else None
+    # A worktree lent from the pool is linked from worktrees/<run id> while its run holds it.
+    worktree = (root / "worktrees" / run_id).resolve()
+    admin = root / "mirrors" / f"{repository}.git" / "worktrees" / worktree.name
+    inside = worktree.is_relative_to(root)
+    return (worktree, admin) if inside and worktree.is_dir() and admin.is_dir() else None
 
 
 def _git(worktree: Path, admin: Path, *args: str) -> str:

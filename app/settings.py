@@ -123,6 +123,8 @@ class Settings(AgentSettings, GitHubEndpoint):
     """The issue label that starts a run."""
     data_dir: Path = Field(default=Path(".orca"), alias="ORCA_DATA_DIR")
     """Mirror cache and per-run worktrees."""
+    worktree_pool: int = Field(default=4, alias="ORCA_WORKTREE_POOL", ge=0)
+    """Worktrees kept per repository and lent to runs, reset each time (0: a fresh one per run)."""
     run_timeout: int = Field(default=3600, alias="ORCA_RUN_TIMEOUT", ge=60)
     """Seconds a whole run may take (the RQ job timeout)."""
     max_review_rounds: int = Field(default=5, alias="ORCA_MAX_REVIEW_ROUNDS", ge=0)

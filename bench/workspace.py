@@ -6,7 +6,9 @@ fake GitHub's bare repo, which serves it over smart HTTP (`git http-backend`). E
 real labelled issue: delivery → acknowledgement → run job, drained by an RQ burst worker, with
 the real sandbox. The model answers at once that nothing needs changing, so each run makes one
 model request. Timestamps: the RQ job's `started_at` (dequeue), the run's `workspace` event
-(mirror refreshed, worktree checked out) and the fake model's arrival time.
+(mirror refreshed, worktree ready) and the fake model's arrival time. The first run checks
+out a worktree for the repository's pool (ORCA_WORKTREE_POOL); the next ones borrow it back,
+reset to their base commit.
 Target: a warm start under 1 s, at most a tenth of the cold one.
 
     .venv/bin/python bench/workspace.py [--files 50000] [--commits 3000] [--runs 4]
@@ -35,7 +37,14 @@ from bench._servers import machine
 from bench._world import World, orca_world
 from jobs.git import git
 from jobs.github import RUN_PERMISSIONS, GitHubApp
-from jobs.workspace import add_worktree, refresh_mirror, remove_worktree
+from jobs.workspace import (
+    Workspace,
+    add_worktree,
+    borrow_worktree,
+    refresh_mirror,
+    remove_worktree,
+    return_worktree,
+)
 from tests.e2e.conftest import Scene, labeled_payload
 from tests.fakes.model import reply, text
 
@@ -83,20 +92,31 @@ def one_run(world: World, scene: Scene, n: int) -> Startup:
 
 
 def breakdown(world: World, scene: Scene) -> dict[str, float]:
-    """Orca's own workspace steps timed one by one on the warm mirror, and what reusing a
-    worktree (moving it to another commit instead of checking out afresh) would cost."""
+    """Orca's workspace steps timed one by one on the warm mirror: a fresh worktree (what every
+    run paid before the pool, and what ORCA_WORKTREE_POOL=0 still pays) against a kept one
+    lent to another base commit and given back."""
     settings = load_settings()
     token = GitHubApp(settings).mint_token(scene.installation_id, scene.repo["id"],
                                            RUN_PERMISSIONS)
+    # A base 20 commits behind main, as a run on an older branch would have.
+    git("branch", "--force", "bench-older", "main~20", cwd=world.github.git_dir(REPOSITORY))
     timer = Timer()
     mirror = timer("warm git fetch (refresh_mirror)", lambda: refresh_mirror(
         settings.data_dir, REPOSITORY, settings.clone_url(REPOSITORY), token))
-    workspace = timer("fresh worktree (add_worktree)", lambda: add_worktree(
-        mirror, settings.data_dir, "bench-breakdown", "bench/breakdown", "main"))
-    timer("reused worktree: checkout 20 commits back + clean", lambda: (
-        git("checkout", "--quiet", "-B", "bench/reused", "HEAD~20", cwd=workspace.path),
-        git("clean", "-fdxq", cwd=workspace.path)))
-    timer("remove_worktree", lambda: remove_worktree(workspace))
+    fresh = timer("fresh worktree (add_worktree)", lambda: add_worktree(
+        mirror, settings.data_dir, "bench-fresh", "bench/fresh", "main"))
+    timer("remove_worktree", lambda: remove_worktree(fresh))
+
+    def borrow(run_id: str, base: str) -> Workspace:
+        return borrow_worktree(mirror, settings.data_dir, run_id, "bench/kept", base,
+                               settings.worktree_pool)
+
+    lent = timer("kept worktree lent at main~20 (borrow_worktree: reset + clean)",
+                 lambda: borrow("bench-older", "bench-older"))
+    (lent.path / "scratch.txt").write_text("left behind\n")
+    timer("kept worktree given back (return_worktree: tidy)", lambda: return_worktree(lent))
+    again = timer("kept worktree lent at main again", lambda: borrow("bench-main", "main"))
+    return_worktree(again)
     return timer.seconds
 
 
@@ -174,7 +194,7 @@ def main() -> int:
         runs = [one_run(world, scene, n) for n in range(1, args.runs + 1)]
         steps = breakdown(world, scene)
     report(runs, args.files, args.commits, generated, args.scratch or tempfile.gettempdir())
-    print("where a warm start goes, Orca's workspace steps timed alone:")
+    print("Orca's workspace steps timed alone on the warm mirror:")
     for name, seconds in steps.items():
         print(f"  {seconds:7.2f} s  {name}")
     return 0 if all(r.to_model is not None for r in runs) else 1

@@ -21,7 +21,7 @@ from jobs.publish import Author, commit
 from jobs.session import SessionResult, run_session
 from jobs.stop import StopSignal
 from jobs.tasks import Task, read_task
-from jobs.workspace import Workspace, add_worktree, refresh_mirror, remove_worktree
+from jobs.workspace import Workspace, borrow_worktree, refresh_mirror, return_worktree
 
 log = logging.getLogger("orca.run")
 
@@ -37,7 +37,8 @@ def solve(ctx: RunContext, comment_id: int | None, stop: StopSignal) -> dict[str
     bot = ctx.app.identity(client, ctx.redis)
     mirror = refresh_mirror(s.data_dir, t.repository, s.clone_url(t.repository), token)
     task = read_task(ctx, repo, mirror)
-    workspace = add_worktree(mirror, s.data_dir, ctx.run_id, task.branch, task.start)
+    workspace = borrow_worktree(mirror, s.data_dir, ctx.run_id, task.branch, task.start,
+                                s.worktree_pool)
     ctx.emit("workspace", {"branch": task.branch, "base": task.base, "start": task.start,
                            "base_sha": workspace.base_sha, "continued": task.follow_up,
                            "threads": len(task.threads)})
@@ -51,7 +52,7 @@ def solve(ctx: RunContext, comment_id: int | None, stop: StopSignal) -> dict[str
                                  time.time() - started)
         return publish(Finished(ctx, workspace, task, session, done, figures, comment_id, bot))
     finally:
-        remove_worktree(workspace)
+        return_worktree(workspace)
 
 
 def run_model(ctx: RunContext, workspace: Workspace, task: Task, stop: StopSignal) -> SessionResult:
