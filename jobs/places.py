@@ -89,9 +89,15 @@ def worth_showing(place: Place, idle_workers: int) -> bool:
 
 
 def idle_run_workers(connection: redis.Redis) -> int:
-    """Run workers waiting for work (RQ's own registry of workers and their states)."""
-    workers = Worker.all(queue=Queue(RUNS_QUEUE, connection=connection))
-    return sum(1 for worker in workers if worker.get_state() == WorkerStatus.IDLE)
+    """Run workers free for a run now (RQ's own registry of workers and their states): idle,
+    or, for a worker on both queues, busy with a fast job such as this acknowledgement."""
+    return sum(1 for worker in Worker.all(queue=Queue(RUNS_QUEUE, connection=connection))
+               if worker.get_state() == WorkerStatus.IDLE or _on_fast_job(worker))
+
+
+def _on_fast_job(worker: Worker) -> bool:
+    job = worker.get_current_job()
+    return job is not None and job.origin == FAST_QUEUE
 
 
 def _run_id(job_id: bytes) -> str | None:
