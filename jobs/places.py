@@ -152,15 +152,15 @@ def refresh() -> None:
     clients: dict[str, Github] = {}
     idle = idle_run_workers(connection)
     for run_id, place in waiting_places(connection).items():
-        record = store.get(run_id)
         if not worth_showing(place, idle):
             continue
+        record = store.get(run_id)
         if not record or record.get("status") != "queued" or not record.get("tracking_comment_id"):
             continue
         ctx = RunContext.load(run_id, record)
-        client = clients.get(ctx.trigger.repository) or ctx.client_for_replies()
-        clients[ctx.trigger.repository] = client
         try:
+            client = clients.get(ctx.trigger.repository) or ctx.client_for_replies()
+            clients[ctx.trigger.repository] = client
             show_place(ctx, client, record["tracking_comment_id"], place)
         except (GithubException, RunError, OSError) as exc:  # one refused edit must not stop the rest
             log.warning("could not show run %s its place: %r", run_id, exc)
