@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import redis
@@ -136,15 +137,11 @@ def metered(ctx: RunContext) -> Emit:
             model = data["model"]
         elif kind == "model":
             usage = data.get("usage") or {}
-            dollars = cost(model, _as_usage(usage), ctx.settings.prices)
+            # The event holds the response's usage as JSON: read it as the SDK's object.
+            dollars = cost(model, Usage.of(SimpleNamespace(**usage)), ctx.settings.prices)
             record_turn(ctx.redis, t.installation_id, t.repository_id, int(data.get("turn", 0)),
                         usage, dollars, time.time())
     return emit
-
-
-def _as_usage(usage: dict[str, Any]) -> Usage:
-    """A `model` event's usage (the response's, as JSON) as a Usage, to price it."""
-    return Usage(**{name: int(usage.get(name) or 0) for name in Usage.__dataclass_fields__})
 
 
 def past_budget(spent: float, daily_dollars: float) -> bool:
