@@ -121,6 +121,8 @@ def _solve(args: argparse.Namespace) -> int:
         print(f"\nStopped by {result.stopped_by}; the work so far is committed.")
     if outcome.dropped:
         print(f"\nDropped changes to protected paths: {', '.join(outcome.dropped)}")
+    if outcome.nested:
+        print(f"\nLeft out folders holding a git repository of their own: {', '.join(outcome.nested)}")
     where = f"commit {outcome.commit[:12]}" if outcome.commit else "no changes"
     cost = f"${result.cost:.2f}" if result.cost is not None else "cost unknown"
     print(f"\nBranch: {outcome.branch} ({where}) · {result.turns} turns · {cost}")

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from jobs.errors import RunError
-from jobs.git import git
+from jobs.repo_files import NotRegularFile, find_blob, read_text
 
 CONFIG_PATH = ".github/orca.yml"
 # A generous config is a few hundred bytes; 32 KB leaves room for long setup scripts and
@@ -105,22 +105,23 @@ def parse_config(raw: bytes) -> RepoConfig:
 
 
 def load_config(repository: Path, revision: str) -> RepoConfig:
-    """The config at `revision` of a git repository (the defaults when there is none).
+    """The config at `revision` of Orca's git directory `repository` (the defaults when there
+    is none).
 
-    Read from git rather than the worktree: it is the base commit's file whatever the agent
-    does, and a symlink there (which could point at a file of the worker's) is refused.
+    Read from git objects rather than the worktree (jobs.repo_files): it is the base commit's
+    file whatever the agent does, and a symlink there (which could point at a file of the
+    worker's) is refused.
     """
-    listing = git("ls-tree", "-z", revision, "--", CONFIG_PATH, cwd=repository).strip("\0")
-    if not listing:
-        return RepoConfig()
-    mode, kind, sha = listing.split("\t", 1)[0].split()
-    if kind != "blob" or mode not in ("100644", "100755"):
-        raise ConfigError(f"`{CONFIG_PATH}` must be a regular file, not a link or a folder.")
-    size = int(git("cat-file", "-s", sha, cwd=repository))
-    if size > MAX_CONFIG_BYTES:
-        raise ConfigError(f"`{CONFIG_PATH}` is {size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}.")
     try:
-        text = git("cat-file", "blob", sha, cwd=repository)
+        blob = find_blob(repository, revision, CONFIG_PATH)
+    except NotRegularFile:
+        raise ConfigError(f"`{CONFIG_PATH}` must be a regular file, not a link or a folder.") from None
+    if blob is None:
+        return RepoConfig()
+    if blob.size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"`{CONFIG_PATH}` is {blob.size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}.")
+    try:
+        text = read_text(repository, blob)
     except UnicodeDecodeError:
         raise ConfigError(f"`{CONFIG_PATH}` is not UTF-8 text.") from None
     return parse_config(text.encode())

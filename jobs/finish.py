@@ -69,23 +69,26 @@ def _issue_words(run: Finished, client: Github, pushed: Pushed | None,
                  outcome: dict[str, Any]) -> str:
     ctx, result, t = run.ctx, run.session.agent, run.ctx.trigger
     if pushed is None:
-        return report.no_changes(ctx.run_id, result.summary, run.figures, run.done.dropped)
+        return report.no_changes(ctx.run_id, result.summary, run.figures, run.done.dropped,
+                                 run.done.nested)
     repo = client.get_repo(t.repository)
     pr_body = report.pull_body(t.number, result.summary, run.done.dropped, result.stopped_by,
-                               t.requester)
+                               t.requester, run.done.nested)
     pull = open_or_update_pull(repo, pushed.branch, run.task.base, run.task.title, pr_body,
                                draft=bool(result.stopped_by))
     outcome.update(pr_url=pull.html_url, pr_number=pull.number)
     return report.opened(ctx.run_id, pull.number, pull.html_url, result.summary, run.figures,
-                         run.done.dropped, result.stopped_by)
+                         run.done.dropped, result.stopped_by, run.done.nested)
 
 
 def _pull_words(run: Finished, pushed: Pushed | None) -> str:
     ctx, result = run.ctx, run.session.agent
     if pushed is None:
-        return report.no_changes(ctx.run_id, result.summary, run.figures, run.done.dropped)
+        return report.no_changes(ctx.run_id, result.summary, run.figures, run.done.dropped,
+                                 run.done.nested)
     return report.pushed_to_pull(ctx.run_id, pushed.sha, pushed.branch, result.summary,
-                                 run.figures, run.done.dropped, result.stopped_by, pushed.rebased)
+                                 run.figures, run.done.dropped, result.stopped_by, pushed.rebased,
+                                 run.done.nested)
 
 
 def answer_review(run: Finished, client: Github, pushed: Pushed | None) -> str:
@@ -113,5 +116,7 @@ def answer_review(run: Finished, client: Github, pushed: Pushed | None) -> str:
         head = f"Orca addressed your review in `{sha}` on `{pushed.branch}`."
     if result.stopped_by:
         head += f" It was stopped by {result.stopped_by} before it finished."
+    if notes := report.left_out(run.done.dropped, run.done.nested):
+        head += f" {notes}"
     return report.review_summary(ctx.run_id, t.requester, head, lines, not_taken,
                                  answers.summary, run.figures)

@@ -19,9 +19,10 @@ from typing import Any, TextIO
 from app.settings import AgentSettings
 from jobs.git import git
 from jobs.prompt import local_task_prompt
-from jobs.publish import Commit, commit
+from jobs.errors import WorkspaceError
+from jobs.publish import Author, Commit, commit
 from jobs.session import SessionResult, run_session
-from jobs.workspace import Workspace, slugify
+from jobs.workspace import Workspace, keep_index, remove_worktree, slugify
 
 # A commit subject line past 72 characters wraps badly in `git log` and on GitHub.
 SUBJECT_LENGTH = 72
@@ -35,6 +36,7 @@ class LocalOutcome:
     commit: str | None
     dropped: list[str]
     session: SessionResult
+    nested: list[str]
 
 
 def free_branch(repository: Path, name: str) -> str:
@@ -56,30 +58,51 @@ def open_worktree(path: Path, request: str, scratch: Path) -> Workspace:
     # A unique name: git names the worktree's admin folder after it (see Workspace.admin_dir).
     worktree = scratch / f"orca-{uuid.uuid4().hex[:12]}"
     git("worktree", "add", "--quiet", "-b", branch, str(worktree), base_sha, cwd=top)
+    keep_index(common / "worktrees" / worktree.name, worktree)
     return Workspace(mirror=common, path=worktree, branch=branch, base_sha=base_sha)
 
 
+def user_identity(repository: Path) -> Author:
+    """The person's own git identity, read from their config before any sandbox runs (Orca's
+    git reads no global config later, so the commit names it explicitly)."""
+    values = []
+    for key in ("user.name", "user.email"):
+        value = git("config", "--get", key, cwd=repository, check=False, user_config=True).strip()
+        if not value:
+            raise WorkspaceError(f"git has no {key} for {repository}; set it with "
+                                 f"`git config --global {key} ...`, as for any commit")
+        values.append(value)
+    return Author(*values)
+
+
 def commit_as_user(workspace: Workspace, request: str, summary: str,
-                   protected: tuple[str, ...]) -> Commit:
-    """Commit the work with the user's own git identity (publish.commit, no co-author)."""
+                   protected: tuple[str, ...], identity: Author) -> Commit:
+    """Commit the work as the user (publish.commit, no co-author) and move the agent branch
+    to it."""
     subject = request.strip().splitlines()[0][:SUBJECT_LENGTH] if request.strip() else "Orca's change"
     message = f"{subject}\n\n{summary}\n" if summary else subject
-    return commit(workspace, message, author=None, co_author=None, protected=protected)
+    done = commit(workspace, message, author=identity, co_author=None, protected=protected)
+    if done.sha is not None:
+        git("update-ref", f"refs/heads/{workspace.branch}", done.sha, workspace.base_sha,
+            cwd=workspace.mirror, env={"GIT_DIR": str(workspace.mirror)})
+    return done
 
 
 def solve_locally(settings: AgentSettings, path: Path, request: str,
                   log: TextIO | None = None) -> LocalOutcome:
     """Run the agent on `request` in a worktree of `path`; the branch stays, the worktree goes."""
+    identity = user_identity(path)
     scratch = Path(tempfile.mkdtemp(prefix="orca-solve-"))
     workspace = open_worktree(path, request, scratch)
     try:
         session = run_session(settings, workspace,
                               lambda found, test: local_task_prompt(request, found, test),
                               _progress(log or sys.stderr))
-        done = commit_as_user(workspace, request, session.agent.summary, session.protected)
-        return LocalOutcome(workspace.branch, done.sha, done.dropped, session)
+        done = commit_as_user(workspace, request, session.agent.summary, session.protected,
+                              identity)
+        return LocalOutcome(workspace.branch, done.sha, done.dropped, session, done.nested)
     finally:
-        git("worktree", "remove", "--force", str(workspace.path), cwd=workspace.mirror, check=False)
+        remove_worktree(workspace)
         shutil.rmtree(scratch, ignore_errors=True)
 
 

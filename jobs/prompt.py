@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobs.repo_files import NotRegularFile, find_blob, read_text
+
 # Instruction files other agents read, looked up case-insensitively at the repository root.
 INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md", ".github/copilot-instructions.md")
 # One instruction file may not crowd out the task: 16 KB is a long AGENTS.md.
@@ -48,25 +50,18 @@ def system_prompt(root: str, network: bool) -> str:
     return SYSTEM.format(root=root, network="" if network else " without network access")
 
 
-def _find(worktree: Path, relative: str) -> Path | None:
-    folder = worktree
-    for part in Path(relative).parts:
-        if not folder.is_dir():
-            return None
-        matches = [p for p in folder.iterdir() if p.name.lower() == part.lower()]
-        if not matches:
-            return None
-        folder = sorted(matches)[0]
-    return folder if folder.is_file() and not folder.is_symlink() else None
-
-
-def repository_instructions(worktree: Path) -> list[tuple[str, str]]:
-    """(name, text) of each instruction file present, capped in size."""
+def repository_instructions(repository: Path, revision: str) -> list[tuple[str, str]]:
+    """(name, text) of each instruction file at `revision` of Orca's git directory, capped in
+    size: regular files in the commit only (jobs.repo_files), never the agent's worktree
+    and never through a link, which is skipped."""
     found = []
     for name in INSTRUCTION_FILES:
-        path = _find(worktree, name)
-        if path is not None:
-            text = path.read_text(errors="replace")[:INSTRUCTION_CAP]
+        try:
+            blob = find_blob(repository, revision, name, ignore_case=True)
+        except NotRegularFile:
+            continue
+        if blob is not None:
+            text = read_text(repository, blob, lossy=True)[:INSTRUCTION_CAP]
             found.append((name, sanitise(text)))
     return found
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 
 from github.GithubException import GithubException
@@ -12,7 +9,8 @@ from github.PullRequest import PullRequest
 from github.Repository import Repository
 
 from jobs.errors import PublishError, WorkspaceError
-from jobs.git import git
+from jobs.git import git, succeeds
+from jobs.snapshot import snapshot
 from jobs.workspace import Workspace
 
 # Changing CI definitions needs the `workflows` permission, which Orca does not ask for,
@@ -34,64 +32,37 @@ class Commit:
     """None when nothing was left to commit."""
     files: list[str]
     dropped: list[str] = field(default_factory=list)
+    """Protected paths whose changes were undone."""
+    nested: list[str] = field(default_factory=list)
+    """Folders holding a git repository of their own, left out of the commit."""
 
 
-def reclaim_git_dir(workspace: Workspace) -> None:
-    """Point the worktree at its admin dir, and that at Orca's mirror, again.
-
-    The sandbox can write the worktree's `.git` file and the admin dir; aimed at a git dir the
-    agent made, they would hand Orca's git, which runs on the host and pushes with the token,
-    the agent's hooks, filters and remotes. Call it before Orca's git reads the worktree.
-    Replaced, not written through: either may now be a symlink or a directory."""
-    for path, pointer in ((workspace.path / ".git", f"gitdir: {workspace.admin_dir}\n"),
-                          (workspace.admin_dir / "commondir", "../..\n")):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
-        path.write_text(pointer)
-
-
-def changed_files(workspace: Workspace) -> list[str]:
-    """Every path that differs from the base commit, untracked files included."""
-    reclaim_git_dir(workspace)
-    git("add", "--all", cwd=workspace.path)
-    out = git("diff", "--cached", "--name-only", "-z", workspace.base_sha, cwd=workspace.path)
-    return [name for name in out.split("\0") if name]
-
-
-def drop_protected(workspace: Workspace, files: list[str], protected: tuple[str, ...]) -> list[str]:
-    """Undo changes to protected paths; returns the paths that were dropped."""
-    dropped = [f for f in files if any(fnmatch.fnmatch(f, pattern) for pattern in protected)]
-    for path in dropped:
-        git("rm", "--cached", "--quiet", "--ignore-unmatch", "--", path, cwd=workspace.path)
-        if git("cat-file", "-t", f"{workspace.base_sha}:{path}", cwd=workspace.path, check=False).strip():
-            git("checkout", workspace.base_sha, "--", path, cwd=workspace.path)
-    return dropped
-
-
-def commit(workspace: Workspace, message: str, author: Author | None, co_author: Author | None,
+def commit(workspace: Workspace, message: str, author: Author, co_author: Author | None,
            protected: tuple[str, ...] = DEFAULT_PROTECTED) -> Commit:
-    """Commit everything in the worktree as one commit (sha None when nothing changed).
-
-    `author` None keeps the repository's own git identity (`orca solve` on a user's
-    checkout). Hooks are always off: the agent could have written them, and they would
-    run outside the sandbox.
+    """Commit everything in the worktree as one commit on the base (sha None when nothing
+    changed), made from a tree Orca staged itself (jobs.snapshot): nothing the agent wrote
+    in the git admin directory, `.git` or a nested repository plays a part.
     """
-    files = changed_files(workspace)
-    dropped = drop_protected(workspace, files, protected)
-    kept = [f for f in files if f not in dropped]
-    if not kept:
-        return Commit(sha=None, files=[], dropped=dropped)
+    staged = snapshot(workspace.view, protected)
+    if not staged.files:
+        return Commit(sha=None, files=[], dropped=staged.dropped, nested=staged.nested)
     if co_author is not None:
         message = f"{message}\n\nCo-authored-by: {co_author.name} <{co_author.email}>\n"
-    config = ["core.hooksPath=/dev/null"]
-    if author is not None:
-        config += [f"user.name={author.name}", f"user.email={author.email}", "commit.gpgSign=false"]
-    args = [arg for pair in config for arg in ("-c", pair)]
-    git(*args, "commit", "--quiet", "--no-verify", "-m", message, cwd=workspace.path)
-    sha = git("rev-parse", "HEAD", cwd=workspace.path).strip()
-    return Commit(sha=sha, files=kept, dropped=dropped)
+    sha = _commit_tree(workspace, staged.tree, workspace.base_sha, message, author, author)
+    workspace.head = sha
+    return Commit(sha=sha, files=staged.files, dropped=staged.dropped, nested=staged.nested)
+
+
+def _commit_tree(workspace: Workspace, tree: str, parent: str, message: str, author: Author,
+                 committer: Author, authored_at: str | None = None) -> str:
+    """A commit object of `tree` on `parent`; no HEAD, hook or ref is involved."""
+    env = {"GIT_DIR": str(workspace.mirror),
+           "GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+           "GIT_COMMITTER_NAME": committer.name, "GIT_COMMITTER_EMAIL": committer.email}
+    if authored_at is not None:
+        env["GIT_AUTHOR_DATE"] = authored_at
+    return git("commit-tree", tree, "-p", parent, "-F", "-", cwd=workspace.mirror, env=env,
+               stdin=message).strip()
 
 
 @dataclass(frozen=True)
@@ -106,7 +77,7 @@ class Pushed:
     """Why the work is on a side branch instead of `branch`, if it is."""
 
 
-def push(workspace: Workspace, token: str, committer: Author | None, side_branch: str) -> Pushed:
+def push(workspace: Workspace, token: str, committer: Author, side_branch: str) -> Pushed:
     """Push the run's commits to its branch without ever forcing.
 
     Someone may have pushed to the branch during the run (a PR's author, a reviewer):
@@ -137,28 +108,40 @@ def _fetch_branch(workspace: Workspace, branch: str, token: str) -> str | None:
 
 
 def _contains(workspace: Workspace, sha: str) -> bool:
-    """Whether HEAD already has `sha` in its history (nobody else pushed meanwhile)."""
-    done = subprocess.run(["git", "merge-base", "--is-ancestor", sha, "HEAD"], cwd=workspace.path,
-                          capture_output=True, check=False)
-    return done.returncode == 0
+    """Whether the run's head already has `sha` in its history (nobody else pushed meanwhile)."""
+    return succeeds("merge-base", "--is-ancestor", sha, _head(workspace), cwd=workspace.mirror)
 
 
-def _rebase(workspace: Workspace, onto: str, committer: Author | None) -> bool:
-    """Replay the run's commits (base..HEAD) onto `onto`; False (and undone) on conflict."""
-    identity = [] if committer is None else [
-        "-c", f"user.name={committer.name}", "-c", f"user.email={committer.email}"]
-    args = [*identity, "-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false"]
-    try:
-        git(*args, "rebase", "--quiet", "--onto", onto, workspace.base_sha, cwd=workspace.path)
-    except WorkspaceError:
-        git("rebase", "--abort", cwd=workspace.path, check=False)
+def _rebase(workspace: Workspace, onto: str, committer: Author) -> bool:
+    """Replay the run's one commit onto `onto` without a worktree (`merge-tree`); False on a
+    conflict, or when `onto` no longer holds the run's base (the branch was rewritten)."""
+    head = _head(workspace)
+    if not succeeds("merge-base", "--is-ancestor", workspace.base_sha, onto, cwd=workspace.mirror):
         return False
+    merged = _merged_tree(workspace, onto, head)
+    if merged is None:
+        return False
+    fields = git("log", "-1", "--format=%an%x00%ae%x00%ad%x00%B", "--date=raw", head,
+                 cwd=workspace.mirror).split("\0", 3)
+    name, email, date, message = fields
+    workspace.head = _commit_tree(workspace, merged, onto, message, Author(name, email),
+                                  committer, authored_at=date)
     return True
+
+
+def _merged_tree(workspace: Workspace, onto: str, head: str) -> str | None:
+    """The tree of `head`'s changes merged onto `onto`, or None on a conflict."""
+    try:
+        out = git("merge-tree", "--write-tree", "--no-messages", onto, head, cwd=workspace.mirror)
+    except WorkspaceError:
+        return None  # exit status 1: conflicts
+    return out.splitlines()[0].strip()
 
 
 def _push_to(workspace: Workspace, branch: str, token: str) -> bool:
     try:
-        git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=workspace.path, token=token)
+        git("push", "--quiet", "origin", f"{_head(workspace)}:refs/heads/{branch}",
+            cwd=workspace.mirror, token=token)
     except WorkspaceError as exc:
         if "rejected" in str(exc) or "fetch first" in str(exc) or "non-fast-forward" in str(exc):
             return False
@@ -167,12 +150,14 @@ def _push_to(workspace: Workspace, branch: str, token: str) -> bool:
 
 
 def _aside(workspace: Workspace, token: str, side_branch: str, why: str) -> Pushed:
-    git("push", "--quiet", "origin", f"HEAD:refs/heads/{side_branch}", cwd=workspace.path, token=token)
+    git("push", "--quiet", "origin", f"{_head(workspace)}:refs/heads/{side_branch}",
+        cwd=workspace.mirror, token=token)
     return Pushed(side_branch, _head(workspace), moved_aside=why)
 
 
 def _head(workspace: Workspace) -> str:
-    return git("rev-parse", "HEAD", cwd=workspace.path).strip()
+    """The run's newest commit: its own, or the base when it made none."""
+    return workspace.head or workspace.base_sha
 
 
 def open_or_update_pull(repo: Repository, branch: str, base: str, title: str, body: str,

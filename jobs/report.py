@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,22 +56,21 @@ def over_daily_budget(run_id: str, requester: str, spent: float, limit: float,
 
 
 def opened(run_id: str, pr_number: int, pr_url: str, summary: str, figures: Figures,
-           dropped: list[str], stopped_by: str | None) -> str:
+           dropped: list[str], stopped_by: str | None, nested: Sequence[str] = ()) -> str:
     head = f"✅ Opened #{pr_number}: {pr_url}"
     if stopped_by:
         head = f"⏸️ Stopped by {stopped_by}; the work so far is in draft #{pr_number}: {pr_url}"
     parts = [head, _quote(summary)]
-    if dropped:
-        parts.append(_dropped_note(dropped))
+    parts.append(left_out(dropped, nested))
     parts.append(f"{figures.line()}\n\nRun `{run_id}`\n{marker(run_id)}")
     return "\n\n".join(p for p in parts if p)
 
 
-def no_changes(run_id: str, summary: str, figures: Figures, dropped: list[str]) -> str:
+def no_changes(run_id: str, summary: str, figures: Figures, dropped: list[str],
+               nested: Sequence[str] = ()) -> str:
     parts = ["🤷 Orca finished without changing any files, so there is no pull request.",
              _quote(summary)]
-    if dropped:
-        parts.append(_dropped_note(dropped))
+    parts.append(left_out(dropped, nested))
     parts.append(f"{figures.line()}\n\nRun `{run_id}`\n{marker(run_id)}")
     return "\n\n".join(p for p in parts if p)
 
@@ -81,15 +81,14 @@ def failed(run_id: str, reason: str, retry_hint: str) -> str:
 
 
 def pull_body(number: int, summary: str, dropped: list[str], stopped_by: str | None,
-              requester: str) -> str:
+              requester: str, nested: Sequence[str] = ()) -> str:
     """The PR description: what closes, what the agent says it did, what Orca dropped."""
     parts = [f"Fixes #{number}", f"Requested by @{requester}."]
     if stopped_by:
         parts.append(f"**Unfinished:** the run was stopped by {stopped_by}.")
     parts.append("## Summary\n\n" + (summary or "The agent gave no summary."))
-    if dropped:
-        parts.append(_dropped_note(dropped))
-    return "\n\n".join(parts)
+    parts.append(left_out(dropped, nested))
+    return "\n\n".join(p for p in parts if p)
 
 
 def _quote(text: str) -> str:
@@ -97,9 +96,17 @@ def _quote(text: str) -> str:
     return "\n".join(f"> {line}" for line in text.splitlines()) if text else ""
 
 
-def _dropped_note(dropped: list[str]) -> str:
-    listed = ", ".join(f"`{path}`" for path in dropped)
-    return f"Orca dropped changes to protected paths: {listed}."
+def left_out(dropped: Sequence[str], nested: Sequence[str]) -> str:
+    """What Orca kept out of the commit, in a sentence each ("" when nothing was)."""
+    notes = []
+    if dropped:
+        listed = ", ".join(f"`{path}`" for path in dropped)
+        notes.append(f"Orca dropped changes to protected paths: {listed}.")
+    if nested:
+        listed = ", ".join(f"`{path}`" for path in nested)
+        notes.append(f"Orca left out folders holding a git repository of their own (nested "
+                     f"repositories are not published): {listed}.")
+    return " ".join(notes)
 
 
 def footer(run_id: str, figures: Figures | None = None) -> str:
@@ -167,15 +174,15 @@ def refused(reason: str, hint: str) -> str:
 
 
 def pushed_to_pull(run_id: str, sha: str, branch: str, summary: str, figures: Figures,
-                   dropped: list[str], stopped_by: str | None, rebased: bool) -> str:
+                   dropped: list[str], stopped_by: str | None, rebased: bool,
+                   nested: Sequence[str] = ()) -> str:
     head = f"✅ Pushed `{sha[:7]}` to `{branch}`."
     if stopped_by:
         head = f"⏸️ Stopped by {stopped_by}; the work so far is pushed to `{branch}` as `{sha[:7]}`."
     if rebased:
         head += " The branch had moved during the run, so the commit was rebased onto its tip."
     parts = [head, _quote(summary)]
-    if dropped:
-        parts.append(_dropped_note(dropped))
+    parts.append(left_out(dropped, nested))
     parts.append(footer(run_id, figures))
     return "\n\n".join(p for p in parts if p)
 

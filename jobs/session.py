@@ -16,11 +16,11 @@ from app.settings import AgentSettings
 from jobs.agent import AgentResult, Emit, run_agent
 from jobs.config import CONFIG_PATH, ConfigError, RepoConfig, SetupFailed, load_config
 from jobs.errors import Cancelled, RunError
-from jobs.git import git
 from jobs.pricing import price_for
 from jobs.prompt import repository_instructions, review_prompt, system_prompt
-from jobs.publish import DEFAULT_PROTECTED, reclaim_git_dir
+from jobs.publish import DEFAULT_PROTECTED
 from jobs.sandbox import Sandbox, SandboxUnavailable, make_sandbox
+from jobs.snapshot import diff, snapshot
 from jobs.stop import StopSignal
 from jobs.tools import Toolbox
 from jobs.workspace import Workspace
@@ -87,16 +87,14 @@ def run_setup(sandbox: Sandbox, commands: list[str], timeout: float, emit: Emit)
 def worktree_diff(workspace: Workspace, cap: int = DIFF_CAP) -> str:
     """Everything changed since the base commit (untracked files included), capped.
 
-    Run by Orca on the host over files the agent wrote: no hooks, external diff or textconv
-    drivers, which a repository's attributes could otherwise point at its own scripts.
+    Staged by Orca's own git into a scratch index (jobs.snapshot) and diffed between objects:
+    no hooks, external diff or textconv drivers, and nested repositories left out.
     """
-    reclaim_git_dir(workspace)
-    git("add", "--all", cwd=workspace.path)
-    diff = git("-c", "core.hooksPath=/dev/null", "diff", "--cached", "--no-ext-diff", "--no-textconv", "--stat", "--patch",
-               workspace.base_sha, cwd=workspace.path)
-    if len(diff) <= cap:
-        return diff
-    return diff[:cap] + f"\n[diff cut at {cap:,} of {len(diff):,} characters]"
+    staged = snapshot(workspace.view)
+    text = diff(workspace.view, staged.tree) if staged.files else ""
+    if len(text) <= cap:
+        return text
+    return text[:cap] + f"\n[diff cut at {cap:,} of {len(text):,} characters]"
 
 
 class SandboxMissing(RunError):
@@ -113,7 +111,8 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
     kills the running command and ends the loop after the current turn.
     """
     stop = stop or StopSignal()
-    config = load_config(workspace.path, config_revision or workspace.base_sha)
+    revision = config_revision or workspace.base_sha
+    config = load_config(workspace.mirror, revision)
     model = choose_model(settings, config)
     budget = settings.budget().lowered(**config.budgets.wishes())
     emit("config", {"model": model, "network": config.network, "setup": config.setup,
@@ -135,13 +134,13 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         raise Cancelled(stop.reason)
 
     def review() -> str | None:
-        diff = worktree_diff(workspace)
-        return review_prompt(diff, config.test) if diff.strip() else None
+        patch = worktree_diff(workspace)
+        return review_prompt(patch, config.test) if patch.strip() else None
 
     result = run_agent(
         model_client(settings), model=model, emit=emit, budget=budget,
         system=system_prompt(sandbox.root, config.network),
-        task=task_for(repository_instructions(workspace.path), config.test),
+        task=task_for(repository_instructions(workspace.mirror, revision), config.test),
         tools=Toolbox(sandbox, command_timeout=settings.command_timeout), review=review,
         context_window=settings.context_window, prices=settings.prices,
         stop=lambda: f"a stop request ({stop.reason})" if stop.is_set() else None,

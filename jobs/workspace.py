@@ -32,6 +32,7 @@ from pathlib import Path
 from jobs import worktree_pool
 from jobs.errors import WorkspaceError
 from jobs.git import git
+from jobs.snapshot import Worktree, index_copy_of
 from jobs.worktree_pool import Slot
 
 log = logging.getLogger(__name__)
@@ -63,11 +64,19 @@ class Workspace:
     """The pool slot this worktree was lent from; None for a worktree of the run's own."""
     link: Path | None = None
     """`worktrees/<run id>`, pointing at the lent worktree while the run holds it."""
+    head: str | None = None
+    """The run's own commit once Orca has made it (jobs.publish); None before."""
 
     @property
     def admin_dir(self) -> Path:
-        """The worktree's own git directory inside the mirror (index, HEAD)."""
+        """The worktree's git directory inside the mirror (index, HEAD), for the sandbox's git:
+        the sandbox can write it, so Orca's own git never reads it."""
         return self.mirror / "worktrees" / self.path.name
+
+    @property
+    def view(self) -> Worktree:
+        """The worktree as Orca's git reads it: the mirror's objects, Orca's own index."""
+        return Worktree(self.mirror, self.path, self.base_sha, index_copy_of(self.path))
 
 
 @contextmanager
@@ -159,14 +168,28 @@ def add_worktree(mirror: Path, data_dir: Path, run_id: str, branch: str, base: s
         # Detached: two runs may work toward the same branch (an issue's follow-up and a
         # command on its PR), and git refuses one branch in two worktrees. The push names it.
         git("worktree", "add", "--quiet", "--detach", str(path), base_sha, cwd=mirror)
+    keep_index(mirror / "worktrees" / path.name, path)
     return Workspace(mirror=mirror, path=path, branch=branch, base_sha=base_sha)
 
 
+def keep_index(admin: Path, worktree: Path) -> None:
+    """Copy the index git wrote at checkout to where Orca keeps its own (jobs.snapshot),
+    before any sandbox can write the original; checks that it is the worktree's."""
+    if (worktree / ".git").read_text().strip() != f"gitdir: {admin}":
+        raise WorkspaceError(f"git named the worktree {worktree.name} unexpectedly")
+    _copy_index(admin / "index", index_copy_of(worktree))
+
+
 def remove_worktree(workspace: Workspace) -> None:
-    """Drop the worktree; the branch stays in the mirror until the next prune."""
-    with _locked(workspace.mirror):
-        git("worktree", "remove", "--force", str(workspace.path), cwd=workspace.mirror, check=False)
-    shutil.rmtree(workspace.path, ignore_errors=True)
+    """Drop the worktree, its admin dir and Orca's index of it; the branch stays in the mirror.
+
+    Deleted by their known paths, not with `git worktree remove`, which finds what to delete
+    through the admin dir's `gitdir` file: the sandbox could aim that at another folder."""
+    for path in (workspace.path, workspace.admin_dir, index_copy_of(workspace.path)):
+        try:
+            _remove_tree(path)
+        except OSError as exc:  # the next prune or retry tries again
+            log.warning("could not delete %s: %r", path, exc)
 
 
 def _pool_of(mirror: Path, data_dir: Path) -> Path:
@@ -195,10 +218,7 @@ def _make_ready(mirror: Path, slot: Slot, sha: str) -> None:
     with _locked(mirror):
         git("worktree", "prune", cwd=mirror)
         git("worktree", "add", "--quiet", "--detach", str(slot.path), sha, cwd=mirror)
-    admin = mirror / "worktrees" / slot.path.name
-    if (slot.path / ".git").read_text().strip() != f"gitdir: {admin}":
-        raise WorkspaceError(f"git named the worktree {slot.path.name} unexpectedly")
-    _copy_index(admin / "index", slot.index_copy)
+    keep_index(mirror / "worktrees" / slot.path.name, slot.path)
 
 
 def _reset(mirror: Path, slot: Slot, sha: str) -> None:
@@ -250,9 +270,8 @@ def _discard_quietly(mirror: Path, slot: Slot) -> None:
 
 def _discard(mirror: Path, slot: Slot) -> None:
     """Delete the slot's worktree, its admin dir and its index copy (not its lock file)."""
-    _remove_tree(slot.path)
-    _remove_tree(mirror / "worktrees" / slot.path.name)
-    slot.index_copy.unlink(missing_ok=True)
+    for path in (slot.path, mirror / "worktrees" / slot.path.name, slot.index_copy):
+        _remove_tree(path)
 
 
 def _remove_tree(path: Path) -> None:

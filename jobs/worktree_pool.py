@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from jobs.snapshot import index_copy_of
+
 _SLOT = re.compile(r"slot-(\d+)\.lock")
 
 
@@ -32,7 +34,7 @@ class Slot:
     @property
     def index_copy(self) -> Path:
         """Orca's copy of the index as it was after the last reset (see jobs.workspace)."""
-        return self.path.with_name(f"{self.path.name}.index")
+        return index_copy_of(self.path)
 
     def release(self) -> None:
         """Give the slot back; closing the lock file drops the lock."""

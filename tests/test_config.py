@@ -99,13 +99,20 @@ def repo(tmp_path):
 
 
 def test_config_is_read_from_the_commit_not_the_worktree(repo):
-    assert load_config(repo, "HEAD") == RepoConfig()
+    assert load_config(repo / ".git", "HEAD") == RepoConfig()
     commit_file(repo, ".github/orca.yml", "test: make check\n")
     (repo / ".github" / "orca.yml").write_text("network: true\n")  # uncommitted: ignored
-    assert load_config(repo, "HEAD") == RepoConfig(test="make check")
+    assert load_config(repo / ".git", "HEAD") == RepoConfig(test="make check")
 
 
 def test_a_symlinked_config_is_refused(repo):
     commit_file(repo, ".github/orca.yml", link="/etc/passwd")
     with pytest.raises(ConfigError, match="regular file"):
-        load_config(repo, "HEAD")
+        load_config(repo / ".git", "HEAD")
+
+
+def test_a_config_behind_a_symlinked_github_folder_is_not_read(repo, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "orca.yml").write_text("network: true\n")
+    commit_file(repo, ".github", link=str(elsewhere))
+    assert load_config(repo / ".git", "HEAD") == RepoConfig()

@@ -166,6 +166,8 @@ def test_stop_a_queued_run(client, redis_client):
 def test_the_diff_so_far_comes_from_the_worktree(client, redis_client, tmp_path):
     import subprocess
 
+    from jobs.workspace import keep_index
+
     mirror = tmp_path / "data" / "mirrors" / "octo-org" / "hello.git"
     seed = tmp_path / "seed"
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
@@ -178,6 +180,7 @@ def test_the_diff_so_far_comes_from_the_worktree(client, redis_client, tmp_path)
     worktree = tmp_path / "data" / "worktrees" / "wt1"
     subprocess.run(["git", "worktree", "add", "-q", str(worktree), "main"], cwd=mirror, env=env,
                    check=True)
+    keep_index(mirror / "worktrees" / "wt1", worktree)  # as jobs.workspace does at checkout
     base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=mirror, env=env, check=True,
                           capture_output=True, text=True).stdout.strip()
     (worktree / "new.py").write_text("print('hi')\n")

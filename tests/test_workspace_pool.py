@@ -166,8 +166,9 @@ def test_a_dead_holders_worktree_is_freed_and_reset(origin):
 
 def test_mission_control_finds_a_lent_worktree_only_while_it_is_lent(origin):
     workspace = origin.borrow("run1")
+    # Orca's mirror, never the admin dir the sandbox can write (jobs.snapshot).
     assert worktree_paths(origin.data_dir, "run1", REPOSITORY) == (workspace.path,
-                                                                    workspace.admin_dir)
+                                                                    workspace.mirror)
     return_worktree(workspace)
     assert worktree_paths(origin.data_dir, "run1", REPOSITORY) is None
     assert not list((origin.data_dir / "worktrees").iterdir())

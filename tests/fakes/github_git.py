@@ -50,10 +50,11 @@ def create_bare_repo(path: Path, files: dict[str, str], default_branch: str) -> 
 
 
 def commit_files(path: Path, branch: str, files: dict[str, str], message: str,
-                 start: str | None = None) -> str:
+                 start: str | None = None, links: dict[str, str] | None = None) -> str:
     """Commit ``files`` (over the tree of ``start`` or the branch) to ``branch``; return the sha.
 
-    What a person's ``git push`` leaves behind, done on the bare repository directly.
+    ``links`` maps a path to a symbolic link's target, committed as a link. What a person's
+    ``git push`` leaves behind, done on the bare repository directly.
     """
     with tempfile.TemporaryDirectory(prefix="fake-gh-push-") as tmp:
         work = Path(tmp)
@@ -62,6 +63,9 @@ def commit_files(path: Path, branch: str, files: dict[str, str], message: str,
             target = work / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content)
+        for name, pointed_at in (links or {}).items():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            (work / name).symlink_to(pointed_at)
         git("add", "--all", cwd=work)
         git("commit", "--quiet", "-m", message, cwd=work, env=_AUTHOR_ENV)
         git("push", "--quiet", str(path), f"HEAD:refs/heads/{branch}", cwd=work)

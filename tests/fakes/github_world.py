@@ -113,9 +113,11 @@ class FakeWorld:
         return threads.review_comment(self.site, comment, [])
 
     def push_commit(self, full_name: str, branch: str, files: dict[str, str],
-                    message: str = "A person's commit", start: str | None = None) -> str:
-        """Push a commit of ``files`` to ``branch`` (created from ``start`` if new); its sha."""
-        return gitops.commit_files(self.git_dir(full_name), branch, files, message, start)
+                    message: str = "A person's commit", start: str | None = None,
+                    links: dict[str, str] | None = None) -> str:
+        """Push a commit of ``files`` (and symbolic ``links``: path → target) to ``branch``
+        (created from ``start`` if new); its sha."""
+        return gitops.commit_files(self.git_dir(full_name), branch, files, message, start, links)
 
     def reply_review_comment(self, comment_id: int, body: str, user_login: str) -> int:
         """A person's reply in the thread of review comment ``comment_id``; its id."""
