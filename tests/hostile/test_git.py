@@ -117,8 +117,15 @@ def test_nested_repositories_run_nothing_on_the_host_and_are_not_published(orca,
 
 
 def test_a_swapped_git_pointer_and_a_gitlink_to_a_mirror_steer_nothing(orca, canary):
-    """The worktree's `.git` and the admin dir's `commondir` aimed at a git dir the agent
-    made (hooks, fsmonitor), and a folder whose `.git` names Orca's own mirror."""
+    """The worktree's `.git` aimed at another organisation's mirror on the worker, the admin
+    dir's `commondir` at a git dir the agent made (hooks, fsmonitor), and a folder whose `.git`
+    names Orca's own mirror."""
+    other = orca.github.add_installation("other-org")
+    orca.github.add_repo("other-org/secret", other, private=True, files={"SECRET.md": "s\n"})
+    secret_mirror = orca.data_dir / "mirrors" / "other-org" / "secret.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(orca.github.git_dir("other-org/secret")),
+                    str(secret_mirror)], check=True)
+    secret_head = orca.github.branch_sha("other-org/secret", "main")
     hit = f"echo pointer >> {canary}"
     commands = [
         FIX,
@@ -128,7 +135,7 @@ def test_a_swapped_git_pointer_and_a_gitlink_to_a_mirror_steer_nothing(orca, can
         "/workspace/evil.git/hooks/pre-commit && chmod +x /workspace/evil.git/hooks/pre-commit",
         "A=$(sed 's/^gitdir: //' .git); M=$(cd $A && cd $(cat commondir) && pwd); "
         "W=$(dirname $(cat $A/gitdir)); mkdir -p mirrorlink && echo \"gitdir: $M\" > mirrorlink/.git; "
-        "echo \"gitdir: $W/evil.git\" > .git; echo \"$W/evil.git\" > $A/commondir; "
+        f"echo \"gitdir: {secret_mirror}\" > .git; echo \"$W/evil.git\" > $A/commondir; "
         "echo \"ref: refs/heads/main\" > $A/HEAD; echo pointed",
     ]
     scene = run_attack(orca, commands)
@@ -137,13 +144,14 @@ def test_a_swapped_git_pointer_and_a_gitlink_to_a_mirror_steer_nothing(orca, can
     assert comment.body.startswith("✅ Opened #")
     assert "`mirrorlink`" in comment.body
     tree = published_tree(orca.github, scene.full_name)
-    assert "hello.py" in tree and "mirrorlink/.git" not in tree and "160000" not in tree.values()
-    # The commit sits on the base branch's tip, not on anything the pointers named.
-    main = orca.github.branch_sha(scene.full_name, "main")
-    parents = subprocess.run(["git", "log", "-1", "--format=%P", BRANCH],
-                             cwd=orca.github.git_dir(scene.full_name), capture_output=True,
-                             text=True, check=True).stdout.split()
-    assert parents == [main]
+    assert "hello.py" in tree and "SECRET.md" not in tree
+    assert "mirrorlink/.git" not in tree and "160000" not in tree.values()
+    # The commit sits on the base branch's tip, and nothing of the other repository went along.
+    hello = orca.github.git_dir(scene.full_name)
+    parents = subprocess.run(["git", "log", "-1", "--format=%P", BRANCH], cwd=hello,
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert parents == [orca.github.branch_sha(scene.full_name, "main")]
+    assert subprocess.run(["git", "cat-file", "-e", secret_head], cwd=hello).returncode != 0
 
 
 def test_instructions_come_from_the_base_branch_never_the_pull_requests_own(orca):
