@@ -87,6 +87,8 @@ class Limits:
     """Processes and threads at once; stops fork bombs (RLIMIT_NPROC, or pids.max as root)."""
     file_size_bytes: int = 1024**3
     """Largest file a command may write (RLIMIT_FSIZE); the writer gets SIGXFSZ beyond it."""
+    tmp_bytes: int = 1024**3
+    """Size of the private /tmp (a tmpfs, so host memory): writes past it fail with ENOSPC."""
 
 
 class Sandbox(Protocol):
@@ -233,11 +235,15 @@ class BubblewrapSandbox(_WorktreeSandbox):
     def argv(self, command: str) -> list[str]:
         """The bwrap command line for `command` (public for inspection in tests and logs)."""
         argv = ["bwrap", "--unshare-all", "--share-net" if self.network else "--unshare-net"]
+        # Started by root, bwrap would leave the command every capability (remount /usr
+        # read-write, write the host's binaries); started by anyone, it needs none.
+        argv += ["--cap-drop", "ALL"]
         argv += ["--die-with-parent", "--new-session", "--clearenv"]
         for name, value in CLEAN_ENV.items():
             argv += ["--setenv", name, value]
         argv += _system_mounts()
-        argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+        argv += ["--dev", "/dev", "--proc", "/proc", "--size", str(self.limits.tmp_bytes),
+                 "--tmpfs", "/tmp"]
         # After the /tmp tmpfs, so binds that live under /tmp on the host are mounted on top.
         argv += ["--bind", str(self.worktree), WORKSPACE]
         for path in self.ro_binds:

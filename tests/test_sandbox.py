@@ -226,3 +226,15 @@ def test_no_sandbox_runs_in_the_worktree_with_a_clean_env(worktree, monkeypatch)
 def test_unknown_mode_is_refused(worktree):
     with pytest.raises(SandboxUnavailable, match="unknown sandbox mode"):
         make_sandbox(worktree, "docker")
+
+
+def test_the_command_holds_no_capabilities(sandbox):
+    result = sandbox.run("grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status", 10, 1000)
+    assert result.output.split() == ["CapPrm:", "0" * 16, "CapEff:", "0" * 16, "CapBnd:", "0" * 16]
+
+
+def test_the_private_tmp_has_a_size(worktree):
+    sandbox = BubblewrapSandbox(worktree, limits=Limits(tmp_bytes=2 * 1024 * 1024))
+    result = sandbox.run("head -c 3M /dev/zero > /tmp/fill; echo $?; stat -c %s /tmp/fill", 10, 1000)
+    status, size = result.output.split()[-2:]
+    assert status != "0" and int(size) <= 2 * 1024 * 1024, result.output
