@@ -6,14 +6,20 @@ checks that the attack fails and that nothing was queued or changed.
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
 from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
+import requests
 from rq import Queue
 
 from app.queues import FAST_QUEUE, RUNS_QUEUE
 from tests import payloads
+from tests.e2e.conftest import make_scene
+from tests.mission_scene import csrf_of
 
 REPO = {"full_name": "octo-org/hello", "id": 4242, "default_branch": "main", "private": True}
 
@@ -97,3 +103,91 @@ def test_a_delivery_replayed_under_a_fresh_id_starts_nothing(orca, make):
     assert (status, again["duplicate"]) == (200, True)
     assert again.get("run") == answer.get("run")
     assert snapshot(orca) == before
+
+
+# -- the sign-in redirect, with the settings an operator sets before Orca starts ----------------
+
+ADMIN_TOKEN = "operator-" + "7" * 32
+# Where a captured or crafted `next` would send the browser: each must end at the default.
+HOSTILE_NEXT = [
+    "//evil.example", "///evil.example", "/\t/evil.example", "/\n/evil.example",
+    "/\r\n/evil.example", "/runs\r\nSet-Cookie: orca_session=planted", "\t//evil.example",
+    " //evil.example", "//evil.example ", "/\\evil.example", "\\\\evil.example", "\\/evil.example",
+    "/\\/evil.example", "%2F%2Fevil.example", "/%2F%2Fevil.example", "/%2f%5cevil.example",
+    "/%09/evil.example", "https://evil.example", "https:evil.example", "http:/evil.example",
+    "//user@evil.example", "javascript:alert(1)", " JaVaScRiPt:alert(1)", "data:text/html,hi",
+    "evil.example", "/\u00a0/evil.example", "/\u2028/evil.example", "/\u3000/evil.example",
+    "\u200b//evil.example", "/\u202e/evil.example", "/\x00/evil.example", "/\x7f/evil.example",
+    "\uff0f\uff0fevil.example", "",
+]
+
+
+@pytest.fixture
+def operator_env(monkeypatch: pytest.MonkeyPatch, fake_github) -> None:
+    monkeypatch.setenv("ORCA_ADMIN_TOKEN", ADMIN_TOKEN)
+    monkeypatch.setenv("GITHUB_CLIENT_ID", fake_github.app_json()["client_id"])
+    monkeypatch.setenv("GITHUB_CLIENT_SECRET", "fake-client-secret")
+
+
+@pytest.fixture
+def orca(operator_env, orca):
+    """The harness's Orca, started with `operator_env` (named first, so it is set in time)."""
+    return orca
+
+
+C0_AND_SPACE = "".join(map(chr, range(0x21)))
+
+
+def _stays_on_site(base: str, location: str) -> bool:
+    """Where a browser would go: it drops tabs and newlines, trims control characters and
+    spaces at either end, and reads \\ as / (the WHATWG URL standard)."""
+    cleaned = location.translate({9: None, 10: None, 13: None}).strip(C0_AND_SPACE)
+    cleaned = cleaned.replace("\\", "/")
+    target = urlsplit(urljoin(base, cleaned))
+    return (target.scheme, target.netloc) == tuple(urlsplit(base)[:2])
+
+
+def test_the_operator_sign_in_never_redirects_off_site(orca):
+    wrong: list[tuple[str, Any]] = []
+    for value in HOSTILE_NEXT:
+        browser = requests.Session()
+        page = browser.get(f"{orca.url}/auth/signin", params={"next": value}, timeout=10)
+        shown = _shown_next(page.text) if page.status_code == 200 else None
+        if shown != ("/runs", "/runs"):
+            wrong.append((value, f"sign-in page {page.status_code}, next {shown}"))
+            continue
+        answer = browser.post(f"{orca.url}/auth/admin", allow_redirects=False, timeout=10, data={
+            "csrf_token": csrf_of(page.text), "token": ADMIN_TOKEN, "next": value})
+        location = answer.headers.get("Location", "")
+        went = (answer.status_code, location)
+        if went != (303, "/runs") or not _stays_on_site(orca.url, location):
+            wrong.append((value, f"{answer.status_code} to {location!r}"))
+    assert wrong == []
+
+
+def test_the_github_sign_in_never_redirects_off_site(orca):
+    make_scene(orca.github)
+    orca.github.state.web_login = "octocat"
+    wrong: list[tuple[str, Any]] = []
+    for value in HOSTILE_NEXT:
+        browser = requests.Session()
+        start = browser.get(f"{orca.url}/auth/login", params={"next": value},
+                            allow_redirects=False, timeout=10)
+        if start.status_code != 302:
+            wrong.append((value, f"sign-in answered {start.status_code}"))
+            continue
+        github = requests.get(start.headers["Location"], allow_redirects=False, timeout=10)
+        back = browser.get(github.headers["Location"], allow_redirects=False, timeout=10)
+        location = back.headers.get("Location", "")
+        went = (back.status_code, location)
+        if went != (302, "/runs") or not _stays_on_site(orca.url, location):
+            wrong.append((value, f"{back.status_code} to {location!r}"))
+    assert wrong == []
+
+
+def _shown_next(page: str) -> tuple[str | None, str | None]:
+    """The `next` the sign-in page carries: in its GitHub link, and in its operator form."""
+    link = re.search(r'id="sign-in-github" href="([^"]*)"', page)
+    field = re.search(r'name="next" value="([^"]*)"', page)
+    query = parse_qs(urlsplit(html.unescape(link[1])).query) if link else {}
+    return (query.get("next", [None])[0], html.unescape(field[1]) if field else None)
