@@ -37,7 +37,10 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
     app.extensions["orca"] = Orca(settings, connection or connect(settings.redis_url), clock)
 
     from app import auth, metrics, mission
+    from app.sessions import OrcaSessions
     from app.webhooks import blueprint as webhooks
+
+    app.session_interface = OrcaSessions()
 
     app.register_blueprint(webhooks)
     for blueprint in (auth.blueprint, mission.blueprint, metrics.blueprint):

@@ -12,8 +12,7 @@ import logging
 import re
 
 import redis
-from flask import Blueprint, Flask, Request, current_app, jsonify, request
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask import Blueprint, current_app, jsonify, request
 
 from app import replay, signature
 from app.installations import InstallationChange, installation_change
@@ -27,21 +26,6 @@ WEBHOOKS_PATH = "/webhooks"
 # GitHub's delivery ids are GUIDs. Anything else could not be an RQ job id (letters, digits,
 # _ and - only) and has no business in a Redis key.
 DELIVERY_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
-
-
-class _NoSessionForDeliveries(SecureCookieSessionInterface):
-    """GitHub's deliveries carry no cookie and need no session, whose signing serializer
-    costs some 50 µs a request (bench/intake.py). Mission control's pages keep theirs."""
-
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
-        if request.path == WEBHOOKS_PATH:  # the URL is matched only after this
-            return self.null_session_class()
-        return super().open_session(app, request)
-
-
-@blueprint.record_once
-def _configure(state) -> None:
-    state.app.session_interface = _NoSessionForDeliveries()
 
 
 def _answer(status: int, **body: object):
