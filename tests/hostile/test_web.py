@@ -130,6 +130,7 @@ HOSTILE_NEXT = [
 @pytest.fixture
 def operator_env(monkeypatch: pytest.MonkeyPatch, fake_github) -> None:
     monkeypatch.setenv("ORCA_ADMIN_TOKEN", ADMIN_TOKEN)
+    monkeypatch.setenv("ORCA_METRICS_TOKEN", METRICS_TOKEN)
     monkeypatch.setenv("GITHUB_CLIENT_ID", fake_github.app_json()["client_id"])
     monkeypatch.setenv("GITHUB_CLIENT_SECRET", "fake-client-secret")
 
@@ -238,3 +239,35 @@ def test_the_session_cookie_is_secure_when_the_proxy_says_https(gunicorn):
     # Plain http (a local trial) keeps a cookie the browser will send back over http.
     plain = requests.get(f"{gunicorn}/auth/signin", timeout=10).headers["Set-Cookie"]
     assert "Secure" not in plain, plain
+
+
+# -- /metrics -----------------------------------------------------------------------------------
+
+METRICS_TOKEN = "scraper-" + "5" * 32
+# Anything but the header `Authorization: Bearer <ORCA_METRICS_TOKEN>`.
+NOT_THE_TOKEN = [
+    None, "", "Bearer", "Bearer ", "Bearer wrong", f"Bearer {METRICS_TOKEN}x",
+    f"bearer{METRICS_TOKEN}", f"Basic {METRICS_TOKEN}", f"Token {METRICS_TOKEN}",
+    f"Bearer {METRICS_TOKEN[:-1]}", f"Bearer  {METRICS_TOKEN}", "Bearer \u00e9t\u00e9",
+    METRICS_TOKEN,
+]
+
+
+def test_metrics_without_the_token_is_401(orca):
+    wrong = []
+    for authorization in NOT_THE_TOKEN:
+        headers = {} if authorization is None else {"Authorization": authorization}
+        answer = requests.get(f"{orca.url}/metrics", headers=headers, timeout=10)
+        if (answer.status_code != 401 or "orca_" in answer.text
+                or not answer.headers.get("WWW-Authenticate", "").startswith("Bearer")):
+            wrong.append((authorization, answer.status_code))
+    assert wrong == []
+    only_the_header = requests.get(f"{orca.url}/metrics", params={"token": METRICS_TOKEN},
+                                   timeout=10)
+    assert only_the_header.status_code == 401
+
+
+def test_metrics_with_the_token_answers(orca):
+    answer = requests.get(f"{orca.url}/metrics", timeout=10,
+                          headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert answer.status_code == 200 and "orca_queue_jobs" in answer.text
