@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -22,17 +24,23 @@ class Orca:
 
     settings: Settings
     redis: redis.Redis
+    clock: Callable[[], float] = time.time
+    """Unix seconds now: how old a delivery's trigger is (app/replay.py)."""
 
 
-def create_app(settings: Settings | None = None, connection: redis.Redis | None = None) -> Flask:
+def create_app(settings: Settings | None = None, connection: redis.Redis | None = None,
+               clock: Callable[[], float] = time.time) -> Flask:
     """The Flask application. No I/O happens here: Redis is contacted per request."""
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_PAYLOAD_BYTES
-    app.extensions["orca"] = Orca(settings, connection or connect(settings.redis_url))
+    app.extensions["orca"] = Orca(settings, connection or connect(settings.redis_url), clock)
 
     from app import auth, metrics, mission
+    from app.sessions import OrcaSessions
     from app.webhooks import blueprint as webhooks
+
+    app.session_interface = OrcaSessions()
 
     app.register_blueprint(webhooks)
     for blueprint in (auth.blueprint, mission.blueprint, metrics.blueprint):

@@ -12,6 +12,7 @@ import hmac
 import logging
 import secrets
 from datetime import timedelta
+from urllib.parse import unquote, urlsplit
 
 from flask import (
     Blueprint,
@@ -29,6 +30,8 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("auth", __name__, url_prefix="/auth")
+# A `next` longer than this is no page of mission control (it rides in the session cookie).
+MAX_NEXT = 512
 blueprint.after_request(pages.secure_headers)
 
 
@@ -55,11 +58,32 @@ def _orca():
     return current_app.extensions["orca"]
 
 
+def same_site_path(target: str | None) -> str | None:
+    r"""`target` if it is a path on this site, else None.
+
+    Only printable ASCII, no backslash (browsers read it as /), one leading slash, and neither
+    a scheme nor a host once urllib has parsed it, before and after undoing %-escapes. Browsers
+    drop tabs and newlines from a URL, so `/\t/evil.example` would reach evil.example; and a
+    newline in a Location header is a server error."""
+    if not target or len(target) > MAX_NEXT:
+        return None
+    for form in (target, unquote(target)):
+        if any(not 0x20 < ord(c) < 0x7F or c == "\\" for c in form):
+            return None
+        if not form.startswith("/") or form.startswith("//"):
+            return None
+        try:
+            parts = urlsplit(form)
+        except ValueError:
+            return None
+        if parts.scheme or parts.netloc:
+            return None
+    return target
+
+
 def safe_next(target: str | None) -> str:
-    """A local path to return to after sign-in; anything else (another host) becomes /runs."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return url_for("mission.runs")
+    """Where to go after sign-in: a path on this site, or /runs."""
+    return same_site_path(target) or url_for("mission.runs")
 
 
 @blueprint.get("/signin")

@@ -3,11 +3,13 @@
 Everything is read from Redis at scrape time by one custom collector, so any web process can
 answer for the whole fleet: runs (metrics_runs), the two queues, GitHub API calls and rate
 limits (counted by every process that calls GitHub), and webhook handling times (recorded
-below, around the webhook view). The page carries no repository or person names.
+below, around the webhook view). The page carries no repository or person names; with
+ORCA_METRICS_TOKEN set, only a scrape that sends it as a bearer token gets it.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -111,6 +113,11 @@ class OrcaCollector:
 
 @blueprint.get("/metrics")
 def metrics():
+    if not bearer_ok(current_app.extensions["orca"].settings.metrics_token,
+                     request.headers.get("Authorization")):
+        return Response("ORCA_METRICS_TOKEN is set: send Authorization: Bearer <token>\n",
+                        status=401, mimetype="text/plain",
+                        headers={"WWW-Authenticate": 'Bearer realm="orca metrics"'})
     _tally().flush()  # this process's latest answers count too
     registry = CollectorRegistry(auto_describe=False)
     registry.register(OrcaCollector(current_app.extensions["orca"].redis))
@@ -120,6 +127,15 @@ def metrics():
         log.exception("metrics: Redis unavailable")
         return Response("# Redis unavailable\n", status=503, mimetype="text/plain")
     return Response(body, content_type=CONTENT_TYPE_LATEST)
+
+
+def bearer_ok(token: str, authorization: str | None) -> bool:
+    """True when no token is required, or `authorization` is `Bearer <token>` (the scheme's
+    case does not matter, RFC 7235; the token is compared in constant time)."""
+    if not token:
+        return True
+    scheme, _, sent = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(sent.encode(), token.encode())
 
 
 @blueprint.before_app_request

@@ -5,9 +5,11 @@ the gate, the 👀 and the tracking comment; `orca-runs` for the agent itself.
 
 A delivery costs one Redis round trip: its writes (the run record, RQ's job) are queued on a
 redis-py pipeline, which RQ's enqueue accepts, and are sent to a Lua script that makes them
-only if the delivery id is not claimed yet, then claims it. A script runs atomically, so a
-redelivery racing its original finds it claimed and enqueues nothing; a write that fails
-stops the script before the claim, so GitHub's redelivery can try again.
+only if neither the delivery id nor its body is claimed yet, then claims both. A script runs
+atomically, so a redelivery racing its original finds it claimed and enqueues nothing; a
+write that fails stops the script before the claims, so GitHub's redelivery can try again.
+The body's claim turns away a replay: the same signed body under another delivery id
+(app/replay.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from redis.commands.core import Script
 from rq import Queue
 
 from app.installations import InstallationChange
+from app.replay import Delivery, ReplayedDelivery
 from app.runs import DELIVERY_SECONDS, RunStore, new_run_id
 from app.triggers import Trigger
 
@@ -28,18 +31,23 @@ RUNS_QUEUE = "orca-runs"
 # An acknowledgement is a handful of API calls; anything longer is stuck.
 ACK_TIMEOUT = 120
 
-# KEYS[1] is the delivery's claim; KEYS[i > 1] the key of the (i-1)th write. ARGV: the claim's
-# value and lifetime, then per write its number of arguments after the key, its name, them.
+# KEYS[1] is the delivery id's claim, KEYS[2] the body's; KEYS[i > 2] the key of the (i-2)th
+# write. ARGV: the id's claim and lifetime, the body's claim (the delivery id) and lifetime,
+# then per write its number of arguments after the key, its name, them. A claimed id answers
+# with its claim (a redelivery, as ever); a claimed body under a new id with {first id}.
 _ONCE = """
 local claimed = redis.call('GET', KEYS[1])
 if claimed then return claimed end
-local at = 3
-for i = 2, #KEYS do
+local first = redis.call('GET', KEYS[2])
+if first then return {first} end
+local at = 5
+for i = 3, #KEYS do
   local count = tonumber(ARGV[at])
   redis.call(ARGV[at + 1], KEYS[i], unpack(ARGV, at + 2, at + 1 + count))
   at = at + 2 + count
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
 return false
 """
 _ONCE_SCRIPT = Script(None, _ONCE.encode())  # EVALSHA, loading it the first time per server
@@ -50,25 +58,26 @@ def queues(connection: redis.Redis) -> tuple[Queue, Queue]:
     return Queue(FAST_QUEUE, connection=connection), Queue(RUNS_QUEUE, connection=connection)
 
 
-def enqueue_trigger(connection: redis.Redis, trigger: Trigger, delivery_id: str) -> tuple[str, bool]:
+def enqueue_trigger(connection: redis.Redis, trigger: Trigger,
+                    delivery: Delivery) -> tuple[str, bool]:
     """Queue what the trigger asks for. Returns (run or control id, newly created).
 
     A run gets a record and an acknowledgement job; a stop, retry, help or cancel gets one
     fast job. The delivery id makes this idempotent: a redelivered webhook finds what it
-    started the first time and enqueues nothing.
+    started the first time and enqueues nothing. ReplayedDelivery: its body came before.
     """
     job_key = new_run_id() if trigger.starts_run else f"{trigger.kind}-{new_run_id()}"
 
     def writes(pipe: Pipeline) -> None:
         if trigger.starts_run:
-            start_run(connection, job_key, trigger, delivery_id, pipe)
+            start_run(connection, job_key, trigger, delivery.id, pipe)
         else:
             queues(connection)[0].enqueue_call(
                 "jobs.control.handle", kwargs={"trigger": trigger.to_dict()},
                 job_id=job_key, timeout=ACK_TIMEOUT,
                 description=f"{trigger.kind} {trigger.target}", pipeline=pipe)
 
-    existing = once_per_delivery(connection, delivery_id, job_key, writes)
+    existing = once_per_delivery(connection, delivery, job_key, writes)
     return (existing, False) if existing is not None else (job_key, True)
 
 
@@ -89,17 +98,17 @@ def start_run(connection: redis.Redis, run_id: str, trigger: Trigger, delivery_i
 
 
 def enqueue_installation_change(connection: redis.Redis, change: InstallationChange,
-                                delivery_id: str) -> bool:
+                                delivery: Delivery) -> bool:
     """Queue the recording of an installation change once per delivery; True if new."""
 
     def writes(pipe: Pipeline) -> None:
         queues(connection)[0].enqueue_call(
             "jobs.installations.apply_change", kwargs={"change": change.to_dict()},
-            job_id=f"installation-{delivery_id}", timeout=ACK_TIMEOUT,
+            job_id=f"installation-{delivery.id}", timeout=ACK_TIMEOUT,
             description=f"installation {change.installation_id} {change.action}", pipeline=pipe)
 
     claim = f"installation:{change.installation_id}:{new_run_id()}"
-    return once_per_delivery(connection, delivery_id, claim, writes) is None
+    return once_per_delivery(connection, delivery, claim, writes) is None
 
 
 def transaction(connection: redis.Redis) -> Pipeline:
@@ -109,21 +118,28 @@ def transaction(connection: redis.Redis) -> Pipeline:
     return pipe
 
 
-def once_per_delivery(connection: redis.Redis, delivery_id: str, claim: str,
+def once_per_delivery(connection: redis.Redis, delivery: Delivery, claim: str,
                       writes: Callable[[Pipeline], None]) -> str | None:
     """Make the writes `writes` queues on a pipeline and claim the delivery for `claim`, in one
     round trip, unless the delivery is claimed already: then write nothing and return its claim.
+    Its body claimed under another delivery id: write nothing, raise ReplayedDelivery.
 
     `claim` must be unique to this attempt: when a lost answer makes the client send the
     script again, finding its own claim means the writes were made.
     """
     pipe = transaction(connection)
     writes(pipe)
-    keys, args = [f"orca:delivery:{delivery_id}"], [claim, DELIVERY_SECONDS]
+    keys = [f"orca:delivery:{delivery.id}", f"orca:body:{delivery.digest}"]
+    # The id outlives the body's claim, so a redelivery is never mistaken for a replay.
+    args = [claim, max(DELIVERY_SECONDS, delivery.keep), delivery.id, delivery.keep]
     for command, _options in pipe.command_stack:
         name, key, *rest = command  # every write names its key first (HSET, RPUSH, ZADD...)
         keys.append(key)
         args += [len(rest), name, *rest]
     pipe.reset()
     claimed = _ONCE_SCRIPT(keys=keys, args=args, client=connection)
+    if isinstance(claimed, list):
+        raise ReplayedDelivery(f"replayed delivery: this signed body came as delivery "
+                               f"{claimed[0].decode()} already; a new X-GitHub-Delivery id "
+                               "does not make it new")
     return None if claimed is None or claimed.decode() == claim else claimed.decode()

@@ -1,4 +1,4 @@
-"""The webhook view: verify, parse, decide, enqueue, answer. Nothing else.
+"""The webhook view: verify, parse, decide, date (app/replay.py), enqueue, answer. Nothing else.
 
 GitHub gives a delivery 10 seconds (https://docs.github.com/en/webhooks/using-webhooks/
 best-practices-for-using-webhooks#respond-within-10-seconds), so no GitHub call and no
@@ -12,12 +12,12 @@ import logging
 import re
 
 import redis
-from flask import Blueprint, Flask, Request, current_app, jsonify, request
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask import Blueprint, current_app, jsonify, request
 
-from app import signature
+from app import replay, signature
 from app.installations import InstallationChange, installation_change
 from app.queues import enqueue_installation_change, enqueue_trigger
+from app.replay import Delivery, RefusedDelivery
 from app.triggers import PayloadError, Trigger, trigger_for
 
 log = logging.getLogger(__name__)
@@ -26,21 +26,6 @@ WEBHOOKS_PATH = "/webhooks"
 # GitHub's delivery ids are GUIDs. Anything else could not be an RQ job id (letters, digits,
 # _ and - only) and has no business in a Redis key.
 DELIVERY_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
-
-
-class _NoSessionForDeliveries(SecureCookieSessionInterface):
-    """GitHub's deliveries carry no cookie and need no session, whose signing serializer
-    costs some 50 µs a request (bench/intake.py). Mission control's pages keep theirs."""
-
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
-        if request.path == WEBHOOKS_PATH:  # the URL is matched only after this
-            return self.null_session_class()
-        return super().open_session(app, request)
-
-
-@blueprint.record_once
-def _configure(state) -> None:
-    state.app.session_interface = _NoSessionForDeliveries()
 
 
 def _answer(status: int, **body: object):
@@ -65,16 +50,28 @@ def receive():
         if event == "ping":
             return _answer(200, ok=True)
         decision = _decide(event, payload, orca.settings.trigger_label)
+        if decision is None:
+            return _answer(200, ignored=f"{event} asks nothing of Orca")
+        dated = replay.check(event, payload, body, delivery, orca.clock(),
+                             orca.settings.replay_window)
     except (ValueError, PayloadError) as exc:
         return _answer(400, error=f"malformed payload: {exc}")
-    if decision is None:
-        return _answer(200, ignored=f"{event} asks nothing of Orca")
+    except RefusedDelivery as exc:
+        return _refused(delivery, exc)
     try:
-        return _enqueue(orca.redis, decision, delivery)
+        return _enqueue(orca.redis, decision, dated)
+    except RefusedDelivery as exc:
+        return _refused(delivery, exc)
     except redis.RedisError:
         log.exception("redis unavailable (delivery %s)", delivery)
         # 503 marks the delivery failed on GitHub's side so it can be redelivered.
         return _answer(503, error="queue unavailable; redeliver later")
+
+
+def _refused(delivery: str, exc: RefusedDelivery):
+    """A stale (422) or replayed (409) delivery: signed, but not one GitHub sends now."""
+    log.warning("delivery %s refused: %s", delivery, exc)
+    return _answer(exc.status, error=str(exc))
 
 
 def _parse(body: bytes) -> object:
@@ -91,11 +88,11 @@ def _decide(event: str, payload: object, label: str) -> Trigger | InstallationCh
     return installation_change(event, payload) or trigger_for(event, payload, label=label)
 
 
-def _enqueue(connection: redis.Redis, decision: Trigger | InstallationChange, delivery: str):
+def _enqueue(connection: redis.Redis, decision: Trigger | InstallationChange, delivery: Delivery):
     if isinstance(decision, InstallationChange):
         created = enqueue_installation_change(connection, decision, delivery)
         return _answer(202 if created else 200, installation=decision.installation_id,
                        duplicate=not created)
     run_id, created = enqueue_trigger(connection, decision, delivery)
-    log.info("run %s for %s (delivery %s, new=%s)", run_id, decision.target, delivery, created)
+    log.info("run %s for %s (delivery %s, new=%s)", run_id, decision.target, delivery.id, created)
     return _answer(202 if created else 200, run=run_id, duplicate=not created)

@@ -1,9 +1,11 @@
 """Driving `wrk` with signed webhook deliveries.
 
 wrk cannot compute an HMAC, so the bodies are signed here beforehand and written to a file
-its Lua script reads (one `signature<TAB>body` per line). Only the body is signed, so the
-script gives every request a delivery id of its own: bodies repeat once the file is used
-up, deliveries never do. The script counts answers by status and prints one JSON line.
+(one `signature<TAB>body` per line) that its Lua script reads a line per request, each wrk
+thread its own lines. Orca queues a signed body once: the same body under another delivery id
+is a replay, answered 409. So the file must hold as many bodies as a run sends; past its end
+the script starts it again, and the repeats show as non-2xx answers. Every request carries a
+delivery id of its own. The script counts answers by status and prints one JSON line.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 SCRIPT = r"""
-local deliveries, counter = {}, 0
+local counter, file, threads = 0, nil, 1
 statuses, all_threads, thread_id = {}, {}, 0
 
 function setup(thread)
@@ -25,23 +28,34 @@ function setup(thread)
 end
 
 function init(args)
-  prefix = args[1]
-  for line in io.lines(args[2]) do
-    local tab = line:find("\t", 1, true)
-    table.insert(deliveries, {line:sub(1, tab - 1), line:sub(tab + 1)})
+  prefix, threads = args[1], tonumber(args[3])
+  file = assert(io.open(args[2], "rb"))
+  for _ = 2, thread_id do file:read("*l") end  -- thread n reads lines n, n + threads, ...
+end
+
+-- This thread's next line; after the last, the file again from the top.
+local function next_line()
+  local line = file:read("*l")
+  if not line then
+    file:seek("set", 0)
+    for _ = 2, thread_id do file:read("*l") end
+    line = file:read("*l")
   end
+  for _ = 2, threads do file:read("*l") end
+  return line
 end
 
 function request()
   counter = counter + 1
-  local d = deliveries[(counter - 1) % #deliveries + 1]
+  local line = next_line()
+  local tab = line:find("\t", 1, true)
   return wrk.format("POST", "/webhooks", {
     ["Content-Type"] = "application/json",
     ["User-Agent"] = "GitHub-Hookshot/044aadd",
     ["X-GitHub-Event"] = "issues",
     ["X-GitHub-Delivery"] = prefix .. "-" .. thread_id .. "-" .. counter,
-    ["X-Hub-Signature-256"] = d[1],
-  }, d[2])
+    ["X-Hub-Signature-256"] = line:sub(1, tab - 1),
+  }, line:sub(tab + 1))
 end
 
 function response(status, headers, body)
@@ -93,18 +107,25 @@ def available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run(url: str, signed: list[tuple[str, bytes]], prefix: str, seconds: float,
-        connections: int, threads: int = 1) -> Load:
-    """Post `signed` (signature, body) deliveries round and round for `seconds`."""
+def write_bodies(path: Path, signed: Iterable[tuple[str, bytes]]) -> int:
+    """Write (signature, body) deliveries where `run` reads them; returns how many."""
+    count = 0
+    with path.open("wb") as out:
+        for sig, body in signed:
+            out.write(sig.encode() + b"\t" + body + b"\n")
+            count += 1
+    return count
+
+
+def run(url: str, bodies: Path, prefix: str, seconds: float, connections: int,
+        threads: int = 1) -> Load:
+    """Post the deliveries in `bodies` (see write_bodies), in order, for `seconds`."""
     with tempfile.TemporaryDirectory() as scratch:
-        script, data = Path(scratch) / "deliveries.lua", Path(scratch) / "deliveries.tsv"
+        script = Path(scratch) / "deliveries.lua"
         script.write_text(SCRIPT)
-        with data.open("wb") as out:
-            for sig, body in signed:
-                out.write(sig.encode() + b"\t" + body + b"\n")
         done = subprocess.run(
             ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-             "-s", str(script), f"{url}/webhooks", "--", prefix, str(data)],
+             "-s", str(script), f"{url}/webhooks", "--", prefix, str(bodies), str(threads)],
             capture_output=True, text=True, check=True, timeout=seconds + 60)
     return _parse(done.stdout)
 

@@ -70,7 +70,7 @@ class RunContext:
         redactor = Redactor()
         for secret in (settings.github_webhook_secret, settings.anthropic_api_key,
                        settings.github_client_secret, settings.session_secret,
-                       settings.admin_token):
+                       settings.admin_token, settings.metrics_token):
             redactor.add(secret)
         for line in settings.private_key().splitlines():  # any line of it, should one show
             if not line.startswith("-----"):

@@ -250,14 +250,15 @@ def _renumber(payload: dict[str, Any], full_name: str, old: int, new: int) -> No
 
 
 def apply_issue(payload: dict[str, Any], issue: dict[str, Any], web: str, full_name: str) -> None:
-    """Set number, title, body, labels, state, user (and PR-ness) on the issue or the PR."""
+    """Set number, title, body, labels, state, user (and PR-ness), and the ``updated_at`` and
+    ``closed_at`` times, on the issue or the PR."""
     target = payload.get("issue") or payload.get("pull_request")
     if "number" in issue and issue["number"] != target["number"]:
         _renumber(payload, full_name, target["number"], issue["number"])
         target["number"] = issue["number"]
         if "number" in payload:
             payload["number"] = issue["number"]
-    for key in ("title", "body", "state"):
+    for key in ("title", "body", "state", "updated_at", "closed_at"):
         if key in issue:
             target[key] = issue[key]
     if "labels" in issue:

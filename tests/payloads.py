@@ -19,6 +19,11 @@ required, with the values GitHub sends for a plain, unreacted, unlocked object:
 * full installation: ``suspended_at``/``suspended_by`` null;
   installation_repositories: ``requester`` null;
 * ping hook: ``deliveries_url`` (``<hook url>/deliveries``).
+
+:func:`build` also dates the trigger now, as GitHub does a delivery it sends now: the field
+Orca dates a delivery by (``app.replay.TRIGGER_TIMES``, e.g. a comment's ``created_at``) is
+set to the current second, unless the caller gives it. The examples are from 2019, and Orca
+refuses deliveries older than ``ORCA_REPLAY_WINDOW``; ``fresh=False`` keeps their own dates.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import copy
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +41,7 @@ from urllib import error, request
 
 import jsonschema
 
+from app.replay import TRIGGER_TIMES
 from tests import payload_parts as parts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"
@@ -154,6 +161,7 @@ def build(
     comment: dict[str, Any] | None = None,
     review: dict[str, Any] | None = None,
     index: int = 0,
+    fresh: bool = True,
     **overrides: Any,
 ) -> dict[str, Any]:
     """A schema-valid delivery of event.action re-pointed at the fake GitHub at base_url.
@@ -164,9 +172,12 @@ def build(
     pull_request payloads "head"/"base" (branch) and "head_sha". comment/review: "id", "body",
     "user", plus any field to copy as is (e.g. "path", "line", "state"). label: a label name.
     overrides: top-level keys set last (e.g. changes=...). Every URL ends up on base_url.
+    fresh: date the trigger now (see the module doc); False keeps the example's date.
     """
     web = base_url.rstrip("/")
     payload = fill_required(_start(event, action, index))
+    if fresh:
+        date_trigger(event, payload, time.time())
     spec = parts.RepoSpec.parse(repo) if repo is not None else None
     if spec is not None:
         parts.retarget_repository(payload, spec, web)
@@ -183,6 +194,24 @@ def build(
     _set_installation(payload, event, installation_id, spec, web)
     payload.update(overrides)
     return parts.repoint(payload, web)
+
+
+def stamp(moment: float) -> str:
+    """GitHub's timestamp format, to the second: ``2019-05-15T15:20:18Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+
+
+def date_trigger(event: str, payload: dict[str, Any], moment: float) -> None:
+    """Set the field the trigger is dated by to `moment`, in the type the example uses
+    (installation times are Unix seconds in some examples); in place."""
+    path = TRIGGER_TIMES.get((event, payload.get("action") or ""))
+    if path is None:
+        return
+    *parents, key = path.split(".")
+    holder = payload
+    for name in parents:
+        holder = holder[name]
+    holder[key] = int(moment) if isinstance(holder.get(key), int) else stamp(moment)
 
 
 def _set_installation(

@@ -1,10 +1,13 @@
 """Installation events: the pure decision table, and the job against a real Redis + RQ."""
 
+import hashlib
+
 import pytest
 from rq import Queue, SimpleWorker
 
 from app.installations import InstallationChange, InstallationStore, installation_change
 from app.queues import FAST_QUEUE, enqueue_installation_change, enqueue_trigger, queues
+from app.replay import Delivery
 from app.runs import RunStore
 from app.triggers import PayloadError, Trigger
 from tests import payloads
@@ -51,16 +54,21 @@ def trigger(installation_id, number):
     return Trigger("label", installation_id, "octo-org/hello", 42, number, "octocat", 99)
 
 
+def delivery(delivery_id):
+    """A delivery whose body is its id: distinct ids, distinct bodies."""
+    return Delivery(delivery_id, hashlib.sha256(delivery_id.encode()).hexdigest(), 3600)
+
+
 def drain(connection):
     SimpleWorker(list(queues(connection)), connection=connection).work(burst=True)
 
 
 def test_suspension_cancels_only_that_installations_queued_runs(redis_client):
-    mine, _ = enqueue_trigger(redis_client, trigger(7, 1), "d1")
-    other, _ = enqueue_trigger(redis_client, trigger(8, 2), "d2")
+    mine, _ = enqueue_trigger(redis_client, trigger(7, 1), delivery("d1"))
+    other, _ = enqueue_trigger(redis_client, trigger(8, 2), delivery("d2"))
     change = InstallationChange(7, "suspend", "octo-org", "suspended")
-    assert enqueue_installation_change(redis_client, change, "d3")
-    assert not enqueue_installation_change(redis_client, change, "d3")  # redelivered
+    assert enqueue_installation_change(redis_client, change, delivery("d3"))
+    assert not enqueue_installation_change(redis_client, change, delivery("d3"))  # redelivered
     # Run only the installation job: the others stay queued.
     job = Queue(FAST_QUEUE, connection=redis_client).fetch_job("installation-d3")
     Queue(FAST_QUEUE, connection=redis_client).remove(job)
@@ -74,10 +82,11 @@ def test_suspension_cancels_only_that_installations_queued_runs(redis_client):
 
 
 def test_repositories_are_recorded(redis_client):
-    enqueue_installation_change(redis_client, InstallationChange(7, "created", "octo-org", "active",
-                                                                 added=["octo-org/a", "octo-org/b"]), "x1")
-    enqueue_installation_change(redis_client, InstallationChange(7, "removed", "octo-org", None,
-                                                                 removed=["octo-org/a"]), "x2")
+    added = InstallationChange(7, "created", "octo-org", "active",
+                               added=["octo-org/a", "octo-org/b"])
+    removed = InstallationChange(7, "removed", "octo-org", None, removed=["octo-org/a"])
+    enqueue_installation_change(redis_client, added, delivery("x1"))
+    enqueue_installation_change(redis_client, removed, delivery("x2"))
     drain(redis_client)
     record = InstallationStore(redis_client).get(7)
     assert record["status"] == "active" and record["repositories"] == ["octo-org/b"]

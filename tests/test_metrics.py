@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue
 
 from app import create_app
+from app.metrics import bearer_ok
 from app.metrics_store import WEBHOOKS_KEY, read_hash
 from app.metrics_webhooks import WebhookTally
 from app.queues import RUNS_QUEUE
@@ -123,3 +124,36 @@ def test_metrics_answer_503_without_redis(redis_server):
                         REDIS_URL="redis://127.0.0.1:9/0")
     answer = create_app(settings).test_client().get("/metrics")
     assert answer.status_code == 503
+
+
+@pytest.mark.parametrize("token,authorization,ok", [
+    ("", None, True),  # no ORCA_METRICS_TOKEN: open, as before
+    ("", "Bearer anything", True),
+    ("s3cret-token", "Bearer s3cret-token", True),
+    ("s3cret-token", "bearer s3cret-token", True),  # the scheme's case does not matter
+    ("s3cret-token", None, False),
+    ("s3cret-token", "", False),
+    ("s3cret-token", "Bearer", False),
+    ("s3cret-token", "Bearer s3cret-token ", False),
+    ("s3cret-token", "Bearer  s3cret-token", False),
+    ("s3cret-token", "Bearer s3cret-toke", False),
+    ("s3cret-token", "Basic s3cret-token", False),
+    ("s3cret-token", "s3cret-token", False),
+    ("s3cret-token", "Bearer \u00e9", False),
+])
+def test_the_metrics_token(token, authorization, ok):
+    assert bearer_ok(token, authorization) is ok
+
+
+def test_without_a_metrics_token_metrics_is_open(client):
+    assert client.get("/metrics").status_code == 200
+
+
+def test_with_a_metrics_token_a_scrape_must_send_it(redis_client):
+    settings = Settings(GITHUB_APP_ID=1, GITHUB_PRIVATE_KEY="k", GITHUB_WEBHOOK_SECRET=SECRET,
+                        ORCA_METRICS_TOKEN="s3cret-token")
+    client = create_app(settings, redis_client).test_client()
+    refused = client.get("/metrics")
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
+    scrape = client.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
+    assert scrape.status_code == 200

@@ -17,7 +17,7 @@ def test_every_secret_in_the_settings_is_redacted(monkeypatch, redis_server):
         serialization.NoEncryption()).decode()
     secrets = {"GITHUB_WEBHOOK_SECRET": "hook-secret-1", "ANTHROPIC_API_KEY": "sk-ant-model-2",
                "GITHUB_CLIENT_SECRET": "oauth-client-3", "ORCA_SESSION_SECRET": "session-4x",
-               "ORCA_ADMIN_TOKEN": "admin-token-5"}
+               "ORCA_ADMIN_TOKEN": "admin-token-5", "ORCA_METRICS_TOKEN": "metrics-token-6"}
     for name, value in {**secrets, "GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": pem,
                         "REDIS_URL": redis_server.url}.items():
         monkeypatch.setenv(name, value)

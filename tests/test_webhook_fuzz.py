@@ -235,9 +235,12 @@ def signed_headers(event: str, body: bytes, delivery: str | None = None) -> dict
 # -- the properties -----------------------------------------------------------------------------
 
 def check_accounting(connection: redis.Redis, before: tuple, answer: Any, delivery: str) -> None:
-    """Nothing changes on a 4xx or 200; a 202 queues one fast job, bound to the delivery."""
+    """Nothing changes on a 4xx or 200; a 202 queues one fast job, bound to the delivery.
+
+    409 is a body sent before under another id (a replay), 422 a trigger dated outside
+    ORCA_REPLAY_WINDOW (a mutation can date it so)."""
     after = snapshot(connection)
-    assert answer.status_code in (200, 202, 400), (answer.status_code, answer.data[:300])
+    assert answer.status_code in (200, 202, 400, 409, 422), (answer.status_code, answer.data[:300])
     if answer.status_code != 202:
         assert after == before, answer.json
         return
@@ -299,6 +302,9 @@ def test_signed_real_payloads_with_keys_dropped_or_retyped(intake, delivery):
 def test_the_unmutated_trigger_is_queued_so_the_fuzz_reaches_the_queue(intake):
     client, connection = intake
     event, payload = base_deliveries()[0]
+    # On an issue of its own: the fuzz has sent the base body already, and again it would be
+    # a replay.
+    payload = {**payload, "issue": {**payload["issue"], "number": 6}}
     body = payloads.encode(payload)
     headers = signed_headers(event, body)
     before = snapshot(connection)

@@ -1,6 +1,8 @@
 """The webhook view, through Flask's test client with a real Redis."""
 
+import hashlib
 import json
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -26,12 +28,12 @@ def client(settings, redis_client):
     return create_app(settings, redis_client).test_client()
 
 
-def labeled(label="agent"):
+def labeled(label="agent", number=5):
     return payloads.issues_labeled(
         base_url="http://127.0.0.1:9", installation_id=7,
         repo={"full_name": "octo-org/hello", "id": 42, "default_branch": "main"},
         sender_login="octocat", sender_id=99,
-        issue={"number": 5, "title": "Fix it", "body": "please"}, label=label)
+        issue={"number": number, "title": "Fix it", "body": "please"}, label=label)
 
 
 def post(client, event, payload, secret=SECRET, delivery="d-1", raw=None):
@@ -95,7 +97,7 @@ def test_a_delivery_costs_one_round_trip(settings, redis_client, redis_server):
     counting = redis.Redis(connection_pool=redis.ConnectionPool(
         port=redis_server.port, connection_class=CountingConnection))
     client = create_app(settings, counting).test_client()
-    post(client, "issues", labeled(), delivery="warm-up")  # loads the script once
+    post(client, "issues", labeled(number=6), delivery="warm-up")  # loads the script once
     CountingConnection.sent = 0
     assert post(client, "issues", labeled(), delivery="counted").status_code == 202
     assert post(client, "issues", labeled(), delivery="counted").status_code == 200
@@ -181,3 +183,68 @@ def test_installation_events_are_queued_once(client, redis_client):
 def test_home_page_names_the_label(client):
     page = client.get("/")
     assert page.status_code == 200 and b"<code>agent</code>" in page.data
+
+
+def test_a_replayed_body_under_a_new_id_is_409_and_costs_one_round_trip(settings, redis_client,
+                                                                         redis_server):
+    counting = redis.Redis(connection_pool=redis.ConnectionPool(
+        port=redis_server.port, connection_class=CountingConnection))
+    client = create_app(settings, counting).test_client()
+    payload = labeled()
+    first = post(client, "issues", payload, delivery="original")
+    CountingConnection.sent = 0
+    replay = post(client, "issues", payload, delivery="replayed")
+    assert CountingConnection.sent == 1
+    assert replay.status_code == 409
+    assert replay.json == {"error": "replayed delivery: this signed body came as delivery original "
+                                    "already; a new X-GitHub-Delivery id does not make it new"}
+    assert not redis_client.exists("orca:delivery:replayed")
+    assert fast_jobs(redis_client) == [f"ack-{first.json['run']}"]
+    # GitHub's redelivery of the original is still answered as one.
+    again = post(client, "issues", payload, delivery="original")
+    assert (again.status_code, again.json) == (200, {"run": first.json["run"], "duplicate": True})
+
+
+def test_claims_last_until_the_trigger_leaves_the_window(settings, redis_client):
+    payload = labeled()
+    payload["issue"]["updated_at"] = "2026-12-03T12:00:00Z"
+    at = datetime(2026, 12, 3, 12, tzinfo=UTC).timestamp()
+    client = create_app(settings, redis_client, clock=lambda: at + 3600).test_client()
+    body = json.dumps(payload).encode()
+    assert post(client, "issues", payload, delivery="d-1").status_code == 202
+    body_ttl = redis_client.ttl(f"orca:body:{hashlib.sha256(body).hexdigest()}")
+    assert settings.replay_window - 3600 - 5 <= body_ttl <= settings.replay_window - 3600
+    assert redis_client.ttl("orca:delivery:d-1") > settings.replay_window - 5  # 3 days, as ever
+
+
+@pytest.mark.parametrize("late,status", [(0, 202), (1, 422)])
+def test_the_window_edge_with_orcas_clock(settings, redis_client, late, status):
+    payload = labeled()
+    payload["issue"]["updated_at"] = "2026-12-03T12:00:00Z"
+    at = datetime(2026, 12, 3, 12, tzinfo=UTC).timestamp()
+    now = at + settings.replay_window + late
+    client = create_app(settings, redis_client, clock=lambda: now).test_client()
+    answer = post(client, "issues", payload)
+    assert answer.status_code == status
+    if status == 422:
+        assert answer.json["error"].startswith("stale delivery: its trigger (2026-12-03T12:00:00Z)")
+        assert redis_client.keys("orca:delivery:*") == [] and fast_jobs(redis_client) == []
+
+
+def test_the_window_is_a_setting(redis_client):
+    payload = payloads.issues_labeled("agent", fresh=False, base_url="http://127.0.0.1:9",
+                                      installation_id=7, repo={"full_name": "o/r", "id": 1})
+    strict = Settings(GITHUB_APP_ID=1, GITHUB_PRIVATE_KEY="k", GITHUB_WEBHOOK_SECRET=SECRET)
+    wide = strict.model_copy(update={"replay_window": 20 * 365 * 86400})  # 2019 is in it
+    for settings, status in ((strict, 422), (wide, 202)):
+        client = create_app(settings, redis_client).test_client()
+        assert post(client, "issues", payload).status_code == status
+
+
+def test_a_timestamp_that_is_not_one_is_400(client, redis_client):
+    payload = labeled()
+    payload["issue"]["updated_at"] = "last Tuesday"
+    answer = post(client, "issues", payload)
+    assert answer.status_code == 400
+    assert "issue.updated_at is not a timestamp" in answer.json["error"]
+    assert fast_jobs(redis_client) == []

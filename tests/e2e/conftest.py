@@ -6,6 +6,7 @@ points them at the fakes and at the test's own redis-server.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,6 +21,7 @@ from app.queues import queues
 from app.settings import load_settings
 from tests import payloads
 from tests.fakes.github import FakeGitHub
+from tests.fakes.github_state import iso, now
 from tests.fakes.model import FakeModel
 from tests.serving import Background
 
@@ -122,6 +124,24 @@ def labeled_payload(github: FakeGitHub, scene: Scene, label: str = "agent") -> d
               "private": True},
         sender_login="octocat", sender_id=scene.requester["id"],
         issue={"number": scene.number, "title": "Fix the greeting typo",
-               "body": "greet() says helo instead of hello."},
+               "body": "greet() says helo instead of hello.",
+               "updated_at": label_time(github, scene)},
         label=label,
     )
+
+
+def label_time(github: FakeGitHub, scene: Scene) -> str:
+    """When GitHub would say the label was added (the issue's `updated_at`): now.
+
+    GitHub's times are whole seconds, and a test labels faster than that: a second label on
+    one issue within a second is stamped a second later, so that its delivery is not the
+    first one's body again (which Orca would refuse as a replay)."""
+    key = (github.base_url, scene.full_name, scene.number)
+    last = _LABELED.get(key)
+    moment = now() if last is None else max(now(), last + dt.timedelta(seconds=1))
+    _LABELED[key] = moment
+    return iso(moment)
+
+
+# The last label time each issue was given, by fake GitHub (its URL), repository and number.
+_LABELED: dict[tuple[str, str, int], dt.datetime] = {}

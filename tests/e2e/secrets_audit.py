@@ -51,7 +51,8 @@ def secrets_of(orca: Orca) -> dict[str, bytes]:
              "model API key": settings.anthropic_api_key,
              "OAuth client secret": settings.github_client_secret,
              "session secret": settings.session_secret,
-             "admin token": settings.admin_token}
+             "admin token": settings.admin_token,
+             "metrics token": settings.metrics_token}
     key_lines = [line for line in settings.private_key().splitlines() if line and "-----" not in line]
     named |= {f"private key line {n + 1}": line for n, line in enumerate(key_lines)}
     for n, token in enumerate(orca.github.state.tokens):

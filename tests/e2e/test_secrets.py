@@ -29,13 +29,13 @@ from tests.mission_scene import csrf_of
 KINDS = {"log", "redis", "file", "worktree", "model", "github"}
 # Named as secrets_of names them.
 OPERATOR_SECRETS = ("webhook secret", "model API key", "OAuth client secret", "session secret",
-                    "admin token")
+                    "admin token", "metrics token")
 
 
 @pytest.fixture
 def key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_github) -> Path:
     """The rest of an operator's `.env`, set before Orca starts: OAuth client, session secret,
-    admin token, and the App's key as a file where `orca setup` would leave it."""
+    admin and metrics tokens, and the App's key as a file where `orca setup` would leave it."""
     key = tmp_path / "keys" / "orca-test.private-key.pem"
     key.parent.mkdir()
     key.write_text(fake_github.private_key_pem)
@@ -43,7 +43,8 @@ def key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_github) -> Pa
     for name, value in {"GITHUB_CLIENT_ID": "Iv1.5ecre75a11d17ed0",
                         "GITHUB_CLIENT_SECRET": f"client-secret-{secrets.token_hex(20)}",
                         "ORCA_SESSION_SECRET": f"session-secret-{secrets.token_hex(20)}",
-                        "ORCA_ADMIN_TOKEN": f"admin-token-{secrets.token_hex(20)}"}.items():
+                        "ORCA_ADMIN_TOKEN": f"admin-token-{secrets.token_hex(20)}",
+                        "ORCA_METRICS_TOKEN": f"metrics-token-{secrets.token_hex(20)}"}.items():
         monkeypatch.setenv(name, value)
     return key
 
