@@ -7,11 +7,7 @@ under gunicorn), and each checks that the attack fails and that nothing was queu
 from __future__ import annotations
 
 import html
-import os
 import re
-import subprocess
-import sys
-import time
 import uuid
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -24,7 +20,7 @@ from app.queues import FAST_QUEUE, RUNS_QUEUE
 from tests import payloads
 from tests.e2e.conftest import make_scene
 from tests.mission_scene import csrf_of
-from tests.redis_server import free_port
+from tests.e2e.test_cli import web  # noqa: F401  (`orca web` under gunicorn)
 
 REPO = {"full_name": "octo-org/hello", "id": 4242, "default_branch": "main", "private": True}
 
@@ -201,43 +197,16 @@ def _shown_next(page: str) -> tuple[str | None, str | None]:
 
 # -- the session cookie -------------------------------------------------------------------------
 
-@pytest.fixture
-def gunicorn(orca):
-    """`orca web` as the README runs it, on the harness's settings."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "web", "--port", str(port),
-                                "--workers", "1"], env=dict(os.environ),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
-    for _ in range(int(seconds * 10)):
-        assert process.poll() is None, "orca web exited"
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("orca web did not become healthy")
-
-
-def test_the_session_cookie_is_secure_when_the_proxy_says_https(gunicorn):
+def test_the_session_cookie_is_secure_when_the_proxy_says_https(web):
+    """`orca web` as the README runs it (gunicorn), from the CLI tests' fixture."""
     # gunicorn takes the scheme from X-Forwarded-Proto when the proxy is trusted (127.0.0.1).
-    over_https = requests.get(f"{gunicorn}/auth/signin", headers={"X-Forwarded-Proto": "https"},
+    over_https = requests.get(f"{web}/auth/signin", headers={"X-Forwarded-Proto": "https"},
                               timeout=10)
     cookie = over_https.headers["Set-Cookie"]
     assert cookie.startswith("orca_session=") and "; Secure" in cookie, cookie
     assert "; HttpOnly" in cookie and "SameSite=Lax" in cookie
     # Plain http (a local trial) keeps a cookie the browser will send back over http.
-    plain = requests.get(f"{gunicorn}/auth/signin", timeout=10).headers["Set-Cookie"]
+    plain = requests.get(f"{web}/auth/signin", timeout=10).headers["Set-Cookie"]
     assert "Secure" not in plain, plain
 
 
