@@ -1,0 +1,103 @@
+"""The bubblewrap command line for one sandboxed command. Pure: it reads no state but the
+host's file layout (which system directories exist, which are merged-/usr links)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobs.sandbox_bounds import Limits
+
+WORKSPACE = "/workspace"
+# The whole environment a command sees; nothing is inherited from the worker.
+CLEAN_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": "/tmp",
+    "LANG": "C.UTF-8",
+    "TERM": "dumb",
+}
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64")
+# What of the host's /etc a build needs: users, name resolution, certificates, the dynamic
+# linker, locale and time zone, Debian's alternatives, language runtimes' own settings. Not the
+# rest: /etc holds the password hashes, ssh host keys, a system gitconfig with credential
+# helpers, package managers' tokens (pip.conf, npmrc), database configs.
+_ETC_ENTRIES = (
+    "alternatives", "bash.bashrc", "ca-certificates", "ca-certificates.conf", "debian_version",
+    "gai.conf", "group", "host.conf", "hostname", "hosts", "inputrc", "java-17-openjdk",
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "locale.alias", "localtime", "magic",
+    "magic.mime", "mime.types", "netconfig", "networks", "nsswitch.conf", "os-release", "passwd",
+    "perl", "profile", "protocols", "python3", "resolv.conf", "services", "shells", "ssl",
+    "terminfo", "timezone", "xml",
+)
+# Runs the command, then writes how full /tmp is ("free-blocks total-blocks block-size") to the
+# report fd, which the command itself does not inherit; the exit status is the command's.
+_WRAPPER = ('bash -c "$1" {fd}>&-; code=$?; stat -f -c "%a %b %S" /tmp >&{fd} 2>/dev/null; '
+            'exit $code')
+
+
+@dataclass(frozen=True)
+class CommandFds:
+    """File descriptors one command's bwrap inherits, by purpose."""
+
+    report: int | None = None
+    """Where the wrapper reports /tmp's use after the command."""
+
+
+@dataclass(frozen=True)
+class Mounts:
+    """What of the host a command sees besides the system directories."""
+
+    worktree: Path
+    ro_binds: tuple[Path, ...] = ()
+    rw_binds: tuple[Path, ...] = ()
+
+
+def bwrap_argv(command: str, mounts: Mounts, limits: Limits, fds: CommandFds = CommandFds(),
+               network: bool = False) -> list[str]:
+    """The bwrap command line running `bash -c command` at /workspace."""
+    argv = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
+            "--share-net" if network else "--unshare-net",
+            "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
+    for name, value in CLEAN_ENV.items():
+        argv += ["--setenv", name, value]
+    argv += _system_mounts()
+    argv += ["--dev", "/dev", "--proc", "/proc"]
+    argv += ["--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    # After the /tmp tmpfs, so binds that live under /tmp on the host are mounted on top.
+    argv += ["--bind", str(mounts.worktree), WORKSPACE]
+    for path in mounts.ro_binds:
+        argv += ["--ro-bind", str(path), str(path)]
+    for path in mounts.rw_binds:
+        argv += ["--bind", str(path), str(path)]
+    # bwrap's root is a scratch tmpfs; made read-only, only /workspace, /tmp and rw_binds
+    # take writes.
+    argv += ["--remount-ro", "/"]
+    argv += ["--chdir", WORKSPACE]
+    if fds.report is None:
+        return argv + ["bash", "-c", command]
+    return argv + ["bash", "-c", _WRAPPER.format(fd=fds.report), "orca-sandbox", command]
+
+
+def _system_mounts() -> list[str]:
+    """Read-only system directories; merged-/usr symlinks (/bin -> usr/bin) are kept as links."""
+    argv: list[str] = []
+    for path in _SYSTEM_DIRS:
+        if os.path.islink(path):
+            argv += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            argv += ["--ro-bind", path, path]
+    for name in _ETC_ENTRIES:
+        path = f"/etc/{name}"
+        if os.path.exists(path):  # a link is bound as what it points at
+            argv += ["--ro-bind", path, path]
+    return argv
+
+
+def tmp_free(report: str) -> tuple[int, int] | None:
+    """(free bytes, total bytes) from the wrapper's report, or None if it said nothing usable."""
+    try:
+        free, total, block = (int(word) for word in report.split())
+    except ValueError:
+        return None
+    return free * block, total * block
