@@ -3,13 +3,15 @@
 BubblewrapSandbox is the real one, composed here from its parts: the command line
 (jobs.sandbox_argv: system directories read-only, the worktree read-write at /workspace, a
 private /tmp of bounded size, no capabilities, a clean environment, its own namespaces), the
-cgroup (jobs.sandbox_cgroup: processes and memory), and the bounds a command ran into
+cgroup (jobs.sandbox_cgroup: processes and memory), the network when allowed
+(jobs.sandbox_network: the internet and nothing of ours), and the bounds a command ran into
 (jobs.sandbox_bounds). NoSandbox runs commands directly, for explicit local trials only.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import resource
 import shutil
@@ -23,6 +25,7 @@ from jobs.errors import RunError
 from jobs.sandbox_argv import CLEAN_ENV, WORKSPACE, CommandFds, Mounts, bwrap_argv, tmp_free
 from jobs.sandbox_bounds import Limits, Measures, bounds_hit
 from jobs.sandbox_cgroup import CgroupLayout, CommandCgroup, cgroup_layout
+from jobs.sandbox_network import RESOLV_CONF, Egress, EgressFailed, egress_problem
 from jobs.sandbox_paths import SandboxPathError, WorktreeSandbox
 from jobs.sandbox_process import CommandResult, run_captured
 
@@ -37,6 +40,8 @@ __all__ = [
     "make_sandbox",
 ]
 
+log = logging.getLogger("orca.sandbox")
+
 UNAVAILABLE_MESSAGE = (
     "bubblewrap (bwrap) is not installed; install it, or set ORCA_SANDBOX=none for a local trial"
 )
@@ -48,7 +53,10 @@ ROOT_WITHOUT_CGROUP_MESSAGE = (
 
 
 class SandboxUnavailable(RunError):
-    """The sandbox cannot run here, or could not set up a command; the message says why."""
+    """The sandbox cannot run here, or could not set up a command; the message says why.
+
+    A RunError, so a command that cannot get its network mid-run ends the run with a comment
+    saying so, instead of running without isolation."""
 
     retry_hint = ("Ask the operators to fix the workers' sandbox (the reason is above), then "
                   "comment `/agent retry`.")
@@ -94,7 +102,8 @@ class BubblewrapSandbox(WorktreeSandbox):
 
     Extra `ro_binds` / `rw_binds` appear at their own paths (e.g. the git mirror a worktree points
     into, so `git status` works inside). Processes a command leaves in the background die with it:
-    bwrap's PID namespace ends when the command's shell exits.
+    bwrap's PID namespace ends when the command's shell exits. With `network`, each command
+    reaches the internet through its own slirp4netns (jobs.sandbox_network).
     """
 
     def __init__(
@@ -117,12 +126,24 @@ class BubblewrapSandbox(WorktreeSandbox):
         """Runs `bash -c command` inside the container; see Sandbox.run."""
         cgroup = self._cgroup()
         report_read, report_write = os.pipe()
-        fds = CommandFds(report=report_write)
-        child_fds = [report_write]
+        egress = Egress() if self.network else None
+        resolv = _data_fd(RESOLV_CONF) if self.network else None
+        fds = CommandFds(report=report_write, resolv=resolv,
+                         status=egress.status_fd if egress else None,
+                         block=egress.block_fd if egress else None)
+        child_fds = [fd for fd in (report_write, resolv) if fd is not None]
         owned = [report_read, *child_fds]  # each closed once: numbers get reused
 
         def started(proc: Any) -> None:
             _close(owned, child_fds)
+            if egress is not None:
+                try:
+                    egress.started(proc)
+                except EgressFailed as error:
+                    raise SandboxUnavailable(
+                        f"the sandbox's network could not be set up for a command: {error}"
+                    ) from error
+                log.debug("sandbox network ready in %.3f s", egress.seconds)
 
         try:
             result = run_captured(
@@ -132,7 +153,7 @@ class BubblewrapSandbox(WorktreeSandbox):
                 env=dict(CLEAN_ENV), cwd="/", timeout=timeout, max_output=max_output,
                 preexec_fn=_child_setup(self.limits, cgroup),
                 on_timeout=cgroup.kill_all if cgroup else None, stop=self.stop,
-                pass_fds=child_fds,
+                pass_fds=[*child_fds, *(egress.child_fds() if egress else [])],
                 on_start=started,
             )
             oom_kills, fork_refusals = cgroup.counters() if cgroup else (0, 0)
@@ -142,12 +163,14 @@ class BubblewrapSandbox(WorktreeSandbox):
             return result
         finally:
             _close(owned, list(owned))
+            if egress is not None:
+                egress.close()
             if cgroup is not None:
                 cgroup.remove()
 
     def argv(self, command: str, fds: CommandFds = CommandFds()) -> list[str]:
         """The bwrap command line for `command` (public for inspection in tests and logs)."""
-        return bwrap_argv(command, self.mounts, self.limits, fds, self.network)
+        return bwrap_argv(command, self.mounts, self.limits, fds)
 
     def _cgroup(self) -> CommandCgroup | None:
         """A cgroup for this command when running as root (see jobs.sandbox_cgroup)."""
@@ -165,6 +188,14 @@ class BubblewrapSandbox(WorktreeSandbox):
 def _layout() -> CgroupLayout | None:
     """Found once per process: probing makes and removes a group."""
     return cgroup_layout()
+
+
+def _data_fd(text: str) -> int:
+    """A pipe's read end already holding `text` (small: it must fit the pipe's buffer)."""
+    read, write = os.pipe()
+    os.write(write, text.encode())
+    os.close(write)
+    return read
 
 
 def _read_all(fd: int) -> str:
@@ -215,26 +246,31 @@ def _child_setup(limits: Limits, cgroup: CommandCgroup | None) -> Callable[[], N
 def make_sandbox(worktree: Path, mode: str = "bubblewrap", **kw: Any) -> Sandbox:
     """The sandbox for `mode` ("bubblewrap" or "none"); keyword arguments go to its constructor.
 
-    Raises SandboxUnavailable when bubblewrap is missing or cannot start here.
+    Raises SandboxUnavailable when bubblewrap is missing or cannot start here, or when the
+    network is asked for and cannot be given without reaching the host.
     """
     if mode == "none":
         return NoSandbox(worktree, stop=kw.get("stop"))
     if mode != "bubblewrap":
         raise SandboxUnavailable(f"unknown sandbox mode {mode!r}; use 'bubblewrap' or 'none'")
-    problem = bubblewrap_problem()
+    problem = bubblewrap_problem(network=bool(kw.get("network")))
     if problem is not None:
         raise SandboxUnavailable(problem)
     return BubblewrapSandbox(worktree, **kw)
 
 
 @functools.cache
-def bubblewrap_problem() -> str | None:
-    """Why bubblewrap cannot be used here, or None; checked once per process with `true`."""
+def bubblewrap_problem(network: bool = False) -> str | None:
+    """Why bubblewrap (with egress, if `network`) cannot be used here, or None; checked once per
+    process with `true`."""
     if shutil.which("bwrap", path=CLEAN_ENV["PATH"]) is None:
         return UNAVAILABLE_MESSAGE
+    if network and (problem := egress_problem()) is not None:
+        return f"the repository's config asks for the network, but {problem}"
     with tempfile.TemporaryDirectory(prefix="orca-sandbox-check-") as scratch:
         try:
-            result = BubblewrapSandbox(Path(scratch)).run("true", timeout=30, max_output=2000)
+            trial = BubblewrapSandbox(Path(scratch), network=network)
+            result = trial.run("true", timeout=30, max_output=2000)
         except SandboxUnavailable as error:
             return str(error)
         except OSError as error:

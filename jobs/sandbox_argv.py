@@ -42,6 +42,12 @@ class CommandFds:
 
     report: int | None = None
     """Where the wrapper reports /tmp's use after the command."""
+    status: int | None = None
+    """bwrap's --json-status-fd (the sandbox's pid), for setting up its network."""
+    block: int | None = None
+    """bwrap's --block-fd: the command waits until Orca writes to it."""
+    resolv: int | None = None
+    """A pipe holding the sandbox's /etc/resolv.conf (--ro-bind-data)."""
 
 
 @dataclass(frozen=True)
@@ -53,15 +59,18 @@ class Mounts:
     rw_binds: tuple[Path, ...] = ()
 
 
-def bwrap_argv(command: str, mounts: Mounts, limits: Limits, fds: CommandFds = CommandFds(),
-               network: bool = False) -> list[str]:
+def bwrap_argv(command: str, mounts: Mounts, limits: Limits, fds: CommandFds = CommandFds()
+               ) -> list[str]:
     """The bwrap command line running `bash -c command` at /workspace."""
+    # Its own user, network, PID, IPC and UTS namespaces, always; the network is only the
+    # loopback until Orca plugs egress in through fds.status/fds.block (jobs.sandbox_network).
     argv = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
-            "--share-net" if network else "--unshare-net",
             "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
     for name, value in CLEAN_ENV.items():
         argv += ["--setenv", name, value]
-    argv += _system_mounts()
+    argv += _system_mounts(own_resolver=fds.resolv is None)
+    if fds.resolv is not None:
+        argv += ["--ro-bind-data", str(fds.resolv), "/etc/resolv.conf"]
     argv += ["--dev", "/dev", "--proc", "/proc"]
     argv += ["--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     # After the /tmp tmpfs, so binds that live under /tmp on the host are mounted on top.
@@ -73,13 +82,15 @@ def bwrap_argv(command: str, mounts: Mounts, limits: Limits, fds: CommandFds = C
     # bwrap's root is a scratch tmpfs; made read-only, only /workspace, /tmp and rw_binds
     # take writes.
     argv += ["--remount-ro", "/"]
+    if fds.status is not None and fds.block is not None:
+        argv += ["--json-status-fd", str(fds.status), "--block-fd", str(fds.block)]
     argv += ["--chdir", WORKSPACE]
     if fds.report is None:
         return argv + ["bash", "-c", command]
     return argv + ["bash", "-c", _WRAPPER.format(fd=fds.report), "orca-sandbox", command]
 
 
-def _system_mounts() -> list[str]:
+def _system_mounts(own_resolver: bool = True) -> list[str]:
     """Read-only system directories; merged-/usr symlinks (/bin -> usr/bin) are kept as links."""
     argv: list[str] = []
     for path in _SYSTEM_DIRS:
@@ -89,6 +100,8 @@ def _system_mounts() -> list[str]:
             argv += ["--ro-bind", path, path]
     for name in _ETC_ENTRIES:
         path = f"/etc/{name}"
+        if name == "resolv.conf" and not own_resolver:
+            continue
         if os.path.exists(path):  # a link is bound as what it points at
             argv += ["--ro-bind", path, path]
     return argv

@@ -105,7 +105,8 @@ def worktree_diff(workspace: Workspace, cap: int = DIFF_CAP) -> str:
 class SandboxMissing(RunError):
     """The worker machine cannot sandbox commands; an operator has to fix it."""
 
-    retry_hint = "Ask the operators to install bubblewrap on the workers, then comment `/agent retry`."
+    retry_hint = ("Ask the operators to fix the workers' sandbox (bubblewrap, and for the network "
+                  "slirp4netns and nftables), then comment `/agent retry`.")
 
 
 def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor, emit: Emit,

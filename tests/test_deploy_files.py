@@ -72,11 +72,11 @@ def parse_orca(command: list[str]):
         pytest.fail(f"`{' '.join(command)}` is not a valid orca command")
 
 
-def test_image_is_python_slim_with_git_and_bubblewrap():
+def test_image_is_python_slim_with_git_bubblewrap_and_the_sandboxs_network():
     assert instructions("FROM") == ["python:3.11-slim"]
     installs = [run for run in instructions("RUN") if "apt-get install" in run]
     assert installs and "--no-install-recommends" in installs[0]
-    assert {"git", "bubblewrap"} <= set(installs[0].split())
+    assert {"git", "bubblewrap", "slirp4netns", "nftables"} <= set(installs[0].split())
 
 
 def test_image_runs_as_a_non_root_user():
@@ -132,6 +132,15 @@ def test_compose_runs_redis_web_and_scalable_workers_on_one_image():
     assert parse_orca(acks["command"]).queues == "fast" and acks["image"] == worker["image"]
     # A fixed name or host port would stop `docker compose up --scale worker=N`.
     assert "container_name" not in worker and "ports" not in worker
+
+
+def test_run_workers_can_give_a_sandbox_its_own_network():
+    """bubblewrap needs namespaces Docker's default profiles refuse; slirp4netns needs the TUN
+    device (jobs/sandbox_network.py), else runs with `network: true` end saying it is missing."""
+    worker = compose()["services"]["worker"]
+    assert "/dev/net/tun:/dev/net/tun" in worker["devices"]
+    assert {"seccomp=unconfined", "apparmor=unconfined"} <= set(worker["security_opt"])
+    assert "network_mode" not in worker and "privileged" not in worker
 
 
 def test_web_and_workers_share_the_data_volume_the_image_declares():

@@ -99,18 +99,26 @@ def test_no_network(sandbox):
         server.close()
 
 
-def test_network_can_be_allowed(worktree):
+def test_network_reaches_out_through_its_own_namespace_not_the_hosts_loopback(worktree):
+    """`network`: the command gets slirp4netns's tap0 and DNS, never the worker's namespace:
+    a service on the host's loopback is out of reach, directly and through the gateway."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
+    server.settimeout(0.1)
+    port = server.getsockname()[1]
     try:
-        port = server.getsockname()[1]
-        result = BubblewrapSandbox(worktree, network=True).run(
-            f"echo hi > /dev/tcp/127.0.0.1/{port}", 10, 10_000
-        )
-        assert result.exit_code == 0, result.output
+        result = make_sandbox(worktree, network=True).run(
+            "ip -br addr; cat /etc/resolv.conf; "
+            f"for host in 127.0.0.1 10.0.2.2; do echo hi > /dev/tcp/$host/{port} && echo reached; "
+            "done", 10, 10_000)
+        with pytest.raises(TimeoutError):  # nobody came
+            server.accept()
     finally:
         server.close()
+    assert "tap0" in result.output and "10.0.2.100/24" in result.output
+    assert "nameserver 10.0.2.3\n" in result.output
+    assert "reached" not in result.output and result.output.count("Connection refused") == 4
 
 
 def _processes_with(marker: str) -> list[int]:

@@ -1,4 +1,5 @@
-"""The sandbox's parts one by one: its command line, its cgroup, and the words for a bound a command ran into. Real bwrap and cgroups where the part is about them."""
+"""The sandbox's parts one by one: its command line, its cgroup, its network rules and the
+words for a bound a command ran into. Real bwrap and cgroups where the part is about them."""
 
 from __future__ import annotations
 
@@ -8,21 +9,35 @@ from pathlib import Path
 
 import pytest
 
-from jobs.sandbox import BubblewrapSandbox, Limits
+from jobs.sandbox import BubblewrapSandbox, Limits, SandboxUnavailable, make_sandbox
 from jobs.sandbox_argv import CommandFds, Mounts, bwrap_argv, tmp_free
 from jobs.sandbox_bounds import Measures, bounds_hit, human_bytes, tally_line
 from jobs.sandbox_cgroup import CgroupLayout, CommandCgroup
+from jobs.sandbox_network import REFUSED, egress_problem, own_addresses, rules
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="cgroups are used as root only")
 
 
 def test_argv_drops_capabilities_unshares_everything_and_sizes_tmp(tmp_path):
     argv = bwrap_argv("make test", Mounts(tmp_path), Limits(tmp_bytes=12345))
-    assert argv[:9] == ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
-                        "--unshare-net", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    assert argv[:8] == ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
+                        "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    assert "--share-net" not in argv
     at = argv.index("--tmpfs")
     assert argv[at - 2:at + 2] == ["--size", "12345", "--tmpfs", "/tmp"]
     assert argv[-3:] == ["bash", "-c", "make test"]
+    assert "--json-status-fd" not in argv and "--block-fd" not in argv
+
+
+def test_argv_with_fds_reports_tmp_blocks_and_binds_its_own_resolver(tmp_path):
+    fds = CommandFds(report=7, status=8, block=9, resolv=10)
+    argv = bwrap_argv("make test", Mounts(tmp_path), Limits(), fds)
+    pairs = dict(zip(argv, argv[1:]))
+    assert pairs["--json-status-fd"] == "8" and pairs["--block-fd"] == "9"
+    assert argv[argv.index("--ro-bind-data"):][:3] == ["--ro-bind-data", "10", "/etc/resolv.conf"]
+    assert ["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"] not in [
+        argv[i:i + 3] for i in range(len(argv))]
+    assert argv[-2:] == ["orca-sandbox", "make test"] and "7>&-" in argv[-3]
 
 
 def test_tmp_report_parses_or_says_nothing():
@@ -83,3 +98,48 @@ def test_a_real_cgroup_names_the_memory_and_process_bounds(tmp_path):
     forks = sandbox.run("for i in $(seq 60); do sleep 5 & done; wait", 30, 2000)
     assert "process limit (40)" in [hit.name for hit in forks.bounds]
     assert sandbox.run("echo fine", 10, 100).bounds == ()
+
+
+def test_rules_refuse_every_range_and_the_host_itself():
+    ruleset = rules(["127.0.0.1", "10.1.2.3", "192.0.2.2", "198.51.100.1", "fd00::2",
+                     "2001:db8::5"])
+    for block in REFUSED:
+        assert block in ruleset
+    assert "ip daddr 10.0.2.3 udp dport 53 accept" in ruleset
+    v4 = next(line for line in ruleset.splitlines() if line.strip().startswith("ip daddr {"))
+    v6 = next(line for line in ruleset.splitlines() if line.strip().startswith("ip6 daddr {"))
+    # The host's own addresses, each once; those inside a refused range are not repeated
+    # (nft refuses overlapping elements in one set).
+    assert v4.endswith("192.0.2.2, 198.51.100.1 } reject") and "10.1.2.3" not in v4
+    assert v6.endswith("2001:db8::5 } reject") and "fd00::2" not in v6
+    assert ruleset.index('oif "lo" accept') < ruleset.index("reject")
+
+
+def test_own_addresses_include_this_hosts_non_loopback_ones():
+    found = own_addresses()
+    assert "127.0.0.1" in found and "::1" in found
+    assert any(not a.startswith("127.") and ":" not in a for a in found), found
+
+
+def test_egress_problem_names_what_is_missing(tmp_path):
+    assert egress_problem() is None  # this machine has them all (.ci/run installs them)
+    assert "slirp4netns, nft, nsenter are not installed" in egress_problem(path=str(tmp_path))
+    assert "/dev/net/nothing is missing" in egress_problem(tun=Path("/dev/net/nothing"))
+
+
+def test_the_network_is_never_shared_with_the_worker(tmp_path):
+    for network in (False, True):
+        argv = make_sandbox(tmp_path, network=network).argv("true")
+        assert "--unshare-all" in argv and "--share-net" not in argv
+
+
+def test_a_command_whose_network_cannot_be_set_up_never_runs(tmp_path, monkeypatch):
+    """slirp4netns failing mid-run (here: a stand-in that exits at once) stops the command
+    before it starts, with the cause; it never runs with the loopback only, or without rules."""
+    import jobs.sandbox_network
+    monkeypatch.setattr(jobs.sandbox_network, "SLIRP4NETNS", "/bin/false")
+    sandbox = BubblewrapSandbox(tmp_path, network=True)
+    with pytest.raises(SandboxUnavailable, match="network could not be set up for a command: "
+                                                 "slirp4netns failed"):
+        sandbox.run("touch /workspace/ran", 10, 1000)
+    assert not (tmp_path / "ran").exists()

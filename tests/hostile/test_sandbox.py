@@ -7,11 +7,21 @@ with a tracking comment, naming the bound a command ran into.
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from tests.e2e.conftest import comments_on, labeled_payload, make_scene
 from tests.fakes.model import reply, text, tool_use
+from tests.hostile.public_host import own_addresses, public_host  # noqa: F401  (a fixture)
+from tests.redis_server import free_port
+
+NETWORK = ".github/orca.yml", "network: true\n"
 
 
 def run_commands(orca, commands: list[str], config: tuple[str, str] | None = None,
@@ -30,6 +40,47 @@ def run_commands(orca, commands: list[str], config: tuple[str, str] | None = Non
     assert len(results) == len(commands)
     [comment], _ = comments_on(orca.github, scene)
     return results, comment.body
+
+
+def python(script: str, *args: object) -> str:
+    """A bash command running `script` with the sandbox's own python3."""
+    return f"python3 - {' '.join(str(a) for a in args)} <<'EOF'\n{script}\nEOF"
+
+
+PROBE = r'''
+import socket, sys
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+        print("CONNECTED", target)
+    except OSError as error:
+        print("blocked", target, error)
+'''
+
+# What a command with network access would do to take over a worker: push an RQ job (a
+# pickled call of os.system) onto the fast queue, which any worker runs outside the sandbox.
+PUSH_RQ_JOB = r'''
+import datetime, pickle, socket, sys, zlib
+host, port, canary = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+data = zlib.compress(pickle.dumps(("os.system", None, ("echo ran on the host > " + canary,), {})))
+now = datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def command(*parts):
+    out = b"*%d\r\n" % len(parts)
+    for part in parts:
+        part = part if isinstance(part, bytes) else str(part).encode()
+        out += b"$%d\r\n%s\r\n" % (len(part), part)
+    return out
+try:
+    redis = socket.create_connection((host, port), timeout=3)
+    redis.sendall(command("HSET", "rq:job:evil", "data", data, "created_at", now,
+                          "enqueued_at", now, "origin", "orca-fast", "status", "queued",
+                          "description", "evil")
+                  + command("RPUSH", "rq:queue:orca-fast", "evil"))
+    print("REDIS ANSWERED", redis.recv(100))
+except OSError as error:
+    print("redis unreachable:", error)
+'''
 
 
 def test_a_command_holds_no_capability_and_cannot_remount_usr(orca):
@@ -73,6 +124,77 @@ def test_memory_past_its_bound_is_killed_and_the_comment_says_so(orca, monkeypat
     assert "out of memory (64 MiB)" in comment
 
 
+def test_a_listener_left_behind_is_neither_alive_nor_reachable(orca):
+    port = free_port()
+    marker = f"http.server {port}"
+    results, comment = run_commands(orca, [
+        f"(setsid nohup python3 -m {marker} --bind 0.0.0.0 >/dev/null 2>&1 &); sleep 1; "
+        f"{python(PROBE, f'127.0.0.1:{port}')}",
+        f"{python(PROBE, f'127.0.0.1:{port}')}\nps -eo args | grep -c '[h]ttp.server' || true",
+    ], config=NETWORK)
+    assert f"CONNECTED 127.0.0.1:{port}" in results[0]  # it was listening while it ran
+    assert f"blocked 127.0.0.1:{port}" in results[1] and results[1].endswith("\n0")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit()
+                and marker.replace(" ", "\0") in _cmdline(p)]
+    assert comment.startswith("🤷")
+
+
+def _cmdline(process: Path) -> str:
+    try:
+        return (process / "cmdline").read_text()
+    except OSError:
+        return ""
+
+
+def test_network_reaches_neither_redis_nor_the_host_nor_private_ranges(
+        orca, redis_server, canary, public_host):
+    """`network: true`: before, the sandbox shared the worker's network, pushed an RQ job to
+    Redis on loopback, and a worker ran it on the host."""
+    listener = socket.create_server(("0.0.0.0", 0))
+    port = listener.getsockname()[1]
+    own = [*own_addresses(), public_host.near["public"]]
+    far = [public_host.far[kind] for kind in ("private", "cgnat", "link-local")]
+    try:
+        results, comment = run_commands(orca, [
+            python(PUSH_RQ_JOB, "127.0.0.1", redis_server.port, canary),
+            python(PUSH_RQ_JOB, "10.0.2.2", redis_server.port, canary),
+            python(PROBE, *[f"{address}:{port}" for address in own]),
+            python(PROBE, *[f"{address}:80" for address in far], "169.254.169.254:80"),
+        ], config=NETWORK)
+    finally:
+        listener.close()
+    assert "redis unreachable" in results[0] and "redis unreachable" in results[1]
+    assert "CONNECTED" not in results[2] + results[3]
+    assert results[2].count("blocked") == len(own) and results[3].count("blocked") == 4
+    assert comment.startswith("🤷")
+    assert not orca.redis.exists("rq:job:evil")
+
+
+def test_network_resolves_names_and_reaches_a_public_address(orca, public_host):
+    """The positive case: a name resolves through the sandbox's DNS and its HTTP answers.
+
+    The worker runs in a mount namespace whose /etc/resolv.conf names the test host's DNS
+    server, standing in for the host's resolver (the sandbox itself names 10.0.2.3)."""
+    def drain() -> None:
+        subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+             'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(public_host.resolv_conf),
+             sys.executable, "-m", "app.cli", "worker", "--burst"],
+            env=dict(os.environ), cwd=os.getcwd(), check=True, timeout=120,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    results, comment = run_commands(orca, [
+        f"cat /etc/resolv.conf; getent hosts {public_host.name}",
+        f"curl -sS -m 5 http://{public_host.name}/",
+    ], config=NETWORK, drain=drain)
+    assert "nameserver 10.0.2.3" in results[0]
+    assert f"{public_host.far['public']} " in results[0]
+    assert results[1] == public_host.answer
+    assert comment.startswith("🤷")
+
+
 def test_secrets_and_other_repositories_are_not_visible(orca):
     workdir = Path.cwd()
     marker = f"orca-secret-{secrets.token_hex(4)}"
@@ -91,6 +213,27 @@ def test_secrets_and_other_repositories_are_not_visible(orca):
     assert marker not in seen and "searched" in results[2]
     assert "other-org" not in results[1]
     assert comment.startswith("🤷")
+
+
+def test_a_network_the_worker_cannot_isolate_ends_the_run_with_a_comment(orca, monkeypatch):
+    """No /dev/net/tun (a container without the device): the run stops before any command,
+    naming the cause, instead of running with more or less network than it should."""
+    import jobs.sandbox
+    import jobs.sandbox_network
+    monkeypatch.setattr(jobs.sandbox_network, "TUN", Path("/dev/net/tun-not-here"))
+    jobs.sandbox.bubblewrap_problem.cache_clear()
+    try:
+        scene = make_scene(orca.github, files={"README.md": "# Hello\n", NETWORK[0]: NETWORK[1]})
+        orca.deliver("issues", labeled_payload(orca.github, scene))
+        orca.drain()
+    finally:
+        jobs.sandbox.bubblewrap_problem.cache_clear()
+    [comment], _ = comments_on(orca.github, scene)
+    assert comment.body.startswith(
+        "❌ Orca's run failed: the worker cannot start its sandbox: the repository's config asks "
+        "for the network, but /dev/net/tun-not-here is missing")
+    assert "Ask the operators to fix the workers' sandbox" in comment.body
+    assert orca.model.requests == []
 
 
 def test_a_setup_command_past_a_bound_ends_the_run_naming_it(orca, monkeypatch):
