@@ -4,14 +4,14 @@ BubblewrapSandbox is the real one, composed here from its parts: the command lin
 (jobs.sandbox_argv: system directories read-only, the worktree read-write at /workspace, a
 private /tmp of bounded size, no capabilities, a clean environment, its own namespaces), the
 cgroup (jobs.sandbox_cgroup: processes and memory), the network when allowed
-(jobs.sandbox_network: the internet and nothing of ours), and the bounds a command ran into
-(jobs.sandbox_bounds). NoSandbox runs commands directly, for explicit local trials only.
+(jobs.sandbox_network: the internet and nothing of ours), the user it runs as when Orca is
+root (jobs.sandbox_user: nobody), and the bounds a command ran into (jobs.sandbox_bounds).
+NoSandbox runs commands directly, for explicit local trials only.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import resource
 import shutil
@@ -21,13 +21,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from jobs.errors import RunError
-from jobs.sandbox_argv import CLEAN_ENV, WORKSPACE, CommandFds, Mounts, bwrap_argv, tmp_free
-from jobs.sandbox_bounds import Limits, Measures, bounds_hit
+from jobs.errors import SandboxUnavailable
+from jobs.sandbox_argv import CLEAN_ENV, WORKSPACE, CommandFds, Mounts, bwrap_argv
+from jobs.sandbox_bounds import Limits, bounds_hit
 from jobs.sandbox_cgroup import CgroupLayout, CommandCgroup, cgroup_layout
-from jobs.sandbox_network import RESOLV_CONF, Egress, EgressFailed, egress_problem
+from jobs.sandbox_fds import Plumbing
+from jobs.sandbox_network import egress_problem
 from jobs.sandbox_paths import SandboxPathError, WorktreeSandbox
 from jobs.sandbox_process import CommandResult, run_captured
+from jobs.sandbox_user import lend, switches_user
 
 __all__ = [
     "BubblewrapSandbox",
@@ -40,8 +42,6 @@ __all__ = [
     "make_sandbox",
 ]
 
-log = logging.getLogger("orca.sandbox")
-
 UNAVAILABLE_MESSAGE = (
     "bubblewrap (bwrap) is not installed; install it, or set ORCA_SANDBOX=none for a local trial"
 )
@@ -50,16 +50,6 @@ ROOT_WITHOUT_CGROUP_MESSAGE = (
     "cgroup was found to enforce them instead; run Orca as a non-root user, or give it a "
     "writable /sys/fs/cgroup, or set ORCA_SANDBOX=none for a local trial"
 )
-
-
-class SandboxUnavailable(RunError):
-    """The sandbox cannot run here, or could not set up a command; the message says why.
-
-    A RunError, so a command that cannot get its network mid-run ends the run with a comment
-    saying so, instead of running without isolation."""
-
-    retry_hint = ("Ask the operators to fix the workers' sandbox (the reason is above), then "
-                  "comment `/agent retry`.")
 
 
 class Sandbox(Protocol):
@@ -120,57 +110,43 @@ class BubblewrapSandbox(WorktreeSandbox):
         self.network = network
         self.limits = limits
         self.mounts = Mounts(self.worktree, tuple(Path(p) for p in ro_binds),
-                             tuple(Path(p) for p in rw_binds))
+                             tuple(Path(p) for p in rw_binds), staged=switches_user())
+        self._lent = False
 
     def run(self, command: str, timeout: float, max_output: int) -> CommandResult:
         """Runs `bash -c command` inside the container; see Sandbox.run."""
+        self._lend_once()
         cgroup = self._cgroup()
-        report_read, report_write = os.pipe()
-        egress = Egress() if self.network else None
-        resolv = _data_fd(RESOLV_CONF) if self.network else None
-        fds = CommandFds(report=report_write, resolv=resolv,
-                         status=egress.status_fd if egress else None,
-                         block=egress.block_fd if egress else None)
-        child_fds = [fd for fd in (report_write, resolv) if fd is not None]
-        owned = [report_read, *child_fds]  # each closed once: numbers get reused
-
-        def started(proc: Any) -> None:
-            _close(owned, child_fds)
-            if egress is not None:
-                try:
-                    egress.started(proc)
-                except EgressFailed as error:
-                    raise SandboxUnavailable(
-                        f"the sandbox's network could not be set up for a command: {error}"
-                    ) from error
-                log.debug("sandbox network ready in %.3f s", egress.seconds)
-
+        plumbing = Plumbing(network=self.network, gitconfig=self.mounts.staged)
         try:
             result = run_captured(
-                self.argv(command, fds),
+                self.argv(command, plumbing.fds),
                 # bwrap itself gets the clean environment too: a command can read the environ of
                 # bwrap's own processes through /proc (FACTS.md, "This machine").
                 env=dict(CLEAN_ENV), cwd="/", timeout=timeout, max_output=max_output,
                 preexec_fn=_child_setup(self.limits, cgroup),
                 on_timeout=cgroup.kill_all if cgroup else None, stop=self.stop,
-                pass_fds=[*child_fds, *(egress.child_fds() if egress else [])],
-                on_start=started,
+                pass_fds=plumbing.child_fds, on_start=plumbing.started,
             )
-            oom_kills, fork_refusals = cgroup.counters() if cgroup else (0, 0)
-            measures = Measures(result.exit_code, oom_kills, fork_refusals,
-                                tmp_free(_read_all(report_read)))
-            result.bounds = bounds_hit(self.limits, measures)
+            result.bounds = bounds_hit(self.limits, plumbing.measures(result.exit_code, cgroup))
             return result
         finally:
-            _close(owned, list(owned))
-            if egress is not None:
-                egress.close()
+            plumbing.close()
             if cgroup is not None:
                 cgroup.remove()
 
     def argv(self, command: str, fds: CommandFds = CommandFds()) -> list[str]:
         """The bwrap command line for `command` (public for inspection in tests and logs)."""
         return bwrap_argv(command, self.mounts, self.limits, fds)
+
+    def _lend_once(self) -> None:
+        """Before the first command as nobody: the worktree and the writable binds become its
+        (jobs.sandbox_user); the worktree's `.git` pointer stays Orca's."""
+        if self.mounts.staged and not self._lent:
+            lend(self.worktree, keep=[".git"])
+            for path in self.mounts.rw_binds:
+                lend(path)
+            self._lent = True
 
     def _cgroup(self) -> CommandCgroup | None:
         """A cgroup for this command when running as root (see jobs.sandbox_cgroup)."""
@@ -188,34 +164,6 @@ class BubblewrapSandbox(WorktreeSandbox):
 def _layout() -> CgroupLayout | None:
     """Found once per process: probing makes and removes a group."""
     return cgroup_layout()
-
-
-def _data_fd(text: str) -> int:
-    """A pipe's read end already holding `text` (small: it must fit the pipe's buffer)."""
-    read, write = os.pipe()
-    os.write(write, text.encode())
-    os.close(write)
-    return read
-
-
-def _read_all(fd: int) -> str:
-    """What is in a pipe whose writers are all gone (the command's processes are dead)."""
-    os.set_blocking(fd, False)
-    chunks = []
-    try:
-        while chunk := os.read(fd, 4096):
-            chunks.append(chunk)
-    except BlockingIOError:  # a writer survived somewhere; what arrived is enough
-        pass
-    return b"".join(chunks).decode("utf-8", "replace")
-
-
-def _close(owned: list[int], fds: Sequence[int]) -> None:
-    """Closes those of `fds` still in `owned`, and forgets them."""
-    for fd in fds:
-        if fd in owned:
-            owned.remove(fd)
-            os.close(fd)
 
 
 def _child_setup(limits: Limits, cgroup: CommandCgroup | None) -> Callable[[], None]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.sandbox_bounds import Limits
+from jobs.sandbox_user import outer_argv, stage_path
 
 WORKSPACE = "/workspace"
 # The whole environment a command sees; nothing is inherited from the worker.
@@ -48,6 +49,8 @@ class CommandFds:
     """bwrap's --block-fd: the command waits until Orca writes to it."""
     resolv: int | None = None
     """A pipe holding the sandbox's /etc/resolv.conf (--ro-bind-data)."""
+    gitconfig: int | None = None
+    """A pipe holding the sandbox's /etc/gitconfig (--ro-bind-data)."""
 
 
 @dataclass(frozen=True)
@@ -57,28 +60,43 @@ class Mounts:
     worktree: Path
     ro_binds: tuple[Path, ...] = ()
     rw_binds: tuple[Path, ...] = ()
+    staged: bool = False
+    """bwrap finds them staged by an outer one (jobs.sandbox_user), in `sources()` order."""
+
+    def sources(self) -> list[Path]:
+        """The host paths bwrap binds: the worktree, then ro_binds, then rw_binds."""
+        return [self.worktree, *self.ro_binds, *self.rw_binds]
+
+    def binds(self) -> list[tuple[str, str, str]]:
+        """(bwrap option, where bwrap finds it, where the command sees it) for each source."""
+        options = ["--bind"] + ["--ro-bind"] * len(self.ro_binds) + ["--bind"] * len(self.rw_binds)
+        seen = [WORKSPACE, *map(str, self.ro_binds), *map(str, self.rw_binds)]
+        found = ([stage_path(i) for i in range(len(seen))] if self.staged
+                 else [str(p) for p in self.sources()])
+        return list(zip(options, found, seen))
 
 
 def bwrap_argv(command: str, mounts: Mounts, limits: Limits, fds: CommandFds = CommandFds()
                ) -> list[str]:
-    """The bwrap command line running `bash -c command` at /workspace."""
+    """The bwrap command line running `bash -c command` at /workspace; when the mounts are
+    staged, after the outer bwrap and setpriv that stage them and become nobody."""
+    outer = outer_argv(mounts.sources()) if mounts.staged else []
     # Its own user, network, PID, IPC and UTS namespaces, always; the network is only the
     # loopback until Orca plugs egress in through fds.status/fds.block (jobs.sandbox_network).
-    argv = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
+    argv = [*outer, "bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
             "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
     for name, value in CLEAN_ENV.items():
         argv += ["--setenv", name, value]
     argv += _system_mounts(own_resolver=fds.resolv is None)
     if fds.resolv is not None:
         argv += ["--ro-bind-data", str(fds.resolv), "/etc/resolv.conf"]
+    if fds.gitconfig is not None:
+        argv += ["--ro-bind-data", str(fds.gitconfig), "/etc/gitconfig"]
     argv += ["--dev", "/dev", "--proc", "/proc"]
     argv += ["--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     # After the /tmp tmpfs, so binds that live under /tmp on the host are mounted on top.
-    argv += ["--bind", str(mounts.worktree), WORKSPACE]
-    for path in mounts.ro_binds:
-        argv += ["--ro-bind", str(path), str(path)]
-    for path in mounts.rw_binds:
-        argv += ["--bind", str(path), str(path)]
+    for option, found, seen in mounts.binds():
+        argv += [option, found, seen]
     # bwrap's root is a scratch tmpfs; made read-only, only /workspace, /tmp and rw_binds
     # take writes.
     argv += ["--remount-ro", "/"]

@@ -14,6 +14,7 @@ from jobs.sandbox_argv import CommandFds, Mounts, bwrap_argv, tmp_free
 from jobs.sandbox_bounds import Measures, bounds_hit, human_bytes, tally_line
 from jobs.sandbox_cgroup import CgroupLayout, CommandCgroup
 from jobs.sandbox_network import REFUSED, egress_problem, own_addresses, rules
+from jobs.sandbox_user import SANDBOX_GID, SANDBOX_UID, lend
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="cgroups are used as root only")
 
@@ -143,3 +144,39 @@ def test_a_command_whose_network_cannot_be_set_up_never_runs(tmp_path, monkeypat
                                                  "slirp4netns failed"):
         sandbox.run("touch /workspace/ran", 10, 1000)
     assert not (tmp_path / "ran").exists()
+
+
+def test_staged_mounts_are_found_where_the_outer_bwrap_put_them(tmp_path):
+    mounts = Mounts(tmp_path / "wt", (tmp_path / "mirror",), (tmp_path / "admin",), staged=True)
+    argv = bwrap_argv("true", mounts, Limits())
+    inner = argv.index("bwrap", 1)
+    assert argv[:inner] == [
+        "bwrap", "--dev-bind", "/", "/", "--tmpfs", "/tmp",
+        "--bind", str(tmp_path / "wt"), "/tmp/0", "--bind", str(tmp_path / "mirror"), "/tmp/1",
+        "--bind", str(tmp_path / "admin"), "/tmp/2", "--die-with-parent", "--",
+        "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+        "--bounding-set=-all", "--"]
+    binds = [argv[i:i + 3] for i in range(inner, len(argv)) if argv[i] in ("--bind", "--ro-bind")
+             and argv[i + 1].startswith("/tmp/")]
+    assert binds == [["--bind", "/tmp/0", "/workspace"],
+                     ["--ro-bind", "/tmp/1", str(tmp_path / "mirror")],
+                     ["--bind", "/tmp/2", str(tmp_path / "admin")]]
+    assert Mounts(tmp_path / "wt").binds() == [("--bind", str(tmp_path / "wt"), "/workspace")]
+
+
+@root_only
+def test_lending_gives_nobody_the_tree_but_not_its_top_nor_what_links_lead_to(tmp_path):
+    top, outside = tmp_path / "wt", tmp_path / "outside"
+    (top / "src").mkdir(parents=True)
+    (top / "src" / "app.py").write_text("x\n")
+    (top / ".git").write_text("gitdir: /somewhere\n")
+    outside.write_text("Orca's\n")
+    (top / "src" / "link").symlink_to(outside)
+    (top / "dirlink").symlink_to(tmp_path)
+    lend(top, keep=[".git"])
+    owner = lambda path: (path.lstat().st_uid, path.lstat().st_gid)  # noqa: E731
+    assert owner(top) == (0, SANDBOX_GID) and top.stat().st_mode & 0o070 == 0o070
+    assert owner(top / ".git") == (0, 0)
+    for path in (top / "src", top / "src" / "app.py", top / "src" / "link", top / "dirlink"):
+        assert owner(path) == (SANDBOX_UID, SANDBOX_GID), path
+    assert owner(outside) == (0, 0) and owner(tmp_path) == (0, 0)

@@ -253,7 +253,9 @@ def own_git_dir(data_dir: Path, key_file: Path) -> str:
         f'printf "%s\\ncat\\n" {shlex.quote(script)} > "$own/clean"; chmod +x "$own/clean"',
         ('printf \'[remote "origin"]\\n\\turl = %s\\n[filter "own"]\\n\\tclean = %s\\n\' '
          '"$(git config remote.origin.url)" "$own/clean" > "$own/config"'),
-        'echo "* filter=own" > .gitattributes; echo own > "$admin/commondir"; echo "gitdir: $own" > .git',
+        # `.git` is Orca's file in a directory the agent may write: it replaces it.
+        'echo "* filter=own" > .gitattributes; echo own > "$admin/commondir"',
+        'rm -f .git; echo "gitdir: $own" > .git',
     ])
 
 

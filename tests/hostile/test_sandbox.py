@@ -101,8 +101,40 @@ def test_a_command_holds_no_capability_and_cannot_remount_usr(orca):
     assert "CapEff:\t0000000000000000" in results[0]
     assert "CapBnd:\t0000000000000000" in results[0]
     assert "WROTE" not in results[1] and "WROTE" not in results[2]
-    assert "mount: /usr: permission denied" in results[1]
+    assert ("mount: /usr: must be superuser" in results[1]  # as nobody
+            or "mount: /usr: permission denied" in results[1])  # as a user without root
     assert comment.startswith("🤷 Orca finished without changing any files")
+
+
+def test_a_command_is_not_root_on_the_host(orca):
+    """Started by root with --unshare-user, bubblewrap used to map the sandbox's user to host
+    root: without capabilities it still read root's 0600 files and owned what it wrote."""
+    scene = make_scene(orca.github, files={"README.md": "# Hello\n"}, body="Please.")
+    mirror = orca.data_dir / "mirrors" / "octo-org" / "hello.git"
+    planted, seen, owner = mirror / f"root-only-{secrets.token_hex(4)}", [], []
+
+    def respond(body):
+        turn = len(seen)
+        seen.append([b["content"] for b in body["messages"][-1]["content"]
+                     if b.get("type") == "tool_result"])
+        if turn == 0:  # the mirror exists now; the sandbox sees it read-only at its path
+            return reply(tool_use("bash", {"command": "id -u; echo made > /workspace/made"}))
+        if turn == 1:
+            owner.append((orca.data_dir / "worktrees" / run_id / "made").stat().st_uid)
+            planted.write_text("root's eyes only\n")
+            planted.chmod(0o600)
+            return reply(tool_use("bash", {"command": f"cat {planted} 2>&1"}))
+        return reply(text("Done."))
+
+    orca.model.respond_with(respond)
+    _, answer = orca.deliver("issues", labeled_payload(orca.github, scene))
+    run_id = answer["run"]
+    orca.drain()
+    assert seen[1] == ["65534"]  # nobody, inside
+    assert owner == [65534]  # and on the host
+    assert "Permission denied" in seen[2][0] and "root's eyes only" not in seen[2][0]
+    [comment], _ = comments_on(orca.github, scene)
+    assert comment.body.startswith("✅ Opened #")
 
 
 def test_filling_tmp_stops_at_its_size_and_the_comment_says_so(orca, monkeypatch):
