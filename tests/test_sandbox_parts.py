@@ -96,7 +96,7 @@ def test_a_real_cgroup_names_the_memory_and_process_bounds(tmp_path):
     memory = sandbox.run("python3 -c \"b = b'x' * (256 << 20)\"; echo after", 30, 2000)
     assert [hit.name for hit in memory.bounds] == ["out of memory (64 MiB)"]
     assert memory.output.endswith("after\n")
-    forks = sandbox.run("for i in $(seq 60); do sleep 5 & done; wait", 30, 2000)
+    forks = sandbox.run("for i in $(seq 60); do sleep 1 & done; wait", 30, 2000)
     assert "process limit (40)" in [hit.name for hit in forks.bounds]
     assert sandbox.run("echo fine", 10, 100).bounds == ()
 
