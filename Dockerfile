@@ -1,9 +1,10 @@
 # Orca's image: `orca web` by default; the same image runs `orca worker` (see compose.yaml).
 FROM python:3.11-slim
 
-# git for mirrors, worktrees and pushes; bubblewrap is the agent's sandbox.
+# git for mirrors, worktrees and pushes; bubblewrap is the agent's sandbox; slirp4netns and
+# nftables give a sandbox with `network: true` the internet and nothing else (jobs/sandbox_network.py).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git bubblewrap \
+    && apt-get install -y --no-install-recommends git bubblewrap slirp4netns nftables \
     && rm -rf /var/lib/apt/lists/*
 
 # A fixed uid, so a key file written by `orca setup` on a typical one-user host (uid 1000,

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ByteSize, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobs.budget import Budget
+from jobs.sandbox_bounds import Limits
 
 # A current Sonnet-class model; tests fail if the SDK marks it deprecated.
 DEFAULT_MODEL = "claude-sonnet-5-5"
@@ -38,6 +39,13 @@ class AgentSettings(BaseSettings):
     """The model the agent runs on."""
     sandbox: str = Field(default="bubblewrap", alias="ORCA_SANDBOX")
     """`bubblewrap`, or `none` for local trials only."""
+    sandbox_memory: ByteSize = Field(default=ByteSize(4 * 1024**3), alias="ORCA_SANDBOX_MEMORY",
+                                     ge=16 * 1024**2)
+    """Memory one sandboxed command's processes may use together, /tmp included ("4GiB")."""
+    sandbox_tmp_size: ByteSize = Field(default=ByteSize(1024**3), alias="ORCA_SANDBOX_TMP_SIZE",
+                                       ge=1024**2)
+    """Size of each sandboxed command's private /tmp ("1GiB"); it is memory, so it counts in
+    ORCA_SANDBOX_MEMORY."""
     max_turns: int = Field(default=60, alias="ORCA_MAX_TURNS", ge=1)
     """Model turns a run may take before it stops."""
     command_timeout: float = Field(default=300.0, alias="ORCA_COMMAND_TIMEOUT", gt=0)
@@ -63,6 +71,10 @@ class AgentSettings(BaseSettings):
         if value not in ("bubblewrap", "none"):
             raise ValueError("must be 'bubblewrap' or 'none'")
         return value
+
+    def sandbox_limits(self) -> Limits:
+        """The bounds on every sandboxed command; the others keep Limits' defaults."""
+        return Limits(memory_bytes=int(self.sandbox_memory), tmp_bytes=int(self.sandbox_tmp_size))
 
     def budget(self) -> Budget:
         """The operator's ceiling for every run; a repository's config can only lower it."""

@@ -22,11 +22,15 @@ import requests
 from flask import Flask, render_template_string, request, url_for
 
 from app import setup_manifest, setup_page
-from app.setup_files import merge_env_file, write_secret
+from app.setup_files import env_keys, merge_env_file, write_secret
 from app.settings import GitHubEndpoint
 
 # GitHub's codes are short-lived (an hour); a slow GitHub should not hang the page forever.
 EXCHANGE_TIMEOUT_SECONDS = 30
+
+
+REDIS_PASSWORD = "REDIS_PASSWORD"
+"""Read by compose.yaml, for Redis's requirepass and the REDIS_URL it gives Orca."""
 
 
 class SetupError(Exception):
@@ -97,13 +101,19 @@ def save(registration: Registration, out_dir: Path) -> Written:
     env_path = out_dir / ".env"
     # The key file is named relative to .env's folder, where Orca is started from (and
     # where compose.yaml mounts it), so the pair can move together.
-    merge_env_file(env_path, {
+    values = {
         "GITHUB_APP_ID": str(registration.app_id),
         "GITHUB_PRIVATE_KEY_PATH": key_path.name,
         "GITHUB_WEBHOOK_SECRET": registration.webhook_secret,
         "GITHUB_CLIENT_ID": registration.client_id,
         "GITHUB_CLIENT_SECRET": registration.client_secret,
-    }, drop=["GITHUB_PRIVATE_KEY"])  # an inline key would win over the new key file
+    }
+    # compose.yaml's Redis requires it: whoever can write to Redis can queue a job that a
+    # worker runs. Kept if there is one already, since a running Redis was started with it.
+    if REDIS_PASSWORD not in env_keys(env_path):
+        values[REDIS_PASSWORD] = secrets.token_urlsafe(32)
+    # An inline key would win over the new key file.
+    merge_env_file(env_path, values, drop=["GITHUB_PRIVATE_KEY"])
     return Written(registration, env_path, key_path)
 
 

@@ -83,6 +83,12 @@ def merged_env(existing: str, values: Mapping[str, str], drop: Iterable[str] = (
     return "\n".join(kept) + "\n"
 
 
+def env_keys(path: Path) -> set[str]:
+    """The keys a .env file assigns (none if it does not exist)."""
+    text = path.read_text() if path.exists() else ""
+    return {key for key, _ in _entries(text) if key is not None}
+
+
 def merge_env_file(path: Path, values: Mapping[str, str], drop: Iterable[str] = ()) -> None:
     """Merge `values` into the .env file at `path` (created if missing), mode 0600."""
     existing = path.read_text() if path.exists() else ""

@@ -73,7 +73,7 @@ class RepoConfig(_Strict):
     test: str | None = Field(default=None, min_length=1, max_length=MAX_COMMAND_CHARS)
     """The repository's test command, given to the model."""
     network: bool = False
-    """Whether the sandbox (setup and agent) may reach the network."""
+    """Whether the sandbox (setup and agent) may reach the internet (jobs.sandbox_network)."""
     protected_paths: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
     """Globs (fnmatch) whose changes Orca drops, on top of the defaults."""
 

@@ -41,3 +41,13 @@ class Cancelled(RunError):
 
 class WorkerLost(RunError):
     """The worker process running the run died (killed, out of memory, machine lost)."""
+
+
+class SandboxUnavailable(RunError):
+    """The sandbox cannot run here, or could not set up a command; the message says why.
+
+    A RunError, so a command that cannot get its network mid-run ends the run with a comment
+    saying so, instead of running without isolation."""
+
+    retry_hint = ("Ask the operators to fix the workers' sandbox (the reason is above), then "
+                  "comment `/agent retry`.")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from jobs.pricing import Usage
+from jobs.sandbox_bounds import tally_line
 
 
 def marker(run_id: str) -> str:
@@ -22,13 +23,16 @@ class Figures:
     usage: Usage
     cost: float | None
     seconds: float
+    bounds: dict[str, int] = field(default_factory=dict)
+    """How many commands ran into each of the sandbox's bounds, by the bound's name."""
 
     def line(self) -> str:
         dollars = f"${self.cost:.2f}" if self.cost is not None else "cost unknown"
         tokens = self.usage.total_input + self.usage.output_tokens
         cached = self.usage.cache_read_input_tokens
-        return (f"{self.turns} turns · {tokens:,} tokens ({cached:,} from cache) · "
+        line = (f"{self.turns} turns · {tokens:,} tokens ({cached:,} from cache) · "
                 f"{dollars} · {self.seconds:.0f} s")
+        return f"{tally_line(self.bounds)}\n\n{line}" if self.bounds else line
 
 
 def working(run_id: str, requester: str) -> str:

@@ -1,11 +1,15 @@
-"""A pids cgroup per sandboxed command: the process limit that still holds when Orca runs as root.
+"""A cgroup per sandboxed command: its process and memory bounds, and what they stopped.
 
 Why this exists: RLIMIT_NPROC is not enforced for uid 0 (kernel/fork.c exempts INIT_USER), and
-a user namespace does not help because bubblewrap started by root maps the sandbox user back to
-uid 0. Running the command as an unprivileged uid would enforce it, but then the command could not
-write the root-owned worktree. A cgroup's pids.max counts every task in the group whatever its
-uid, so it stops a fork bomb from root too. As a non-root user (production) Orca relies on
-RLIMIT_NPROC instead: there the sandbox runs as Orca's own uid, which the kernel does limit.
+RLIMIT_AS bounds each process's address space, not what a command's processes use together (ten
+processes of 4 GiB each pass it, and a tmpfs's files are in no process's address space). A
+cgroup's pids.max counts every task in the group whatever its uid, and its memory limit counts
+every page the group's processes charge, /tmp's files included; the kernel counts what each
+refused (pids.events, memory.oom_control or memory.events), which names the bound afterwards.
+
+cgroup v1 keeps each controller in its own hierarchy (one directory per controller); v2 has one
+directory for both. Orca makes groups only when it runs as root; as another user it relies on
+the rlimits (jobs.sandbox_bounds.Limits says which applies where).
 """
 
 from __future__ import annotations
@@ -14,27 +18,65 @@ import os
 import signal
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 _CGROUP_MOUNT = Path("/sys/fs/cgroup")
 
 
-class PidsCgroup:
-    """One throw-away cgroup with pids.max set; create(), join from the child, then remove()."""
+@dataclass(frozen=True)
+class CgroupLayout:
+    """Where Orca may make groups: a parent with the pids controller, maybe one with memory."""
 
-    def __init__(self, parent: Path, max_pids: int) -> None:
-        self.path = parent / f"orca-sandbox-{uuid.uuid4().hex[:12]}"
+    pids: Path
+    memory: Path | None
+    """None when no writable memory controller was found: memory falls back to RLIMIT_AS."""
+    version: int
+
+
+class CommandCgroup:
+    """One throw-away group: create(), join from the child, read counters(), then remove()."""
+
+    def __init__(self, layout: CgroupLayout, max_pids: int, memory_bytes: int) -> None:
+        name = f"orca-sandbox-{uuid.uuid4().hex[:12]}"
+        self.version = layout.version
+        self.pids = layout.pids / name
+        self.memory = layout.memory / name if layout.memory is not None else None
         self.max_pids = max_pids
+        self.memory_bytes = memory_bytes
+
+    @property
+    def dirs(self) -> list[Path]:
+        """Each directory of the group: one on v2, one per controller on v1."""
+        return list(dict.fromkeys(d for d in (self.pids, self.memory) if d is not None))
 
     def create(self) -> None:
-        """Makes the group and sets its limit; OSError when the hierarchy is not writable."""
-        self.path.mkdir()
-        (self.path / "pids.max").write_text(str(self.max_pids))
+        """Makes the group and sets its limits; OSError when a hierarchy is not writable."""
+        for path in self.dirs:
+            path.mkdir()
+        (self.pids / "pids.max").write_text(str(self.max_pids))
+        if self.memory is None:
+            return
+        limit, swap = (("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
+                       if self.version == 1 else ("memory.max", "memory.swap.max"))
+        (self.memory / limit).write_text(str(self.memory_bytes))
+        # Swap would stretch the bound; v1 counts memory+swap together, v2 swap apart.
+        if (self.memory / swap).exists():
+            (self.memory / swap).write_text(str(self.memory_bytes) if self.version == 1 else "0")
 
     def join(self) -> None:
         """Moves the calling process into the group (called in the child before exec)."""
-        with open(self.path / "cgroup.procs", "w") as procs:
-            procs.write(str(os.getpid()))
+        for path in self.dirs:
+            with open(path / "cgroup.procs", "w") as procs:
+                procs.write(str(os.getpid()))
+
+    def counters(self) -> tuple[int, int]:
+        """(processes killed for memory, forks refused for pids.max) since create()."""
+        oom_kills = 0
+        if self.memory is not None:
+            events = "memory.oom_control" if self.version == 1 else "memory.events"
+            oom_kills = _field(self.memory / events, "oom_kill")
+        return oom_kills, _field(self.pids / "pids.events", "max")
 
     def kill_all(self) -> None:
         """SIGKILLs every task still in the group (processes outside our process group too)."""
@@ -52,33 +94,53 @@ class PidsCgroup:
     def remove(self) -> None:
         """Kills leftovers and deletes the group; a group with live tasks cannot be removed."""
         self.kill_all()
-        for _ in range(50):
-            try:
-                self.path.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(0.02)  # killed tasks leave the group asynchronously
+        for path in self.dirs:
+            for _ in range(50):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)  # killed tasks leave the group asynchronously
 
     def _pids(self) -> list[int]:
         try:
-            text = (self.path / "cgroup.procs").read_text()
+            text = (self.pids / "cgroup.procs").read_text()
         except FileNotFoundError:
             return []
         return [int(line) for line in text.split()]
 
 
-def pids_cgroup_parent() -> Path | None:
-    """The cgroup directory under which Orca may create pids-limited groups, or None.
+def _field(path: Path, key: str) -> int:
+    """The number after `key` in a flat-keyed cgroup file ("oom_kill 1"); 0 if absent."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        name, _, value = line.partition(" ")
+        if name == key and value.strip().isdigit():
+            return int(value)
+    return 0
 
-    Tries cgroup v1's pids hierarchy, then cgroup v2 where the pids controller is enabled for
-    children of our own group. Each candidate is proven by creating and removing a probe group.
+
+def cgroup_layout() -> CgroupLayout | None:
+    """Where Orca may make command groups, or None when no writable pids controller exists.
+
+    Tries cgroup v1's pids and memory hierarchies, then cgroup v2 where the controllers are
+    enabled for children of our own group. Each candidate is proven by a probe group.
     """
-    for candidate in (_v1_parent(), _v2_parent()):
-        if candidate is not None and _can_create_under(candidate):
-            return candidate
-    return None
+    pids = _v1_parent("pids")
+    if pids is not None and _can_create_under(pids):
+        memory = _v1_parent("memory")
+        usable = memory is not None and _can_create_under(memory)
+        return CgroupLayout(pids, memory if usable else None, 1)
+    unified = _v2_parent()
+    if unified is None or not _can_create_under(unified):
+        return None
+    enabled = (unified / "cgroup.subtree_control").read_text().split()
+    return CgroupLayout(unified, unified if "memory" in enabled else None, 2)
 
 
 def _own_cgroup(controller: str) -> str | None:
@@ -95,9 +157,9 @@ def _own_cgroup(controller: str) -> str | None:
     return None
 
 
-def _v1_parent() -> Path | None:
-    path = _own_cgroup("pids")
-    root = _CGROUP_MOUNT / "pids"
+def _v1_parent(controller: str) -> Path | None:
+    path = _own_cgroup(controller)
+    root = _CGROUP_MOUNT / controller
     if path is None or not root.is_dir():
         return None
     return root / path.lstrip("/")
@@ -116,14 +178,13 @@ def _v2_parent() -> Path | None:
 
 
 def _can_create_under(parent: Path) -> bool:
-    probe = PidsCgroup(parent, 1)
+    probe = parent / f"orca-sandbox-probe-{uuid.uuid4().hex[:12]}"
     try:
-        probe.create()
+        probe.mkdir()
     except OSError:
-        try:
-            probe.path.rmdir()
-        except OSError:
-            pass
         return False
-    probe.remove()
+    try:
+        probe.rmdir()
+    except OSError:
+        pass
     return True

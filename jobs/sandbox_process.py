@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from jobs.sandbox_bounds import BoundHit
+
 # How long to keep reading after the kill: long enough to drain what the killed processes already
 # wrote into the pipe, short enough that a process that escaped the kill cannot hold us.
 _DRAIN_AFTER_KILL_SECONDS = 1.0
@@ -37,6 +39,8 @@ class CommandResult:
     """True when the command ran past its timeout and its processes were killed."""
     truncated: bool
     """True when the middle of the output was cut to respect max_output."""
+    bounds: tuple[BoundHit, ...] = ()
+    """The sandbox's bounds the command ran into (out of memory, /tmp full...)."""
 
 
 class HeadTail:
@@ -88,20 +92,34 @@ def run_captured(
     preexec_fn: Callable[[], None] | None = None,
     on_timeout: Callable[[], None] | None = None,
     stop: threading.Event | None = None,
+    pass_fds: Sequence[int] = (),
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
 ) -> CommandResult:
     """Runs argv in a new session, killing its whole process group at the timeout.
 
     `on_timeout` is called after the group is killed, for sandboxes that know of processes
     outside the group (a cgroup, a PID namespace). Setting `stop` ends the command as if its
-    time were up: the run it belongs to was asked to stop.
+    time were up: the run it belongs to was asked to stop. `on_start` is called once the
+    process exists, before its output is read; if it raises, the process is killed as at a
+    timeout and the exception goes to the caller.
     """
     # start_new_session makes the child a process-group leader, so one killpg reaches every
     # descendant that did not itself call setsid.
     proc = subprocess.Popen(
         list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env=env, cwd=cwd, start_new_session=True, preexec_fn=preexec_fn,
+        env=env, cwd=cwd, start_new_session=True, preexec_fn=preexec_fn, pass_fds=pass_fds,
     )
     assert proc.stdout is not None
+    if on_start is not None:
+        try:
+            on_start(proc)
+        except BaseException:
+            _kill_group(proc)
+            if on_timeout is not None:
+                on_timeout()
+            proc.stdout.close()
+            proc.wait()
+            raise
     output = HeadTail(max_output)
     deadline = time.monotonic() + timeout
     with proc.stdout:

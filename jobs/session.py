@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anthropic
 
@@ -45,6 +45,8 @@ class SessionResult:
     agent: AgentResult
     config: RepoConfig
     model: str
+    bounds: dict[str, int] = field(default_factory=dict)
+    """How many commands ran into each of the sandbox's bounds (jobs.sandbox_bounds)."""
 
     @property
     def protected(self) -> tuple[str, ...]:
@@ -80,6 +82,7 @@ def run_setup(sandbox: Sandbox, commands: list[str], timeout: float, emit: Emit)
                        "timed_out": result.timed_out, "output": result.output[-4000:]})
         if result.exit_code != 0 or result.timed_out:
             how = f"timed out after {timeout:g} s" if result.timed_out else f"exit code {result.exit_code}"
+            how += "".join(f"; {hit.name}" for hit in result.bounds)
             tail = result.output[-SETUP_TAIL:].strip() or "(no output)"
             raise SetupFailed(f"the setup command `{command}` failed ({how}):\n\n```\n{tail}\n```")
 
@@ -100,7 +103,8 @@ def worktree_diff(workspace: Workspace, cap: int = DIFF_CAP) -> str:
 class SandboxMissing(RunError):
     """The worker machine cannot sandbox commands; an operator has to fix it."""
 
-    retry_hint = "Ask the operators to install bubblewrap on the workers, then comment `/agent retry`."
+    retry_hint = ("Ask the operators to fix the workers' sandbox (bubblewrap, and for the network "
+                  "slirp4netns and nftables), then comment `/agent retry`.")
 
 
 def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor, emit: Emit,
@@ -122,7 +126,7 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
     try:
         sandbox = make_sandbox(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
                                rw_binds=[workspace.admin_dir], network=config.network,
-                               stop=stop.event)
+                               limits=settings.sandbox_limits(), stop=stop.event)
     except SandboxUnavailable as exc:
         raise SandboxMissing(f"the worker cannot start its sandbox: {exc}") from exc
     try:
@@ -137,12 +141,13 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         patch = worktree_diff(workspace)
         return review_prompt(patch, config.test) if patch.strip() else None
 
+    tools = Toolbox(sandbox, command_timeout=settings.command_timeout)
     result = run_agent(
         model_client(settings), model=model, emit=emit, budget=budget,
         system=system_prompt(sandbox.root, config.network),
         task=task_for(repository_instructions(workspace.mirror, revision), config.test),
-        tools=Toolbox(sandbox, command_timeout=settings.command_timeout), review=review,
+        tools=tools, review=review,
         context_window=settings.context_window, prices=settings.prices,
         stop=lambda: f"a stop request ({stop.reason})" if stop.is_set() else None,
     )
-    return SessionResult(result, config, model)
+    return SessionResult(result, config, model, dict(tools.bounds_hit))

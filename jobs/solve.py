@@ -49,7 +49,7 @@ def solve(ctx: RunContext, comment_id: int | None, stop: StopSignal) -> dict[str
         done = commit(workspace, commit_message(t.kind, task, t.number), Author(bot.login, bot.email),
                       co_author(ctx), protected=session.protected)
         figures = report.Figures(session.agent.turns, session.agent.usage, session.agent.cost,
-                                 time.time() - started)
+                                 time.time() - started, session.bounds)
         return publish(Finished(ctx, workspace, task, session, done, figures, comment_id, bot))
     finally:
         return_worktree(workspace)

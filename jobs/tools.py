@@ -8,6 +8,7 @@ the model reads the message and corrects itself.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from jobs.editor import Editor, EditorError
@@ -53,6 +54,8 @@ class Toolbox:
         self.command_timeout = command_timeout
         self.max_output = max_output
         self.editor = Editor(sandbox, max_characters=max_characters)
+        self.bounds_hit: Counter[str] = Counter()
+        """How many commands ran into each of the sandbox's bounds, by the bound's name."""
 
     def run(self, name: str, tool_input: dict) -> ToolResult:
         """Runs tool `name` with the model's input; model mistakes give is_error results."""
@@ -91,5 +94,8 @@ class Toolbox:
             parts.append(f"[command timed out after {self.command_timeout:g} s and was killed]")
         elif result.exit_code != 0:
             parts.append(f"[exit code: {result.exit_code}]")
+        for hit in result.bounds:
+            parts.append(f"[{hit.note}]")
+            self.bounds_hit[hit.name] += 1
         # A failing command is information for the model, not a broken tool call.
         return ToolResult("\n".join(parts) or "(no output)")

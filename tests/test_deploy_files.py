@@ -20,10 +20,11 @@ import yaml
 from app import create_app
 from app.cli import parser
 from app.settings import Settings
+from app.setup import REDIS_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
-# Set by the image for Python itself, not read by Orca.
-OTHER_KNOWN_VARIABLES = {"PYTHONUNBUFFERED"}
+# Set by the image for Python itself, and for the Redis service, not read by Orca.
+OTHER_KNOWN_VARIABLES = {"PYTHONUNBUFFERED", REDIS_PASSWORD}
 
 
 def dockerfile() -> list[tuple[str, str]]:
@@ -72,11 +73,11 @@ def parse_orca(command: list[str]):
         pytest.fail(f"`{' '.join(command)}` is not a valid orca command")
 
 
-def test_image_is_python_slim_with_git_and_bubblewrap():
+def test_image_is_python_slim_with_git_bubblewrap_and_the_sandboxs_network():
     assert instructions("FROM") == ["python:3.11-slim"]
     installs = [run for run in instructions("RUN") if "apt-get install" in run]
     assert installs and "--no-install-recommends" in installs[0]
-    assert {"git", "bubblewrap"} <= set(installs[0].split())
+    assert {"git", "bubblewrap", "slirp4netns", "nftables"} <= set(installs[0].split())
 
 
 def test_image_runs_as_a_non_root_user():
@@ -124,7 +125,7 @@ def test_compose_runs_redis_web_and_scalable_workers_on_one_image():
     web, worker = services["web"], services["worker"]
     assert web["image"] == worker["image"] and web["env_file"] == worker["env_file"] == ".env"
     assert web["ports"] == ["8000:8000"]
-    assert web["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    assert web["environment"]["REDIS_URL"].endswith("@redis:6379/0")
     assert parse_orca(worker["command"]).command == "worker"
     # Runs and acknowledgements on separate workers: a 👀 never waits behind a run.
     assert parse_orca(worker["command"]).queues == "runs"
@@ -132,6 +133,31 @@ def test_compose_runs_redis_web_and_scalable_workers_on_one_image():
     assert parse_orca(acks["command"]).queues == "fast" and acks["image"] == worker["image"]
     # A fixed name or host port would stop `docker compose up --scale worker=N`.
     assert "container_name" not in worker and "ports" not in worker
+
+
+def test_run_workers_can_give_a_sandbox_its_own_network():
+    """bubblewrap needs namespaces Docker's default profiles refuse; slirp4netns needs the TUN
+    device (jobs/sandbox_network.py), else runs with `network: true` end saying it is missing."""
+    worker = compose()["services"]["worker"]
+    assert "/dev/net/tun:/dev/net/tun" in worker["devices"]
+    assert {"seccomp=unconfined", "apparmor=unconfined"} <= set(worker["security_opt"])
+    assert "network_mode" not in worker and "privileged" not in worker
+
+
+def test_redis_requires_the_password_orca_setup_writes():
+    """Whoever can write to Redis can queue a job a worker runs, outside any sandbox."""
+    services = compose()["services"]
+    needed = f"${{{REDIS_PASSWORD}:?"
+    redis_service = services["redis"]
+    assert redis_service["environment"][REDIS_PASSWORD].startswith(needed)
+    command = redis_service["command"]
+    # The password reaches redis-server through stdin, never its command line.
+    assert command[:2] == ["sh", "-c"] and f'"requirepass %s\\n" "$${REDIS_PASSWORD}"' in command[2]
+    assert "| exec redis-server - --appendonly yes" in command[2]
+    for name, service in services.items():
+        if "build" in service:
+            assert service["environment"]["REDIS_URL"].startswith(f"redis://:{needed}"), name
+    assert "ports" not in redis_service  # only the compose network reaches it
 
 
 def test_web_and_workers_share_the_data_volume_the_image_declares():

@@ -47,3 +47,13 @@ def test_pull_body_closes_the_issue():
     body = report.pull_body(5, "Changed x.", [], None, "octocat")
     assert body.startswith("Fixes #5\n")
     assert "Changed x." in body and "@octocat" in body
+
+
+def test_the_comment_names_the_bounds_commands_ran_into():
+    plain = figures()
+    hit = report.Figures(plain.turns, plain.usage, plain.cost, plain.seconds,
+                         {"out of memory (4 GiB)": 2})
+    body = report.no_changes("r1", "gave up", hit, [])
+    assert ("⚠️ Commands ran into the sandbox's bounds: out of memory (4 GiB) twice.\n\n"
+            f"{plain.line()}") in body
+    assert "bounds" not in report.no_changes("r1", "done", plain, [])

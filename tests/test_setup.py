@@ -109,7 +109,8 @@ def test_callback_exchanges_the_code_and_writes_env_and_key(fake_github, tmp_pat
     assert fake_github.violations == []
 
     env = dotenv_values(tmp_path / ".env")
-    assert set(env) == CREDENTIAL_KEYS
+    assert set(env) == CREDENTIAL_KEYS | {"REDIS_PASSWORD"}
+    assert len(env["REDIS_PASSWORD"]) >= 40  # 32 random bytes, for compose.yaml's Redis
     assert env["GITHUB_APP_ID"] == str(fake_github.app_id)
     assert env["GITHUB_WEBHOOK_SECRET"] == fake_github.webhook_secret
     assert env["GITHUB_CLIENT_ID"] == f"Iv1.{fake_github.app_id}"
@@ -117,7 +118,8 @@ def test_callback_exchanges_the_code_and_writes_env_and_key(fake_github, tmp_pat
     assert key.read_text() == fake_github.private_key_pem
     for path in (key, tmp_path / ".env"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    for secret in (fake_github.webhook_secret, env["GITHUB_CLIENT_SECRET"], "PRIVATE KEY"):
+    for secret in (fake_github.webhook_secret, env["GITHUB_CLIENT_SECRET"], "PRIVATE KEY",
+                   env["REDIS_PASSWORD"]):
         assert secret not in page
 
 
@@ -137,7 +139,7 @@ def test_callback_merges_with_an_existing_env(fake_github, tmp_path):
     (tmp_path / ".env").write_text(
         "# mine\nANTHROPIC_API_KEY=sk-ant-keep\nGITHUB_APP_ID=1\n"
         'GITHUB_PRIVATE_KEY="-----BEGIN RSA PRIVATE KEY-----\nold\n-----END RSA PRIVATE KEY-----"\n'
-        "ORCA_TRIGGER_LABEL=robot\n")
+        "ORCA_TRIGGER_LABEL=robot\nREDIS_PASSWORD=the-running-redis-has-it\n")
     client = _setup_app(fake_github, tmp_path).test_client()
     fake_github.add_manifest_code("code-3")
     assert client.get(f"/callback?code=code-3&state={_page(client)[2]}").status_code == 200
@@ -145,6 +147,7 @@ def test_callback_merges_with_an_existing_env(fake_github, tmp_path):
     env = dotenv_values(tmp_path / ".env")
     assert text.startswith("# mine\nANTHROPIC_API_KEY=sk-ant-keep\n")
     assert env["GITHUB_APP_ID"] == str(fake_github.app_id) and env["ORCA_TRIGGER_LABEL"] == "robot"
+    assert env["REDIS_PASSWORD"] == "the-running-redis-has-it"  # Redis was started with it
     assert "GITHUB_PRIVATE_KEY" not in env and "old" not in text  # it would win over the file
     assert stat.S_IMODE((tmp_path / ".env").stat().st_mode) == 0o600
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from jobs.editor import MAX_FILE_BYTES
-from jobs.sandbox import make_sandbox
+from jobs.sandbox import Limits, make_sandbox
 from jobs.tools import Toolbox, tool_definitions
 
 EDIT = "str_replace_based_edit_tool"
@@ -179,3 +179,15 @@ def test_bash_timeout(worktree):
     tools = Toolbox(make_sandbox(worktree), command_timeout=0.5)
     result = tools.run("bash", {"command": "echo partial; sleep 30"})
     assert result.content == "partial\n[command timed out after 0.5 s and was killed]"
+
+
+def test_bash_names_a_bound_the_command_ran_into_and_counts_it(worktree):
+    tools = Toolbox(make_sandbox(worktree, limits=Limits(tmp_bytes=1024**2)), command_timeout=10)
+    for _ in range(2):
+        result = tools.run("bash", {"command": "head -c 2M /dev/zero > /tmp/fill; echo tried"})
+        assert not result.is_error
+        assert result.content.endswith(
+            "tried\n[/tmp is full: it holds 1 MiB (ORCA_SANDBOX_TMP_SIZE), and every command "
+            "starts with an empty one]")
+    assert tools.run("bash", {"command": "true"}).content == "(no output)"
+    assert tools.bounds_hit == {"/tmp full (1 MiB)": 2}

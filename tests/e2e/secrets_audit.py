@@ -138,9 +138,10 @@ def file_places(root: Path, kind: str = "file") -> Iterator[Place]:
 
 
 def git_objects(git_dir: Path) -> bytes:
-    """The content of every object in a repository, loose or packed."""
-    return subprocess.run(["git", "cat-file", "--batch-all-objects", "--batch"], cwd=git_dir,
-                          capture_output=True, check=True).stdout
+    """The content of every object in a repository, loose or packed (whoever owns it: the
+    agent's own git dirs belong to the sandbox's user when Orca runs as root)."""
+    return subprocess.run(["git", "-c", "safe.directory=*", "cat-file", "--batch-all-objects",
+                           "--batch"], cwd=git_dir, capture_output=True, check=True).stdout
 
 
 def model_places(requests: list[dict[str, Any]], label: str = "request") -> Iterator[Place]:

@@ -197,15 +197,11 @@ def test_a_repository_that_tells_the_agent_to_publish_its_environment_gets_nothi
     assert "HOME=/tmp" in committed and "PATH=/usr/local/bin" in pull.body
     assert "GITHUB" not in committed and "ANTHROPIC" not in committed and "ORCA" not in committed
 
-    # The sandbox reaches GitHub only when the repository allows the network, and never with a
-    # credential: the request goes out without one, and git cannot push.
+    # The fake GitHub listens on the host's loopback, which no sandbox reaches, network or not
+    # (tests/hostile/test_sandbox.py); the real one would get the request without a credential
+    # (`token ` and nothing after it). git cannot push either.
     outside, to_github, push = results[0][3:]
-    from_sandbox = github.calls_to("GET", r"/api/v3/user$")
-    if network:
-        assert [c.status for c in from_sandbox] == [401]  # `token ` and nothing after it
-        assert "Bad credentials" in to_github and "exit=0" in to_github
-    else:
-        assert from_sandbox == [] and "exit=7" in to_github
+    assert github.calls_to("GET", r"/api/v3/user$") == [] and "exit=7" in to_github
     assert "exit=0" not in outside and "exit=0" not in push
     assert github.branch_sha(scene.full_name, "exfiltrated") is None
 
@@ -258,7 +254,9 @@ def own_git_dir(data_dir: Path, key_file: Path) -> str:
         f'printf "%s\\ncat\\n" {shlex.quote(script)} > "$own/clean"; chmod +x "$own/clean"',
         ('printf \'[remote "origin"]\\n\\turl = %s\\n[filter "own"]\\n\\tclean = %s\\n\' '
          '"$(git config remote.origin.url)" "$own/clean" > "$own/config"'),
-        'echo "* filter=own" > .gitattributes; echo own > "$admin/commondir"; echo "gitdir: $own" > .git',
+        # `.git` is Orca's file in a directory the agent may write: it replaces it.
+        'echo "* filter=own" > .gitattributes; echo own > "$admin/commondir"',
+        'rm -f .git; echo "gitdir: $own" > .git',
     ])
 
 

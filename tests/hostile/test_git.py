@@ -135,8 +135,10 @@ def test_a_swapped_git_pointer_and_a_gitlink_to_a_mirror_steer_nothing(orca, can
         "/workspace/evil.git/hooks/pre-commit && chmod +x /workspace/evil.git/hooks/pre-commit",
         "A=$(sed 's/^gitdir: //' .git); M=$(cd $A && cd $(cat commondir) && pwd); "
         "W=$(dirname $(cat $A/gitdir)); mkdir -p mirrorlink && echo \"gitdir: $M\" > mirrorlink/.git; "
-        f"echo \"gitdir: {secret_mirror}\" > .git; echo \"$W/evil.git\" > $A/commondir; "
-        "echo \"ref: refs/heads/main\" > $A/HEAD; echo pointed",
+        # Replaced, not written through: as root Orca keeps `.git` its own (lent folders).
+        f"rm -f .git $A/commondir $A/HEAD; echo \"gitdir: {secret_mirror}\" > .git; "
+        "echo \"$W/evil.git\" > $A/commondir; echo \"ref: refs/heads/main\" > $A/HEAD; "
+        "echo pointed",
     ]
     scene = run_attack(orca, commands)
     assert the_tool_results(orca.model)[-1].strip() == "pointed"
