@@ -32,6 +32,7 @@ from pathlib import Path
 from jobs import worktree_pool
 from jobs.errors import WorkspaceError
 from jobs.git import git
+from jobs.sandbox_user import lend, switches_user
 from jobs.snapshot import Worktree, index_copy_of
 from jobs.worktree_pool import Slot
 
@@ -174,9 +175,18 @@ def add_worktree(mirror: Path, data_dir: Path, run_id: str, branch: str, base: s
 
 def keep_index(admin: Path, worktree: Path) -> None:
     """Copy the index git wrote at checkout to where Orca keeps its own (jobs.snapshot),
-    before any sandbox can write the original; checks that it is the worktree's."""
+    before any sandbox can write the original; checks that it is the worktree's.
+
+    When Orca is root the sandbox runs as nobody, and the files are lent to it here rather
+    than at the first command: lending changes their ctime, and an index taken before it
+    would make Orca's git read every file again at publish and at the next reset."""
     if (worktree / ".git").read_text().strip() != f"gitdir: {admin}":
         raise WorkspaceError(f"git named the worktree {worktree.name} unexpectedly")
+    if switches_user():
+        lend(worktree, keep=[".git"])
+        # Only the files lending just changed are read again (their content is unchanged).
+        git(f"--git-dir={admin}", f"--work-tree={worktree}", "update-index", "-q", "--refresh",
+            cwd=worktree, check=False)
     _copy_index(admin / "index", index_copy_of(worktree))
 
 
@@ -238,7 +248,7 @@ def _reset(mirror: Path, slot: Slot, sha: str) -> None:
     head = git(*explicit, "rev-parse", "HEAD", cwd=slot.path).strip()
     if head != sha:
         raise WorkspaceError(f"the kept worktree is at {head[:12]}, not {sha[:12]}")
-    _copy_index(admin / "index", slot.index_copy)
+    keep_index(admin, slot.path)
 
 
 def _rebuild_admin(admin: Path, slot: Slot, sha: str) -> None:
@@ -275,8 +285,8 @@ def _discard(mirror: Path, slot: Slot) -> None:
 
 
 def _remove_tree(path: Path) -> None:
-    """rmtree that also gets through folders the agent made read-only (it owns nothing we
-    don't: the sandbox runs as the worker's user)."""
+    """rmtree that also gets through folders the agent made read-only (Orca can chmod what
+    it owns, and as root everything, nobody's lent files included)."""
     if path.is_symlink() or path.is_file():
         path.unlink()
         return

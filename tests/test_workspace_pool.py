@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from app.mission_diff import worktree_paths
+from jobs.git import git as host_git
 from jobs.workspace import Workspace, borrow_worktree, refresh_mirror, return_worktree
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,3 +204,20 @@ def test_no_pool_means_a_fresh_worktree_per_run(origin):
     return_worktree(workspace)
     assert not workspace.path.exists()
     assert not (origin.data_dir / "pool").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="files are lent to nobody only when Orca is root")
+def test_as_root_the_files_are_lent_before_orca_keeps_its_index(origin):
+    """Lending changes the files' ctime and owner: Orca's index must be taken after it, or
+    every file looks changed at publish and the next reset rewrites them all."""
+    for run in ("run1", "run2"):  # a checkout, then a reset
+        workspace = origin.borrow(run)
+        view = workspace.view
+        env = {"GIT_DIR": str(view.repository), "GIT_WORK_TREE": str(view.path),
+               "GIT_INDEX_FILE": str(view.index)}
+        debug = host_git("ls-files", "--debug", cwd=view.path, env=env)
+        assert "uid: 65534" in debug and "uid: 0\t" not in debug
+        assert host_git("diff-files", "--name-only", cwd=view.path, env=env) == ""
+        assert all(p.stat().st_uid == 65534 for p in workspace.path.rglob("*")
+                   if p.name != ".git" and not p.is_symlink())
+        return_worktree(workspace)
