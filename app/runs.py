@@ -1,7 +1,9 @@
 """Run records and run events in Redis, shared by the web app and the workers.
 
 A run record is a hash `orca:run:<id>`; its events are a stream `orca:run:<id>:events`.
-Both expire after `KEEP_SECONDS` so Redis does not grow without bound.
+Both expire after `KEEP_SECONDS` so Redis does not grow without bound; the indexes that list
+runs (`orca:runs`, and `orca:target:<target>` per issue or PR) are sorted sets by creation
+time, pruned of runs older than their records can be each time a run is added.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -19,6 +22,10 @@ KEEP_SECONDS = 7 * 24 * 3600
 DELIVERY_SECONDS = 3 * 24 * 3600
 # Review rounds are counted per PR for as long as a PR is typically open.
 ROUNDS_SECONDS = 90 * 24 * 3600
+# A record lives KEEP_SECONDS past its last update, and a run's last update comes at most a
+# job timeout after its creation (hours): a day more is when its index entry surely points
+# at nothing.
+INDEX_SECONDS = KEEP_SECONDS + 24 * 3600
 # Cap a stream so a runaway run cannot fill Redis; approximate trimming is cheap.
 MAX_EVENTS = 10_000
 
@@ -34,24 +41,27 @@ def new_run_id() -> str:
 class RunStore:
     """Run records and events; `redis` is a client created with decode_responses=False."""
 
-    def __init__(self, connection: redis.Redis) -> None:
+    def __init__(self, connection: redis.Redis, clock: Callable[[], float] = time.time) -> None:
         self.redis = connection
+        self.clock = clock
 
     def create(self, run_id: str, fields: dict[str, Any], target: str,
                pipe: redis.client.Pipeline | None = None) -> None:
         """A queued run; `target` (`owner/repo#n`) indexes it for stop, retry and follow-ups.
 
         With `pipe`, the writes are queued on it for the caller to send."""
-        record = {**fields, "id": run_id, "status": "queued", "created_at": time.time(),
+        record = {**fields, "id": run_id, "status": "queued", "created_at": self.clock(),
                   "target": target}
+        stale = record["created_at"] - INDEX_SECONDS
         own = pipe is None
         pipe = self.redis.pipeline() if pipe is None else pipe
         key = f"orca:run:{run_id}"
         pipe.hset(key, mapping={name: json.dumps(value) for name, value in record.items()})
         pipe.expire(key, KEEP_SECONDS)
-        pipe.zadd("orca:runs", {run_id: record["created_at"]})
-        pipe.zadd(_target_key(target), {run_id: record["created_at"]})
-        pipe.expire(_target_key(target), KEEP_SECONDS)
+        for index in ("orca:runs", _target_key(target)):
+            pipe.zadd(index, {run_id: record["created_at"]})
+            pipe.zremrangebyscore(index, "-inf", stale)
+        pipe.expire(_target_key(target), INDEX_SECONDS)
         if own:
             pipe.execute()
 

@@ -1,0 +1,25 @@
+"""The run store keeps Redis bounded: records expire, and so do the entries that list them."""
+
+from __future__ import annotations
+
+from app.runs import INDEX_SECONDS, KEEP_SECONDS, RunStore
+
+HOUR = 3600
+
+
+def test_the_run_indexes_stay_bounded_over_many_runs(redis_client):
+    """A month of runs, one an hour on one busy issue: the indexes keep only what a record
+    could still stand behind, so their size stops growing after the first week and a day."""
+    now = [1_800_000_000.0]
+    store = RunStore(redis_client, clock=lambda: now[0])
+    sizes = []
+    for hour in range(30 * 24):
+        now[0] += HOUR
+        store.create(f"run{hour}", {"repository": "octo-org/hello"}, "octo-org/hello#1")
+        sizes.append((redis_client.zcard("orca:runs"), redis_client.zcard("orca:target:octo-org/hello#1")))
+    most = INDEX_SECONDS // HOUR  # one a run, for each hour of the window
+    assert max(sizes) == (most, most) and sizes[-1] == (most, most)
+    oldest = float(redis_client.zrange("orca:runs", 0, 0, withscores=True)[0][1])
+    assert now[0] - oldest <= INDEX_SECONDS
+    assert INDEX_SECONDS > KEEP_SECONDS  # no entry goes while its record may still be there
+    assert store.runs_on("octo-org/hello#1")[0] == f"run{30 * 24 - 1}"
