@@ -23,12 +23,11 @@ from typing import Any
 
 import redis
 from github import Github
-from github.GithubException import GithubException
 
 from jobs import report
 from jobs.agent import Emit
 from jobs.context import RunContext
-from jobs.errors import NotAllowed, RunError
+from jobs.errors import NotAllowed
 from jobs.pricing import Usage, cost
 
 # Five weeks: a month of daily figures to look back on, then Redis forgets them.
@@ -178,8 +177,5 @@ def refused_at_start(ctx: RunContext, comment_id: int | None, now: float | None 
     ctx.log("refused: %s", over[0])
     ctx.store.update(ctx.run_id, status="rejected", reason=over[0], finished_at=time.time())
     ctx.emit("refused", {"reason": over[0]})
-    try:
-        ctx.finish_comment(comment_id, over[1])
-    except (GithubException, RunError, OSError) as report_error:
-        ctx.log("could not report: %r", report_error)
+    ctx.finish_comment_or_log(comment_id, over[1])
     return True

@@ -16,12 +16,14 @@ from typing import Any
 
 import redis
 from github import Github
+from github.GithubException import GithubException
 from redis.exceptions import LockError, RedisError
 from rq import get_current_job
 
 from app.runs import RunStore
 from app.settings import Settings, load_settings
 from app.triggers import Trigger
+from jobs.errors import RunError
 from jobs.github import ACK_PERMISSIONS, GitHubApp
 from jobs.pacing import WritePacer
 
@@ -120,6 +122,14 @@ class RunContext:
             return
         with self.comment_lock():
             TrackingComment(client, self.trigger.repository, comment_id).edit(body)
+
+    def finish_comment_or_log(self, comment_id: int | None, body: str) -> None:
+        """finish_comment, when the run's end must be said whatever else failed: if GitHub
+        itself is down, the record and the log still say it."""
+        try:
+            self.finish_comment(comment_id, body)
+        except (GithubException, RunError, OSError) as report_error:
+            self.log("could not report: %r", report_error)
 
     @contextmanager
     def comment_lock(self) -> Iterator[None]:

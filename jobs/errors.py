@@ -29,10 +29,6 @@ class PublishError(RunError):
     """The pull request could not be opened or updated."""
 
 
-class BudgetExhausted(RunError):
-    """A run hit one of its limits (turns, tokens, dollars, time)."""
-
-
 class Cancelled(RunError):
     """Someone stopped the run (`/agent stop`, the Stop button, the label removed, closed)."""
 

@@ -37,7 +37,7 @@ class Figures:
 
 def working(run_id: str, requester: str) -> str:
     return (f"👀 Orca is working on this for @{requester}. "
-            f"This comment will say how it went.\n\nRun `{run_id}`\n{marker(run_id)}")
+            f"This comment will say how it went.\n\n{footer(run_id)}")
 
 
 def rejected(requester: str, permission: str) -> str:
@@ -66,7 +66,7 @@ def opened(run_id: str, pr_number: int, pr_url: str, summary: str, figures: Figu
         head = f"⏸️ Stopped by {stopped_by}; the work so far is in draft #{pr_number}: {pr_url}"
     parts = [head, _quote(summary)]
     parts.append(left_out(dropped, nested))
-    parts.append(f"{figures.line()}\n\nRun `{run_id}`\n{marker(run_id)}")
+    parts.append(footer(run_id, figures))
     return "\n\n".join(p for p in parts if p)
 
 
@@ -75,13 +75,12 @@ def no_changes(run_id: str, summary: str, figures: Figures, dropped: list[str],
     parts = ["🤷 Orca finished without changing any files, so there is no pull request.",
              _quote(summary)]
     parts.append(left_out(dropped, nested))
-    parts.append(f"{figures.line()}\n\nRun `{run_id}`\n{marker(run_id)}")
+    parts.append(footer(run_id, figures))
     return "\n\n".join(p for p in parts if p)
 
 
 def failed(run_id: str, reason: str, retry_hint: str) -> str:
-    return (f"❌ Orca's run failed: {reason}\n\n{retry_hint}\n\n"
-            f"Run `{run_id}`\n{marker(run_id)}")
+    return f"❌ Orca's run failed: {reason}\n\n{retry_hint}\n\n{footer(run_id)}"
 
 
 def pull_body(number: int, summary: str, dropped: list[str], stopped_by: str | None,

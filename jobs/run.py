@@ -156,7 +156,7 @@ def _execute(ctx: RunContext) -> None:
         return
     except NotAllowed as exc:
         ctx.store.update(run_id, status="rejected", reason=str(exc), finished_at=time.time())
-        _say(ctx, comment_id, report.no_longer_allowed(ctx.run_id, ctx.trigger.requester, str(exc)))
+        ctx.finish_comment_or_log(comment_id, report.no_longer_allowed(ctx.run_id, ctx.trigger.requester, str(exc)))
         return
     except Exception as exc:
         _fail(ctx, exc, comment_id)
@@ -195,7 +195,7 @@ def on_run_failure(job: Job, connection: Any, kind: type, value: BaseException,
     if job.retries_left:
         ctx.store.update(ctx.run_id, status="queued", reason="its worker stopped; retrying once")
         ctx.emit("worker_lost", {"retrying": True})
-        _say(ctx, comment_id, report.retrying(ctx.run_id, ctx.trigger.requester))
+        ctx.finish_comment_or_log(comment_id, report.retrying(ctx.run_id, ctx.trigger.requester))
         return
     ctx.emit("worker_lost", {"retrying": False})
     _fail(ctx, WorkerLost("the worker running it stopped unexpectedly, twice"), comment_id)
@@ -205,7 +205,7 @@ def _cancelled(ctx: RunContext, exc: Cancelled, comment_id: int | None) -> None:
     ctx.log("cancelled: %s", exc)
     ctx.store.update(ctx.run_id, status="cancelled", reason=str(exc), finished_at=time.time())
     ctx.emit("cancelled", {"reason": str(exc)})
-    _say(ctx, comment_id, report.cancelled(ctx.run_id, str(exc), pushed=None))
+    ctx.finish_comment_or_log(comment_id, report.cancelled(ctx.run_id, str(exc), pushed=None))
 
 
 def _fail(ctx: RunContext, exc: Exception, comment_id: int | None) -> None:
@@ -218,12 +218,4 @@ def _fail(ctx: RunContext, exc: Exception, comment_id: int | None) -> None:
         ctx.emit("failed", {"reason": reason, "error": ctx.redactor.text(repr(exc))})
     except RedisError as record_error:  # Redis is away: the issue must hear it all the same
         ctx.log("could not record the failure: %r", record_error)
-    _say(ctx, comment_id, report.failed(ctx.run_id, reason, hint))
-
-
-def _say(ctx: RunContext, comment_id: int | None, body: str) -> None:
-    """Finish the tracking comment; if GitHub itself is down, the record and log still say it."""
-    try:
-        ctx.finish_comment(comment_id, body)
-    except (GithubException, RunError, OSError) as report_error:
-        ctx.log("could not report: %r", report_error)
+    ctx.finish_comment_or_log(comment_id, report.failed(ctx.run_id, reason, hint))

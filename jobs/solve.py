@@ -6,7 +6,6 @@ review round; `jobs.tasks` decides the branches, `jobs.finish` what is said at t
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -23,7 +22,6 @@ from jobs.stop import StopSignal
 from jobs.tasks import Task, read_task
 from jobs.workspace import Workspace, borrow_worktree, refresh_mirror, return_worktree
 
-log = logging.getLogger("orca.run")
 
 
 def solve(ctx: RunContext, comment_id: int | None, stop: StopSignal) -> dict[str, Any]:
