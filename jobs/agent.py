@@ -8,6 +8,7 @@ History is append-only so every turn reads the prompt cache; see `_with_breakpoi
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -31,6 +32,8 @@ CONTEXT_WINDOW = 200_000
 CLEAR_AT = 0.8
 # The newest tool results stay whole: the model is usually still working with them.
 KEEP_RESULTS = 4
+# How often a stop is looked for while the model's answer is awaited: "now" to a person.
+STOP_POLL_SECONDS = 0.1
 CLEARED = "[old tool output cleared to save context]"
 
 Emit = Callable[[str, dict[str, Any]], None]
@@ -153,7 +156,9 @@ class _Loop:
         result, started = AgentResult(summary="", turns=0), self.clock()
         self.emit("budget", self.budget.as_dict())
         while True:
-            response = _request(self.client, self.model, self.system, self.messages)
+            response = self._answer_unless_stopped()
+            if response is None:  # stopped while the model was thinking
+                return self._stopped(result, started)
             spent = self._account(result, response, started)
             # An empty assistant turn would make the next request invalid.
             content = [_as_param(b) for b in response.content] or [{"type": "text", "text": "(no answer)"}]
@@ -173,6 +178,40 @@ class _Loop:
             if result.stopped_by:
                 self.emit("stopped", {"by": result.stopped_by, **spent.figures()})
                 return result
+
+    def _answer_unless_stopped(self) -> Any | None:
+        """The model's next answer; None as soon as a stop is asked for while it is awaited.
+
+        A request can take minutes (ORCA_MODEL_TIMEOUT), and a stop means now: the request
+        goes in a thread of its own, and on a stop its client is closed and the answer left
+        behind (the thread dies with the run's process at the latest)."""
+        if self.stop is None:
+            return _request(self.client, self.model, self.system, self.messages)
+        answer: dict[str, Any] = {}
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                answer["response"] = _request(self.client, self.model, self.system, self.messages)
+            except BaseException as exc:  # raised again in the loop's own thread
+                answer["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=call, name="orca-model-request", daemon=True).start()
+        while not done.wait(STOP_POLL_SECONDS):
+            if self.stop():
+                self.client.close()
+                return None
+        if "error" in answer:
+            raise answer["error"]
+        return answer["response"]
+
+    def _stopped(self, result: AgentResult, started: float) -> AgentResult:
+        result.stopped_by = self.stop() if self.stop else None
+        spent = Spent(result.turns, result.usage, result.cost, (self.clock() - started) / 60)
+        self.emit("stopped", {"by": result.stopped_by, **spent.figures()})
+        return result
 
     def _account(self, result: AgentResult, response: Any, started: float) -> Spent:
         """Add the response's usage to the run's, record it with the running figures."""

@@ -134,3 +134,35 @@ def test_stop_with_nothing_running_says_so(orca):
     orca.drain()
     assert bodies(github, scene.full_name, scene.number)[-1] == (
         "@octocat Nothing is queued or running here, so there is nothing to stop.")
+
+
+def test_agent_stop_during_a_slow_model_answer_ends_the_run_at_once(orca):
+    """A stop while the model is thinking does not wait for its answer (which can take up to
+    ORCA_MODEL_TIMEOUT): the request is abandoned and nothing is pushed."""
+    github = orca.github
+    scene = make_scene(github)
+    answered = []
+
+    def respond(body):
+        if len(body["messages"]) == 1:
+            return reply(tool_use("str_replace_based_edit_tool", {
+                "command": "str_replace", "path": "/workspace/hello.py",
+                "old_str": "'helo, world'", "new_str": "'hello, world'"}))
+        time.sleep(20)  # a model that takes its time
+        answered.append(True)
+        return reply(text("Done."))
+
+    orca.model.respond_with(respond)
+    _status, answer = orca.deliver("issues", labeled_payload(github, scene))
+    drain_fast(orca)
+    runs = BackgroundRuns(orca).start()
+    wait_for(lambda: len(orca.model.requests) >= 2, what="the second model request")
+    started = time.monotonic()
+    command(orca, scene, scene.number, "/agent stop")
+    drain_fast(orca)
+    runs.join(timeout=30)
+    assert time.monotonic() - started < 8, "the run waited for the model's answer"
+    assert answered == []
+    run = RunStore(orca.redis).get(answer["run"])
+    assert run["status"] == "cancelled" and "@octocat asked it to stop" in run["reason"]
+    assert pulls(github) == []
