@@ -15,6 +15,7 @@ from typing import Any
 
 from github import Github
 from github.GithubException import GithubException
+from github.PullRequest import PullRequest
 from redis.exceptions import RedisError
 from rq import Callback, Queue, Retry, get_current_job
 from rq.exceptions import AbandonedJobError
@@ -22,6 +23,7 @@ from rq.job import Dependency, Job
 
 from app.queues import RUNS_QUEUE
 from app.runs import ACTIVE
+from app.triggers import Trigger
 from jobs import accounting, report
 from jobs.context import RunContext, TrackingComment, react_to_comment
 from jobs.errors import Cancelled, NotAllowed, RunError, WorkerLost
@@ -36,6 +38,7 @@ from jobs.places import (
 from jobs.solve import solve
 from jobs.stop import watching
 from jobs.tasks import ForkPull, check_same_repository
+from jobs.threads import nothing_asked
 
 GENERIC_FAILURE = "something unexpected went wrong inside Orca (the operators can see the run's log)."
 
@@ -107,12 +110,28 @@ def _check_pull(ctx: RunContext, client: Github) -> None:
         raise NotAllowed("the pull request's branch is in a fork") from exc
     if t.kind != "review":
         return
-    if pull.user.login != ctx.app.identity(client, ctx.redis).login:
+    orca = ctx.app.identity(client, ctx.redis).login
+    if pull.user.login != orca:
         raise NotAllowed("a review on a pull request Orca did not open")
+    if why := _nothing_asked(pull, t, orca):
+        raise NotAllowed(why)  # recorded, and no round counted
     rounds = ctx.store.count_round(t.target)
     if rounds > ctx.settings.max_review_rounds:
         ctx.reply(client, report.rounds_capped(t.requester, rounds - 1))
         raise NotAllowed(f"review round {rounds} is past the cap")
+
+
+def _nothing_asked(pull: PullRequest, t: Trigger, orca: str) -> str | None:
+    """Why a review is only a reply in a conversation (jobs.threads.nothing_asked), or None.
+    The PR's other comments are read only when every comment of the review is a reply."""
+    if t.request.strip():
+        return None
+    comments = [(c.body, c.in_reply_to_id) for c in pull.get_single_review_comments(t.review_id)]
+    if not comments or any(thread is None for _, thread in comments):
+        return None
+    answered = {c.in_reply_to_id or c.id for c in pull.get_review_comments()
+                if c.user.login == orca}
+    return nothing_asked(t.request, comments, answered)
 
 
 def _run_ahead(ctx: RunContext) -> str | None:

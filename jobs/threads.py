@@ -131,3 +131,21 @@ def parse_answers(final_text: str) -> Answers:
         answers.by_thread[int(match["n"])] = Answer(match["tag"] == "reply", match["text"].strip())
     answers.summary = _ANSWER.sub("", final_text).strip()
     return answers
+
+
+def nothing_asked(request: str, comments: list[tuple[str, int | None]],
+                  answered: set[int]) -> str | None:
+    """Why a review asks Orca for nothing, or None when it may ask for something.
+
+    GitHub delivers every reply in a review thread as a review of its own. A review whose
+    body is empty and whose comments are all replies in threads Orca already answered, none
+    with an `/agent` command or a question, is a conversation ("Thanks!"), not a request:
+    it gets no run. `comments` are the review's (body, in_reply_to_id); `answered` the ids
+    of the threads (their first comment) Orca has spoken in."""
+    if request.strip() or not comments:
+        return None
+    for body, thread in comments:
+        if thread is None or thread not in answered or "/agent" in body or "?" in body:
+            return None
+    return ("only replies in threads Orca had answered, with no `/agent` command and no "
+            "question: nothing to do")

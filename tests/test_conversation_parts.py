@@ -56,3 +56,20 @@ def test_targets_index_their_runs_newest_first(redis_client):
     assert store.runs_on("o/r#1") == ["b", "a"]
     assert store.active_on("o/r#1") == ["b"]
     assert [store.count_round("o/r#1") for _ in range(3)] == [1, 2, 3]
+
+
+def test_a_review_asks_for_nothing_only_when_it_is_all_replies_to_orca_without_a_question():
+    from jobs.threads import nothing_asked
+
+    answered = {10, 20}
+    assert nothing_asked("", [("Thanks!", 10)], answered)
+    assert nothing_asked("", [("Thanks!", 10), ("Great, ta.", 20)], answered)
+    for request, comments in [
+        ("Please also rename the module.", [("Thanks!", 10)]),  # the review's body asks
+        ("", [("Thanks!", 10), ("New point here.", None)]),     # a new thread
+        ("", [("Thanks!", 30)]),                                 # a thread Orca did not answer
+        ("", [("Why this name?", 10)]),                           # a question
+        ("", [("/agent also add a test", 10)]),                   # a command
+        ("", []),                                                 # no comments: a plain review
+    ]:
+        assert nothing_asked(request, comments, answered) is None, (request, comments)

@@ -136,3 +136,38 @@ def test_a_review_on_someone_elses_pull_request_is_not_a_run(orca):
     status, answer = orca.deliver("pull_request_review", review_payload(github, ps, rid, "Looks off."))
     assert status == 200 and "ignored" in answer
     assert orca.model.requests == []
+
+
+def test_a_thanks_in_a_thread_orca_answered_starts_no_run_but_a_question_does(orca):
+    """GitHub delivers each reply in a thread as a review of its own: "Thanks!" asks nothing."""
+    from tests.e2e.conversation_scenes import drain_fast
+
+    github = orca.github
+    ps = pull_scene(github, by_orca=True)
+    first = github.add_review(ps.full_name, ps.number, "octocat", "", "COMMENTED")
+    root = github.add_review_comment(ps.full_name, ps.number, "Rename greet to hello.", "octocat",
+                                     "hello.py", 1, review_id=first)["id"]
+    github.reply_review_comment(root, "Done in 1234567: renamed it.", github.bot_login)
+    said_before = bodies(github, ps.full_name, ps.number)
+
+    thanks = github.add_review(ps.full_name, ps.number, "octocat", "", "COMMENTED")
+    github.reply_review_comment(root, "Thanks!", "octocat", review_id=thanks)
+    status, answer = orca.deliver("pull_request_review",
+                                  review_payload(github, ps, thanks, "", state="commented"))
+    assert status == 202, answer
+    orca.drain()
+    record = RunStore(orca.redis).get(answer["run"])
+    assert record["status"] == "rejected" and "nothing to do" in record["reason"]
+    assert bodies(github, ps.full_name, ps.number) == said_before and orca.model.requests == []
+    assert github.state.reactions == []  # no 👀 either
+
+    question = github.add_review(ps.full_name, ps.number, "octocat", "", "COMMENTED")
+    github.reply_review_comment(root, "Why not keep the old name as an alias?", "octocat",
+                                review_id=question)
+    status, answer = orca.deliver("pull_request_review",
+                                  review_payload(github, ps, question, "", state="commented"))
+    assert status == 202, answer
+    drain_fast(orca)  # acknowledged: the run is queued, its tracking comment posted
+    record = RunStore(orca.redis).get(answer["run"])
+    assert record["status"] == "queued" and record.get("tracking_comment_id")
+    assert github.violations == []

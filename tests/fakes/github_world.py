@@ -119,12 +119,15 @@ class FakeWorld:
         (created from ``start`` if new); its sha."""
         return gitops.commit_files(self.git_dir(full_name), branch, files, message, start, links)
 
-    def reply_review_comment(self, comment_id: int, body: str, user_login: str) -> int:
-        """A person's reply in the thread of review comment ``comment_id``; its id."""
+    def reply_review_comment(self, comment_id: int, body: str, user_login: str,
+                             review_id: int | None = None) -> int:
+        """A person's reply in the thread of review comment ``comment_id``; its id. On GitHub a
+        reply belongs to a review of its own (``review_id``, from ``add_review``)."""
         parent = self.state.review_comments[comment_id]
         root = parent.in_reply_to_id or parent.id
         reply = self.store_review_comment(parent.pull, body, self.state.user(user_login),
-                                          parent.path, parent.line, in_reply_to_id=root)
+                                          parent.path, parent.line, review_id=review_id,
+                                          in_reply_to_id=root)
         return reply.id
 
     def resolve_thread(self, comment_id: int) -> None:
