@@ -28,6 +28,7 @@ from jobs import accounting, report
 from jobs.context import RunContext, TrackingComment, react_to_comment
 from jobs.errors import Cancelled, NotAllowed, RunError, WorkerLost
 from jobs.gate import require_write
+from jobs.lease import holding
 from jobs.places import (
     installation_slots,
     place_in_line,
@@ -154,6 +155,13 @@ def execute(run_id: str, trigger: dict[str, Any]) -> None:
 
 
 def _execute(ctx: RunContext) -> None:
+    # One process at a time per run: a retry waits for a still-working first attempt (its
+    # worker's parent was killed, not its work horse), then finds the run ended (jobs.lease).
+    with holding(ctx.redis, ctx.run_id):
+        _execute_held(ctx)
+
+
+def _execute_held(ctx: RunContext) -> None:
     run_id = ctx.run_id
     record = ctx.store.get(run_id) or {}
     comment_id = record.get("tracking_comment_id")

@@ -91,3 +91,38 @@ def test_a_second_death_is_the_end_and_says_so(orca, tmp_path):
     [tracking] = [c for c in github.state.comments.values() if c.issue is issue]
     assert tracking.body.startswith("❌ Orca's run failed: the worker running it stopped unexpectedly, twice")
     assert RunStore(orca.redis).get(answer["run"])["status"] == "failed"
+
+
+def test_a_retry_waits_for_a_first_attempt_still_at_work_and_does_not_run_twice(orca):
+    """Killing only a worker's parent leaves its work horse going while RQ retries the job:
+    the retry must wait for the run's lease, then find the run ended, and run nothing."""
+    import threading
+
+    from jobs.lease import holding
+    from tests.e2e.conversation_scenes import BackgroundRuns
+
+    github, model = orca.github, orca.model
+    scene = make_scene(github)
+    _status, answer = orca.deliver("issues", labeled_payload(github, scene))
+    drain_fast(orca)
+    store, run_id = RunStore(orca.redis), answer["run"]
+    held, finish = threading.Event(), threading.Event()
+
+    def first_attempt() -> None:  # the surviving work horse, renewing its lease as it works
+        with holding(orca.redis, run_id, renew_every=0.2):
+            store.update(run_id, status="running")
+            held.set()
+            finish.wait(30)
+            store.update(run_id, status="done", finished_at=time.time())
+
+    horse = threading.Thread(target=first_attempt, daemon=True)
+    horse.start()
+    held.wait(10)
+    retry = BackgroundRuns(orca).start()
+    time.sleep(2)  # longer than it takes a run to reach the model
+    assert model.requests == [] and retry.thread.is_alive(), "the retry did not wait"
+    finish.set()
+    retry.join(timeout=30)
+    horse.join(timeout=5)
+    assert model.requests == [] and store.get(run_id)["status"] == "done"
+    assert pulls(github) == [] and model.violations == []
