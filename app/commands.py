@@ -1,8 +1,18 @@
-"""Pure parsing of `/agent` commands in a comment.
+"""Pure parsing of `/agent` commands in a comment: the one grammar of `/agent`.
 
 A command starts a line and `/agent` is matched as a whole word: `/agents` or `see /agent`
 are not commands. Lines inside fenced code blocks and quoted lines (`> /agent ...`, a reply
 quoting someone else) are skipped, so pasting a command as an example does not run it.
+
+What follows `/agent`:
+- `stop`, `stop push` (or `stop and push`), `retry`, `help`, or nothing: those commands;
+- a verb reserved for what comes next (RESERVED: reviews, plans, CI fixes, attempts): not yet
+  a command, and not a request either, so that it can become one without changing what a
+  comment means; the reply says so;
+- `do <request>`: a request, whatever its first word;
+- one other bare word: an unknown command, answered with the help;
+- anything longer: a request. A trailing option reserved for a request (`--attempts 3`) is
+  answered like a reserved verb until Orca takes it.
 """
 
 from __future__ import annotations
@@ -15,6 +25,16 @@ _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 # `/agent stop push` (or `stop and push`) keeps the work so far as a draft. Anything longer
 # that starts with "stop" ("stop using globals in db.py") is a request, not this command.
 _STOP = re.compile(r"stop(?P<push>\s+(and\s+)?push)?[.!]?", re.IGNORECASE)
+# Verbs the coming capabilities take: `/agent review`, `/agent plan <goal>`, `/agent go`,
+# `/agent fix ci`, `/agent use attempt <k>`.
+RESERVED = ("review", "plan", "go", "fix ci", "use attempt")
+# Options a request will carry at its end: `/agent <request> --attempts 3`.
+RESERVED_OPTIONS = ("attempts",)
+_RESERVED = re.compile(r"(?P<verb>" + "|".join(v.replace(" ", r"\s+") for v in RESERVED)
+                       + r")(?=[\s.!?]|$)", re.IGNORECASE)
+_OPTION = re.compile(r"\s--(?P<name>" + "|".join(RESERVED_OPTIONS) + r")(?:[\s=]+\S+)?\s*$",
+                     re.IGNORECASE)
+_DO = re.compile(r"do\s+(?P<request>\S.*)", re.IGNORECASE | re.DOTALL)
 
 HELP = """Orca's commands (a comment line that starts with `/agent`; write access needed):
 
@@ -25,6 +45,9 @@ HELP = """Orca's commands (a comment line that starts with `/agent`; write acces
 | `/agent stop push` | stops it and pushes the work so far as a draft |
 | `/agent retry` | runs the last request on this issue or PR again |
 | `/agent help` | this list |
+| `/agent do <request>` | a request that starts with one of the words below |
+
+Reserved for what Orca will do next, not yet commands: `review`, `plan`, `go`, `fix ci`, `use attempt`, and the option `--attempts` at the end of a request.
 
 Reviews on Orca's own pull requests need no command: Orca addresses each review's comments in one run."""
 
@@ -57,10 +80,24 @@ def parse_command(body: str) -> Command | None:
     return None
 
 
+def reserved_use(text: str) -> str | None:
+    """The reserved verb or option `text` (what followed `/agent`) uses, or None."""
+    verb = _RESERVED.match(text.strip())
+    if verb:
+        return " ".join(verb["verb"].lower().split())
+    option = _OPTION.search(text)
+    return f"--{option['name'].lower()}" if option else None
+
+
 def _interpret(rest: str) -> Command:
     stop = _STOP.fullmatch(rest)
     if stop:
         return Command("stop", push=bool(stop["push"]))
+    do = _DO.fullmatch(rest)
+    if do:
+        return Command("run", text=do["request"].strip())
+    if reserved_use(rest):
+        return Command("help", unknown=rest)
     word = rest.rstrip(".!?").lower()
     if word in ("retry", "help"):
         return Command(word)

@@ -17,7 +17,7 @@ from rq import Queue, get_current_job
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from app.commands import HELP
+from app.commands import HELP, reserved_use
 from app.queues import FAST_QUEUE, start_run
 from app.runs import RunStore, new_run_id
 from app.triggers import Trigger
@@ -121,5 +121,16 @@ def _retry(ctx: RunContext) -> str | None:
 
 def _help(ctx: RunContext) -> str:
     unknown = ctx.trigger.request
-    head = f"`/agent {unknown}` is not a command I know.\n\n" if unknown else ""
+    reserved = reserved_use(unknown) if unknown else None
+    if reserved:
+        head = (f"`{reserved}` is reserved for something Orca does not do yet, so I did not act on "
+                f"`/agent {_first_line(unknown)}`. To ask for a change in those words, write "
+                "`/agent do <your request>`.\n\n")
+    else:
+        head = f"`/agent {unknown}` is not a command I know.\n\n" if unknown else ""
     return head + HELP
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0]
+    return line if len(line) <= 80 else line[:79] + "…"

@@ -129,6 +129,22 @@ def test_help_and_unknown_commands_answer_with_the_list(orca):
     assert RunStore(orca.redis).runs_on(f"{scene.full_name}#{scene.number}") == []
 
 
+def test_a_reserved_verb_is_answered_and_do_makes_it_a_request(orca):
+    github = orca.github
+    scene = make_scene(github)
+    command(orca, scene, scene.number, "/agent plan add caching to the API")
+    orca.drain()
+    said = bodies(github, scene.full_name, scene.number)
+    assert said[-1].startswith("`plan` is reserved for something Orca does not do yet, so I did "
+                               "not act on `/agent plan add caching to the API`. To ask for a "
+                               "change in those words, write `/agent do <your request>`.")
+    assert "`/agent do <request>`" in said[-1]
+    assert RunStore(orca.redis).runs_on(f"{scene.full_name}#{scene.number}") == []
+    status, answer, _ = command(orca, scene, scene.number, "/agent do plan the release notes")
+    assert status == 202 and answer["run"]
+    assert RunStore(orca.redis).get(answer["run"])["request"] == "plan the release notes"
+
+
 def test_commands_from_people_without_write_access_are_answered_not_run(orca):
     github = orca.github
     scene = make_scene(github)

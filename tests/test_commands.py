@@ -1,0 +1,48 @@
+"""The one grammar of `/agent`: commands, reserved verbs and options, `do`, and requests."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.commands import RESERVED, parse_command, reserved_use
+
+
+@pytest.mark.parametrize(("body", "name", "text", "unknown"), [
+    ("/agent stop", "stop", "", None),
+    ("/agent stop and push.", "stop", "", None),
+    ("/agent retry", "retry", "", None),
+    ("/agent help", "help", "", None),
+    ("/agent", "help", "", None),
+    ("/agent frobnicate", "help", "", "frobnicate"),              # one unknown word
+    ("/agent rename greet to hello", "run", "rename greet to hello", None),
+    ("/agent stop using globals in db.py", "run", "stop using globals in db.py", None),
+    # Reserved verbs, alone or with more words, are neither a command yet nor a request.
+    ("/agent review", "help", "", "review"),
+    ("/agent Review the error handling", "help", "", "Review the error handling"),
+    ("/agent plan add caching to the API", "help", "", "plan add caching to the API"),
+    ("/agent go", "help", "", "go"),
+    ("/agent go ahead", "help", "", "go ahead"),
+    ("/agent fix ci", "help", "", "fix ci"),
+    ("/agent fix  CI.", "help", "", "fix  CI."),
+    ("/agent use attempt 2", "help", "", "use attempt 2"),
+    ("/agent rename x to y --attempts 3", "help", "", "rename x to y --attempts 3"),
+    # ... and `do` makes any of them a request.
+    ("/agent do review the error handling", "run", "review the error handling", None),
+    ("/agent do plan the release notes\nin two parts", "run", "plan the release notes\nin two parts", None),
+    ("/agent do stop", "run", "stop", None),
+    # Words that merely start like a reserved one are requests as before.
+    ("/agent fix the ci config", "run", "fix the ci config", None),
+    ("/agent planning doc needs an update", "run", "planning doc needs an update", None),
+    ("/agent goal: make it faster", "run", "goal: make it faster", None),
+    ("/agent run pytest --lf and fix what fails", "run", "run pytest --lf and fix what fails", None),
+])
+def test_the_grammar(body, name, text, unknown):
+    command = parse_command(body)
+    assert (command.name, command.text, command.unknown) == (name, text, unknown)
+
+
+def test_every_reserved_verb_is_named_as_reserved():
+    for verb in RESERVED:
+        assert reserved_use(f"{verb} something") == verb
+    assert reserved_use("rename x --attempts=2") == "--attempts"
+    assert reserved_use("rename x") is None
