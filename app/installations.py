@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from app import keys
 from app.triggers import PayloadError, get, is_unicode
 
 INSTALLATION_EVENTS = frozenset({"installation", "installation_repositories"})
@@ -74,13 +75,13 @@ class InstallationStore:
         self.redis = connection
 
     def apply(self, change: InstallationChange, at: float) -> None:
-        key = f"orca:installation:{change.installation_id}"
+        key = keys.installation(change.installation_id)
         fields = {"account": change.account, "updated_at": str(at)}
         if change.status:
             fields["status"] = change.status
         pipe = self.redis.pipeline()
         pipe.hset(key, mapping=fields)
-        pipe.sadd("orca:installations", change.installation_id)
+        pipe.sadd(keys.INSTALLATIONS, change.installation_id)
         if change.added:
             pipe.sadd(f"{key}:repos", *change.added)
         if change.removed:
@@ -90,7 +91,7 @@ class InstallationStore:
         pipe.execute()
 
     def get(self, installation_id: int) -> dict[str, Any] | None:
-        key = f"orca:installation:{installation_id}"
+        key = keys.installation(installation_id)
         raw = self.redis.hgetall(key)
         if not raw:
             return None

@@ -21,12 +21,13 @@ from typing import Any
 import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from app import keys
 from app.metrics_store import histogram, observe, read_hash
 from app.runs import KEEP_SECONDS, STATUSES
 from jobs.accounting import day_of, spent_on
 
-RUNS_KEY = "orca:metrics:runs"
-COUNTED_KEY = "orca:metrics:counted"
+RUNS_KEY = keys.METRICS_RUNS
+COUNTED_KEY = keys.METRICS_COUNTED
 FINISHED = ("done", "failed", "cancelled", "rejected")
 _FIELDS = ("status", "created_at", "started_at", "finished_at", "turns", "tokens", "cost")
 # Agent runs take minutes and may take up to ORCA_RUN_TIMEOUT (an hour by default).
@@ -37,10 +38,10 @@ WAIT_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 def _records(connection: redis.Redis, now: float) -> list[dict[str, Any]]:
     """The figures of every run kept (created within KEEP_SECONDS)."""
-    ids = connection.zrangebyscore("orca:runs", now - KEEP_SECONDS, "+inf")
+    ids = connection.zrangebyscore(keys.RUNS, now - KEEP_SECONDS, "+inf")
     pipe = connection.pipeline(transaction=False)
     for run_id in ids:
-        pipe.hmget(b"orca:run:" + run_id, _FIELDS)
+        pipe.hmget(keys.run(run_id.decode()), _FIELDS)
     records = []
     for run_id, values in zip(ids, pipe.execute()):
         if values[0] is not None:

@@ -16,10 +16,12 @@ from typing import Any
 import redis
 from prometheus_client.core import HistogramMetricFamily
 
+from app import keys
+
 log = logging.getLogger(__name__)
 
-GITHUB_KEY = "orca:metrics:github"
-WEBHOOKS_KEY = "orca:metrics:webhooks"
+GITHUB_KEY = keys.METRICS_GITHUB
+WEBHOOKS_KEY = keys.METRICS_WEBHOOKS
 # Webhook handling should take milliseconds; GitHub gives up at 10 s.
 WEBHOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -14,6 +14,7 @@ from typing import Any
 import redis
 from rq import Queue
 
+from app import keys
 from app.queues import FAST_QUEUE
 from app.runs import STATUSES
 from jobs.places import waiting_places
@@ -64,13 +65,13 @@ def page_of_runs(connection: redis.Redis, visible: Any, filters: Filters,
     upper = f"({before!r}" if before is not None else "+inf"
     scanned = 0
     while scanned < MAX_SCAN:
-        batch = connection.zrevrangebyscore("orca:runs", upper, "-inf", start=0, num=SCAN_BATCH,
+        batch = connection.zrevrangebyscore(keys.RUNS, upper, "-inf", start=0, num=SCAN_BATCH,
                                             withscores=True)
         if not batch:
             return found, None
         pipe = connection.pipeline()
         for run_id, _score in batch:
-            pipe.hgetall(b"orca:run:" + run_id)
+            pipe.hgetall(keys.run(run_id.decode()))
         for (_run_id, score), raw in zip(batch, pipe.execute()):
             scanned += 1
             upper = f"({score!r}"
@@ -92,7 +93,7 @@ def queue_positions(connection: redis.Redis, runs: list[dict[str, Any]]) -> dict
     fast = Queue(FAST_QUEUE, connection=connection)
     pipe = connection.pipeline()
     for run_id in queued:
-        pipe.lpos(fast.key, f"ack-{run_id}")
+        pipe.lpos(fast.key, keys.ack_job(run_id))
     positions = {}
     for run_id, in_fast in zip(queued, pipe.execute()):
         if place := places.get(run_id):
@@ -110,7 +111,7 @@ def _event(entry_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
 
 
 def events_key(run_id: str) -> str:
-    return f"orca:run:{run_id}:events"
+    return keys.run_events(run_id)
 
 
 def latest_events(connection: redis.Redis, run_id: str,

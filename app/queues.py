@@ -21,6 +21,7 @@ from redis.client import Pipeline
 from redis.commands.core import Script
 from rq import Queue
 
+from app import keys
 from app.installations import InstallationChange
 from app.replay import Delivery, ReplayedDelivery
 from app.runs import DELIVERY_SECONDS, RunStore, new_run_id
@@ -91,7 +92,7 @@ def start_run(connection: redis.Redis, run_id: str, trigger: Trigger, delivery_i
                                 pipe=pipe)
     queues(connection)[0].enqueue_call(
         "jobs.run.acknowledge", kwargs={"run_id": run_id, "trigger": fields},
-        job_id=f"ack-{run_id}", timeout=ACK_TIMEOUT,
+        job_id=keys.ack_job(run_id), timeout=ACK_TIMEOUT,
         description=f"acknowledge {trigger.target}", pipeline=pipe)
     if own:
         pipe.execute()
@@ -129,15 +130,15 @@ def once_per_delivery(connection: redis.Redis, delivery: Delivery, claim: str,
     """
     pipe = transaction(connection)
     writes(pipe)
-    keys = [f"orca:delivery:{delivery.id}", f"orca:body:{delivery.digest}"]
+    claims = [keys.delivery(delivery.id), keys.body(delivery.digest)]
     # The id outlives the body's claim, so a redelivery is never mistaken for a replay.
     args = [claim, max(DELIVERY_SECONDS, delivery.keep), delivery.id, delivery.keep]
     for command, _options in pipe.command_stack:
         name, key, *rest = command  # every write names its key first (HSET, RPUSH, ZADD...)
-        keys.append(key)
+        claims.append(key)
         args += [len(rest), name, *rest]
     pipe.reset()
-    claimed = _ONCE_SCRIPT(keys=keys, args=args, client=connection)
+    claimed = _ONCE_SCRIPT(keys=claims, args=args, client=connection)
     if isinstance(claimed, list):
         raise ReplayedDelivery(f"replayed delivery: this signed body came as delivery "
                                f"{claimed[0].decode()} already; a new X-GitHub-Delivery id "

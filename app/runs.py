@@ -16,6 +16,8 @@ from typing import Any
 
 import redis
 
+from app import keys
+
 # Transcripts are kept for a week: long enough to debug a run reported days later.
 KEEP_SECONDS = 7 * 24 * 3600
 # Redeliveries of one delivery can come for 3 days (GitHub's redelivery window).
@@ -55,19 +57,19 @@ class RunStore:
         stale = record["created_at"] - INDEX_SECONDS
         own = pipe is None
         pipe = self.redis.pipeline() if pipe is None else pipe
-        key = f"orca:run:{run_id}"
+        key = keys.run(run_id)
         pipe.hset(key, mapping={name: json.dumps(value) for name, value in record.items()})
         pipe.expire(key, KEEP_SECONDS)
-        for index in ("orca:runs", _target_key(target)):
+        for index in (keys.RUNS, keys.target(target)):
             pipe.zadd(index, {run_id: record["created_at"]})
             pipe.zremrangebyscore(index, "-inf", stale)
-        pipe.expire(_target_key(target), INDEX_SECONDS)
+        pipe.expire(keys.target(target), INDEX_SECONDS)
         if own:
             pipe.execute()
 
     def runs_on(self, target: str) -> list[str]:
         """The ids of every kept run on an issue or PR, newest first."""
-        return [raw.decode() for raw in self.redis.zrevrange(_target_key(target), 0, -1)]
+        return [raw.decode() for raw in self.redis.zrevrange(keys.target(target), 0, -1)]
 
     def active_on(self, target: str) -> list[str]:
         """The target's queued and running runs, newest first."""
@@ -76,7 +78,7 @@ class RunStore:
 
     def count_round(self, target: str) -> int:
         """Count one more review round on a pull request; returns the new count."""
-        key = f"orca:rounds:{target}"
+        key = keys.rounds(target)
         pipe = self.redis.pipeline()
         pipe.incr(key)
         pipe.expire(key, ROUNDS_SECONDS)
@@ -88,11 +90,11 @@ class RunStore:
 
     def stop_request(self, run_id: str) -> dict[str, Any] | None:
         """The stop asked for, if any: {by, reason, push}."""
-        raw = self.redis.hget(f"orca:run:{run_id}", "stop")
+        raw = self.redis.hget(keys.run(run_id), "stop")
         return json.loads(raw) if raw else None
 
     def update(self, run_id: str, **fields: Any) -> None:
-        key = f"orca:run:{run_id}"
+        key = keys.run(run_id)
         encoded = {name: json.dumps(value) for name, value in fields.items()}
         pipe = self.redis.pipeline()
         pipe.hset(key, mapping=encoded)
@@ -100,14 +102,14 @@ class RunStore:
         pipe.execute()
 
     def get(self, run_id: str) -> dict[str, Any] | None:
-        raw = self.redis.hgetall(f"orca:run:{run_id}")
+        raw = self.redis.hgetall(keys.run(run_id))
         if not raw:
             return None
         return {name.decode(): json.loads(value) for name, value in raw.items()}
 
     def add_event(self, run_id: str, kind: str, data: dict[str, Any]) -> None:
         """Append one event to the run's transcript (the caller redacts secrets)."""
-        key = f"orca:run:{run_id}:events"
+        key = keys.run_events(run_id)
         entry = {"kind": kind, "at": time.time(), "data": json.dumps(data, default=str)}
         pipe = self.redis.pipeline()
         pipe.xadd(key, entry, maxlen=MAX_EVENTS, approximate=True)
@@ -117,11 +119,7 @@ class RunStore:
     def events(self, run_id: str) -> list[dict[str, Any]]:
         """Every event of a run, oldest first."""
         out = []
-        for _id, fields in self.redis.xrange(f"orca:run:{run_id}:events"):
+        for _id, fields in self.redis.xrange(keys.run_events(run_id)):
             item = {name.decode(): value.decode() for name, value in fields.items()}
             out.append({"kind": item["kind"], "at": float(item["at"]), "data": json.loads(item["data"])})
         return out
-
-
-def _target_key(target: str) -> str:
-    return f"orca:target:{target}"

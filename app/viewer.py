@@ -21,6 +21,8 @@ from typing import Any
 import redis
 from flask import session
 
+from app import keys
+
 SESSION_SECONDS = 8 * 3600
 
 
@@ -47,7 +49,7 @@ class Viewer:
 
 
 def _key(session_key: str) -> str:
-    return f"orca:viewer:{session_key}"
+    return keys.viewer(session_key)
 
 
 def remember(connection: redis.Redis, login: str, readable: set[int], writable: set[int]) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 import redis
 from github import Github
 
+from app import keys
 from jobs import report
 from jobs.agent import Emit
 from jobs.context import RunContext
@@ -50,7 +51,7 @@ def next_midnight(now: float) -> datetime:
 
 
 def _key(installation_id: int, day: str) -> str:
-    return f"orca:spend:{installation_id}:{day}"
+    return keys.spend(installation_id, day)
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,8 @@ def record_turn(connection: redis.Redis, installation_id: int, repository_id: in
         pipe.hincrby(key, name, int(usage.get(usage_name) or 0))
     pipe.hincrbyfloat(key, "dollars", float(dollars or 0.0))
     pipe.sadd(f"{key}:repos", repository_id)
-    pipe.sadd(f"orca:spend:{day}", installation_id)
-    for name in (key, f"{key}:repos", f"orca:spend:{day}"):
+    pipe.sadd(keys.spenders(day), installation_id)
+    for name in (key, f"{key}:repos", keys.spenders(day)):
         pipe.expire(name, KEEP_SECONDS)
     pipe.execute()
 
@@ -99,8 +100,8 @@ def count_refused(connection: redis.Redis, installation_id: int, now: float) -> 
     key = _key(installation_id, day)
     pipe = connection.pipeline()
     pipe.hincrby(key, "refused", 1)
-    pipe.sadd(f"orca:spend:{day}", installation_id)
-    for name in (key, f"orca:spend:{day}"):
+    pipe.sadd(keys.spenders(day), installation_id)
+    for name in (key, keys.spenders(day)):
         pipe.expire(name, KEEP_SECONDS)
     pipe.execute()
 
@@ -117,7 +118,7 @@ def totals(connection: redis.Redis, installation_id: int, day: str) -> DayTotals
 
 def spent_on(connection: redis.Redis, day: str) -> list[DayTotals]:
     """Every installation that spent on `day`, by installation id."""
-    ids = sorted(int(i) for i in connection.smembers(f"orca:spend:{day}"))
+    ids = sorted(int(i) for i in connection.smembers(keys.spenders(day)))
     return [totals(connection, installation_id, day) for installation_id in ids]
 
 

@@ -20,6 +20,7 @@ from github.GithubException import GithubException
 from redis.exceptions import LockError, RedisError
 from rq import get_current_job
 
+from app import keys
 from app.runs import RunStore
 from app.settings import Settings, load_settings
 from app.triggers import Trigger
@@ -136,7 +137,7 @@ class RunContext:
         """Held around edits of the tracking comment that can race: a waiting run's place in
         line (jobs.places) against the edits saying it started or ended, each made after the
         run's status changed. If the lock cannot be had in time, the edit goes ahead."""
-        lock = self.redis.lock(f"orca:run:{self.run_id}:comment-lock", timeout=COMMENT_LOCK_SECONDS,
+        lock = self.redis.lock(keys.comment_lock(self.run_id), timeout=COMMENT_LOCK_SECONDS,
                                blocking_timeout=COMMENT_LOCK_SECONDS)
         try:
             held = lock.acquire()

@@ -17,6 +17,7 @@ from rq import Queue, get_current_job
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
+from app import keys
 from app.commands import HELP, reserved_use
 from app.queues import FAST_QUEUE, start_run
 from app.runs import RunStore, new_run_id
@@ -45,7 +46,7 @@ def request_stop(connection: redis.Redis, run_id: str, requested_by: str,
         store.update(run_id, status="cancelled", reason=why, finished_at=time.time())
         Queue(FAST_QUEUE, connection=connection).enqueue(
             "jobs.control.report_cancelled", kwargs={"run_id": run_id},
-            job_id=f"cancelled-{run_id}", description=f"report cancelled run {run_id}")
+            job_id=keys.cancelled_job(run_id), description=f"report cancelled run {run_id}")
         schedule_refresh(connection)  # the runs behind it moved up
     log.info("stop requested for run %s by %s: %s", run_id, requested_by, why)
     return True
@@ -54,7 +55,7 @@ def request_stop(connection: redis.Redis, run_id: str, requested_by: str,
 def _dequeue(connection: redis.Redis, run_id: str) -> bool:
     """Cancel the run's jobs that have not started; True if none of them is running."""
     running = False
-    for job_id in (f"ack-{run_id}", f"run-{run_id}"):
+    for job_id in (keys.ack_job(run_id), keys.run_job(run_id)):
         try:
             job = Job.fetch(job_id, connection=connection)
         except NoSuchJobError:

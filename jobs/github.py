@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 import redis
 from github import Auth, Github, GithubIntegration
 
+from app import keys
 from app.settings import Settings
 from jobs.github_calls import CountingRetry, count_github_calls
 from jobs.pacing import WritePacer
@@ -87,11 +88,11 @@ class GitHubApp:
 
     def identity(self, client: Github, cache: redis.Redis | None = None) -> BotIdentity:
         """The App's bot user, cached in Redis for a day."""
-        if cache is not None and (raw := cache.get("orca:app:identity")):
+        if cache is not None and (raw := cache.get(keys.APP_IDENTITY)):
             return BotIdentity(**json.loads(raw))
         slug = self.integration.get_app().slug
         user = client.get_user(f"{slug}[bot]")
         found = BotIdentity(slug, user.id, noreply_domain(self.settings.github_url))
         if cache is not None:
-            cache.set("orca:app:identity", json.dumps(found.__dict__), ex=IDENTITY_TTL)
+            cache.set(keys.APP_IDENTITY, json.dumps(found.__dict__), ex=IDENTITY_TTL)
         return found

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 import redis
 from redis.commands.core import Script
 
+from app import keys
+
 log = logging.getLogger(__name__)
 
 # Long enough that a busy machine renews in time (every RENEW_SECONDS), short enough that a
@@ -39,15 +41,11 @@ return 0
 """)
 
 
-def lease_key(run_id: str) -> str:
-    return f"orca:run:{run_id}:lease"
-
-
 @contextmanager
 def holding(connection: redis.Redis, run_id: str, seconds: float = LEASE_SECONDS,
             renew_every: float = RENEW_SECONDS, wait: float = WAIT_SECONDS) -> Iterator[None]:
     """Hold the run's lease for the block, waiting first while another process holds it."""
-    key, token = lease_key(run_id), uuid.uuid4().hex
+    key, token = keys.run_lease(run_id), uuid.uuid4().hex
     milliseconds = int(seconds * 1000)
     while not connection.set(key, token, nx=True, px=milliseconds):
         time.sleep(wait)

@@ -16,6 +16,8 @@ import redis
 from github import Github
 from github.Requester import Requester
 
+from app import keys
+
 # KEYS[1]: the installation's next free write slot, in ms on Redis's clock.
 # ARGV[1]: the interval in ms. Returns how many ms the caller waits for its slot.
 _RESERVE = """
@@ -36,7 +38,7 @@ class WritePacer:
     """Spaces one installation's writes `interval` seconds apart across processes."""
 
     def __init__(self, connection: redis.Redis, installation_id: int, interval: float) -> None:
-        self.key = f"orca:pace:{installation_id}"
+        self.key = keys.pace(installation_id)
         self.interval_ms = round(interval * 1000)
         self._reserve = connection.register_script(_RESERVE)
 

@@ -25,6 +25,7 @@ from rq.job import Job
 from rq.rate_limit import RateLimit, RateLimitRegistry
 from rq.worker import WorkerStatus
 
+from app import keys
 from app.queues import FAST_QUEUE, RUNS_QUEUE
 from app.runs import RunStore
 from jobs import report
@@ -34,7 +35,7 @@ from jobs.errors import RunError
 log = logging.getLogger("orca.places")
 _SLOTS_PREFIX = "orca-installation-"
 # Set while a refresh is queued, so a burst of starts and ends queues one refresh.
-_PENDING = "orca:places:pending"
+_PENDING = keys.PLACES_PENDING
 _PENDING_SECONDS = 120
 
 
@@ -102,7 +103,7 @@ def _on_fast_job(worker: Worker) -> bool:
 
 def _run_id(job_id: bytes) -> str | None:
     name = job_id.decode()
-    return name[len("run-"):] if name.startswith("run-") else None
+    return keys.run_of_job(name)
 
 
 def show_place(ctx: RunContext, client: Github, comment_id: int, place: Place | None) -> bool:

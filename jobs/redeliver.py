@@ -15,6 +15,7 @@ from typing import Any
 import redis
 from rq import Queue, get_current_job
 
+from app import keys
 from app.queues import FAST_QUEUE
 from app.runs import DELIVERY_SECONDS
 from app.settings import Settings, load_settings
@@ -60,11 +61,11 @@ def redeliver_missed(settings: Settings, connection: redis.Redis) -> list[str]:
     deliveries = _list_deliveries(app)
     guids = {d["guid"] for d in deliveries}
     handled = {g for g in guids
-               if connection.exists(f"orca:delivery:{g}", f"orca:redelivery:{g}")}
+               if connection.exists(keys.delivery(g), keys.redelivery(g))}
     asked = []
     for item in missed(deliveries, handled):
         # Remember the request first: two sweeps never ask twice for one delivery.
-        if not connection.set(f"orca:redelivery:{item['guid']}", item["id"], nx=True,
+        if not connection.set(keys.redelivery(item["guid"]), item["id"], nx=True,
                               ex=DELIVERY_SECONDS):
             continue
         app.integration.requester.requestJsonAndCheck(
@@ -77,7 +78,7 @@ def redeliver_missed(settings: Settings, connection: redis.Redis) -> list[str]:
 
 def schedule_sweep(connection: redis.Redis, delay: int) -> bool:
     """Queue the next sweep unless one is already scheduled; True if this call did."""
-    if not connection.set("orca:redeliver:scheduled", 1, nx=True, ex=delay + SWEEP_SECONDS):
+    if not connection.set(keys.REDELIVER_SCHEDULED, 1, nx=True, ex=delay + SWEEP_SECONDS):
         return False
     queue = Queue(FAST_QUEUE, connection=connection)
     if delay:
@@ -90,7 +91,7 @@ def schedule_sweep(connection: redis.Redis, delay: int) -> bool:
 def sweep() -> None:
     """The periodic job: redeliver, then schedule the next sweep whatever happened."""
     connection = get_current_job().connection
-    connection.delete("orca:redeliver:scheduled")
+    connection.delete(keys.REDELIVER_SCHEDULED)
     try:
         redeliver_missed(load_settings(), connection)
     finally:

@@ -21,6 +21,7 @@ from rq import Callback, Queue, Retry, get_current_job
 from rq.exceptions import AbandonedJobError
 from rq.job import Dependency, Job
 
+from app import keys
 from app.queues import RUNS_QUEUE
 from app.runs import ACTIVE
 from app.triggers import Trigger
@@ -81,10 +82,10 @@ def _acknowledge(ctx: RunContext) -> None:
     Queue(RUNS_QUEUE, connection=ctx.redis).enqueue(
         "jobs.run.execute",
         kwargs={"run_id": ctx.run_id, "trigger": t.to_dict()},
-        job_id=f"run-{ctx.run_id}",
+        job_id=keys.run_job(ctx.run_id),
         job_timeout=settings.run_timeout,
         description=f"run {t.target}",
-        depends_on=Dependency(jobs=[f"run-{ahead}"], allow_failure=True) if ahead else None,
+        depends_on=Dependency(jobs=[keys.run_job(ahead)], allow_failure=True) if ahead else None,
         # A run whose worker died (RQ finds it abandoned) gets one more try; the callback
         # says so on the issue either way.
         retry=Retry(max=1),
@@ -138,7 +139,7 @@ def _nothing_asked(pull: PullRequest, t: Trigger, orca: str) -> str | None:
 def _run_ahead(ctx: RunContext) -> str | None:
     """The newest earlier run on the same target whose job is still to finish, if any."""
     for run_id in ctx.store.active_on(ctx.trigger.target):
-        if run_id != ctx.run_id and Job.exists(f"run-{run_id}", connection=ctx.redis):
+        if run_id != ctx.run_id and Job.exists(keys.run_job(run_id), connection=ctx.redis):
             return run_id
     return None
 
