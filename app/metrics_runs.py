@@ -23,12 +23,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from app import keys
 from app.metrics_store import histogram, observe, read_hash
-from app.runs import KEEP_SECONDS, STATUSES
+from app.runs import FINISHED, KEEP_SECONDS, STATUSES
 from jobs.accounting import day_of, spent_on
 
 RUNS_KEY = keys.METRICS_RUNS
 COUNTED_KEY = keys.METRICS_COUNTED
-FINISHED = ("done", "failed", "cancelled", "rejected")
 _FIELDS = ("status", "created_at", "started_at", "finished_at", "turns", "tokens", "cost")
 # Agent runs take minutes and may take up to ORCA_RUN_TIMEOUT (an hour by default).
 DURATION_BUCKETS = (30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 7200)

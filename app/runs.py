@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 import redis
@@ -31,8 +32,23 @@ INDEX_SECONDS = KEEP_SECONDS + 24 * 3600
 # Cap a stream so a runaway run cannot fill Redis; approximate trimming is cheap.
 MAX_EVENTS = 10_000
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled", "rejected")
-ACTIVE = ("queued", "running")
+
+
+class Status(StrEnum):
+    """Where a run is. Written only through RunStore's transitions: create (queued), start,
+    requeue and finish."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+STATUSES = tuple(Status)
+ACTIVE = (Status.QUEUED, Status.RUNNING)
+FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED, Status.REJECTED)
 
 
 def new_run_id() -> str:
@@ -52,7 +68,7 @@ class RunStore:
         """A queued run; `target` (`owner/repo#n`) indexes it for stop, retry and follow-ups.
 
         With `pipe`, the writes are queued on it for the caller to send."""
-        record = {**fields, "id": run_id, "status": "queued", "created_at": self.clock(),
+        record = {**fields, "id": run_id, "status": Status.QUEUED, "created_at": self.clock(),
                   "target": target}
         stale = record["created_at"] - INDEX_SECONDS
         own = pipe is None
@@ -92,6 +108,24 @@ class RunStore:
         """The stop asked for, if any: {by, reason, push}."""
         raw = self.redis.hget(keys.run(run_id), "stop")
         return json.loads(raw) if raw else None
+
+    def start(self, run_id: str) -> None:
+        """queued → running."""
+        self.update(run_id, status=Status.RUNNING, started_at=self.clock())
+
+    def requeue(self, run_id: str, reason: str) -> None:
+        """running → queued again: its worker died and RQ retries it."""
+        self.update(run_id, status=Status.QUEUED, reason=reason)
+
+    def finish(self, run_id: str, status: Status, reason: str | None = None,
+               **fields: Any) -> None:
+        """→ done, failed, cancelled or rejected, with why (for all but done) and the
+        outcome's fields."""
+        if status not in FINISHED:
+            raise ValueError(f"{status} is not where a run ends")
+        if reason is not None:
+            fields["reason"] = reason
+        self.update(run_id, status=status, finished_at=self.clock(), **fields)
 
     def update(self, run_id: str, **fields: Any) -> None:
         key = keys.run(run_id)

@@ -25,6 +25,7 @@ import redis
 from github import Github
 
 from app import keys
+from app.runs import Status
 from jobs import report
 from jobs.agent import Emit
 from jobs.context import RunContext
@@ -176,7 +177,7 @@ def refused_at_start(ctx: RunContext, comment_id: int | None, now: float | None 
     if over is None:
         return False
     ctx.log("refused: %s", over[0])
-    ctx.store.update(ctx.run_id, status="rejected", reason=over[0], finished_at=time.time())
+    ctx.store.finish(ctx.run_id, Status.REJECTED, over[0])
     ctx.emit("refused", {"reason": over[0]})
     ctx.finish_comment_or_log(comment_id, over[1])
     return True

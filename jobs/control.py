@@ -9,7 +9,6 @@ the run with a comment saying who stopped it.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import redis
@@ -20,7 +19,7 @@ from rq.job import Job, JobStatus
 from app import keys
 from app.commands import HELP, reserved_use
 from app.queues import FAST_QUEUE, start_run
-from app.runs import RunStore, new_run_id
+from app.runs import RunStore, Status, new_run_id
 from app.triggers import Trigger
 from jobs import report
 from jobs.context import RunContext, react_to_comment
@@ -43,7 +42,7 @@ def request_stop(connection: redis.Redis, run_id: str, requested_by: str,
     why = reason or f"@{requested_by} asked it to stop"
     store.request_stop(run_id, requested_by, why, push)
     if run["status"] == "queued" and _dequeue(connection, run_id):
-        store.update(run_id, status="cancelled", reason=why, finished_at=time.time())
+        store.finish(run_id, Status.CANCELLED, why)
         Queue(FAST_QUEUE, connection=connection).enqueue(
             "jobs.control.report_cancelled", kwargs={"run_id": run_id},
             job_id=keys.cancelled_job(run_id), description=f"report cancelled run {run_id}")

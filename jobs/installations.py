@@ -16,7 +16,7 @@ from rq.job import Job
 
 from app.installations import InstallationChange, InstallationStore
 from app.queues import FAST_QUEUE, RUNS_QUEUE
-from app.runs import RunStore
+from app.runs import RunStore, Status
 
 log = logging.getLogger("orca.installations")
 
@@ -46,7 +46,6 @@ def cancel_queued_runs(connection: Any, installation_id: int, reason: str) -> in
             if not trigger or not run_id or trigger.get("installation_id") != installation_id:
                 continue  # stop, retry and help jobs have no run to cancel
             job.cancel()
-            store.update(run_id, status="cancelled", reason=reason,
-                         finished_at=time.time())
+            store.finish(run_id, Status.CANCELLED, reason)
             count += 1
     return count

@@ -10,7 +10,6 @@ comment (or a reply) ends the run with what happened and how to retry.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from github import Github
@@ -23,7 +22,7 @@ from rq.job import Dependency, Job
 
 from app import keys
 from app.queues import RUNS_QUEUE
-from app.runs import ACTIVE
+from app.runs import ACTIVE, Status
 from app.triggers import Trigger
 from jobs import accounting, report
 from jobs.context import RunContext, TrackingComment, react_to_comment
@@ -51,7 +50,7 @@ def acknowledge(run_id: str, trigger: dict[str, Any]) -> None:
     try:
         _acknowledge(ctx)
     except NotAllowed as exc:
-        ctx.store.update(run_id, status="rejected", reason=str(exc), finished_at=time.time())
+        ctx.store.finish(run_id, Status.REJECTED, str(exc))
         ctx.log("rejected: %s", exc)
     except Exception as exc:
         _fail(ctx, exc, comment_id=None)
@@ -183,7 +182,7 @@ def _execute_held(ctx: RunContext) -> None:
         _cancelled(ctx, exc, comment_id)
         return
     except NotAllowed as exc:
-        ctx.store.update(run_id, status="rejected", reason=str(exc), finished_at=time.time())
+        ctx.store.finish(run_id, Status.REJECTED, str(exc))
         ctx.finish_comment_or_log(comment_id, report.no_longer_allowed(ctx.run_id, ctx.trigger.requester, str(exc)))
         return
     except Exception as exc:
@@ -191,7 +190,7 @@ def _execute_held(ctx: RunContext) -> None:
         if not isinstance(exc, RunError):
             raise
         return
-    ctx.store.update(run_id, status="done", finished_at=time.time(), **outcome)
+    ctx.store.finish(run_id, Status.DONE, **outcome)
     ctx.emit("finished", outcome)
 
 
@@ -200,7 +199,7 @@ def _start(ctx: RunContext, comment_id: int | None) -> None:
 
     The edit is made under the comment's lock after the status changed, so a place being
     shown at the same moment cannot land after it."""
-    ctx.store.update(ctx.run_id, status="running", started_at=time.time())
+    ctx.store.start(ctx.run_id)
     ctx.emit("started", {"installation": ctx.trigger.installation_id})
     schedule_refresh(ctx.redis)  # the runs behind it moved up
     if not comment_id:
@@ -221,7 +220,7 @@ def on_run_failure(job: Job, connection: Any, kind: type, value: BaseException,
     ctx = RunContext.load(job.kwargs["run_id"], job.kwargs["trigger"])
     comment_id = (ctx.store.get(ctx.run_id) or {}).get("tracking_comment_id")
     if job.retries_left:
-        ctx.store.update(ctx.run_id, status="queued", reason="its worker stopped; retrying once")
+        ctx.store.requeue(ctx.run_id, "its worker stopped; retrying once")
         ctx.emit("worker_lost", {"retrying": True})
         ctx.finish_comment_or_log(comment_id, report.retrying(ctx.run_id, ctx.trigger.requester))
         return
@@ -231,7 +230,7 @@ def on_run_failure(job: Job, connection: Any, kind: type, value: BaseException,
 
 def _cancelled(ctx: RunContext, exc: Cancelled, comment_id: int | None) -> None:
     ctx.log("cancelled: %s", exc)
-    ctx.store.update(ctx.run_id, status="cancelled", reason=str(exc), finished_at=time.time())
+    ctx.store.finish(ctx.run_id, Status.CANCELLED, str(exc))
     ctx.emit("cancelled", {"reason": str(exc)})
     ctx.finish_comment_or_log(comment_id, report.cancelled(ctx.run_id, str(exc), pushed=None))
 
@@ -242,7 +241,7 @@ def _fail(ctx: RunContext, exc: Exception, comment_id: int | None) -> None:
     hint = exc.retry_hint if isinstance(exc, RunError) else RunError.retry_hint
     ctx.log("failed: %r", exc)
     try:
-        ctx.store.update(ctx.run_id, status="failed", reason=reason, finished_at=time.time())
+        ctx.store.finish(ctx.run_id, Status.FAILED, reason)
         ctx.emit("failed", {"reason": reason, "error": ctx.redactor.text(repr(exc))})
     except RedisError as record_error:  # Redis is away: the issue must hear it all the same
         ctx.log("could not record the failure: %r", record_error)

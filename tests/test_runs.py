@@ -1,6 +1,9 @@
-"""The run store keeps Redis bounded: records expire, and so do the entries that list them."""
+"""The run store: the transitions a run goes through, and Redis kept bounded (records expire,
+and so do the entries that list them)."""
 
 from __future__ import annotations
+
+import pytest
 
 from app.runs import INDEX_SECONDS, KEEP_SECONDS, RunStore
 
@@ -23,3 +26,25 @@ def test_the_run_indexes_stay_bounded_over_many_runs(redis_client):
     assert now[0] - oldest <= INDEX_SECONDS
     assert INDEX_SECONDS > KEEP_SECONDS  # no entry goes while its record may still be there
     assert store.runs_on("octo-org/hello#1")[0] == f"run{30 * 24 - 1}"
+
+
+def test_a_run_moves_through_its_transitions(redis_client):
+    from app.runs import Status
+
+    now = [100.0]
+    store = RunStore(redis_client, clock=lambda: now[0])
+    store.create("r1", {}, "octo-org/hello#1")
+    assert store.get("r1")["status"] == Status.QUEUED == "queued"
+    now[0] = 110.0
+    store.start("r1")
+    assert (store.get("r1")["status"], store.get("r1")["started_at"]) == ("running", 110.0)
+    store.requeue("r1", "its worker stopped; retrying once")
+    assert store.get("r1")["status"] == "queued"
+    now[0] = 130.0
+    store.finish("r1", Status.DONE, commit="abc")
+    record = store.get("r1")
+    assert (record["status"], record["finished_at"], record["commit"]) == ("done", 130.0, "abc")
+    store.finish("r1", Status.FAILED, "boom")
+    assert (store.get("r1")["status"], store.get("r1")["reason"]) == ("failed", "boom")
+    with pytest.raises(ValueError, match="not where a run ends"):
+        store.finish("r1", Status.RUNNING)
