@@ -34,7 +34,7 @@ def find_blob(repository: Path, revision: str, path: str, ignore_case: bool = Fa
     folder on the way should be is not followed: then there is none).
 
     Raises NotRegularFile when the path itself is a link, a folder or a submodule."""
-    env = {"GIT_DIR": str(repository)}
+    env = _env(repository)
     tree = git("rev-parse", "--verify", f"{revision}^{{tree}}", cwd=repository, env=env).strip()
     parts = path.split("/")
     spelled: list[str] = []
@@ -56,13 +56,17 @@ def find_blob(repository: Path, revision: str, path: str, ignore_case: bool = Fa
 def read_text(repository: Path, blob: Blob, lossy: bool = False) -> str:
     """A blob found by find_blob, as text; UnicodeDecodeError when it is not UTF-8, unless
     `lossy` replaces what is not."""
-    return git("cat-file", "blob", blob.sha, cwd=repository, env={"GIT_DIR": str(repository)},
-               lossy=lossy)
+    return git("cat-file", "blob", blob.sha, cwd=repository, env=_env(repository), lossy=lossy)
+
+
+def _env(repository: Path) -> dict[str, str]:
+    """Orca's git directory, named: never found from a working directory."""
+    return {"GIT_DIR": str(repository)}
 
 
 def _entry(repository: Path, tree: str, name: str, ignore_case: bool) -> tuple[str, str, str] | None:
     """(mode, sha, name) of `name` in `tree`; the first in sorted order when case is ignored."""
-    listing = git("ls-tree", "-z", tree, cwd=repository, env={"GIT_DIR": str(repository)})
+    listing = git("ls-tree", "-z", tree, cwd=repository, env=_env(repository))
     matches = []
     for line in listing.split("\0"):
         if not line:

@@ -94,9 +94,14 @@ def _private_index(view: Worktree) -> Iterator[Path]:
         Path(name).unlink(missing_ok=True)
 
 
+def _excluding(paths: list[str]) -> list[str]:
+    """Pathspecs that keep git out of `paths` (taken literally, from the top)."""
+    return [f":(top,literal,exclude){path}" for path in paths]
+
+
 def _stage_all(view: Worktree, index: Path, nested: list[str]) -> None:
     """`git add --all` over the worktree, nested repositories excluded by pathspec."""
-    specs = [":(top)", *(f":(top,literal,exclude){path}" for path in nested)]
+    specs = [":(top)", *_excluding(nested)]
     git("add", "--all", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=view.repository,
         env=_env(view, index), stdin="\0".join(specs))
 
@@ -159,7 +164,7 @@ def worktree_diff(view: Worktree, max_bytes: int, timeout: float) -> tuple[str, 
     """Changes to tracked files against the base, and the new files' names, without staging
     (mission control reads a worktree whose run may still be writing it)."""
     nested = nested_repositories(view.path)
-    excludes = [f":(top,literal,exclude){path}" for path in nested]
+    excludes = _excluding(nested)
     with _private_index(view) as index:
         env = {**_env(view, index), "GIT_OPTIONAL_LOCKS": "0"}
         patch = git("diff", "--no-ext-diff", "--no-textconv", "--no-color",
