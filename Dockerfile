@@ -2,7 +2,7 @@
 FROM python:3.11-slim
 
 # git for mirrors, worktrees and pushes; bubblewrap is the agent's sandbox; slirp4netns and
-# nftables give a sandbox with `network: true` the internet and nothing else (jobs/sandbox_network.py).
+# nftables give a sandbox with `network: true` the internet and nothing else (jobs/sandbox/network.py).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git bubblewrap slirp4netns nftables \
     && rm -rf /var/lib/apt/lists/*

@@ -10,8 +10,8 @@ import redis
 from flask import Flask, jsonify
 from markupsafe import escape
 
-from app.connection import connect
-from app.settings import Settings, load_settings
+from core.connection import connect
+from core.settings import Settings, load_settings
 
 # GitHub caps webhook payloads at 25 MB: anything larger is not from GitHub.
 # https://docs.github.com/en/webhooks/webhook-events-and-payloads#payload-cap
@@ -25,7 +25,7 @@ class Orca:
     settings: Settings
     redis: redis.Redis
     clock: Callable[[], float] = time.time
-    """Unix seconds now: how old a delivery's trigger is (app/replay.py)."""
+    """Unix seconds now: how old a delivery's trigger is (core/replay.py)."""
 
 
 def create_app(settings: Settings | None = None, connection: redis.Redis | None = None,

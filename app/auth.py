@@ -25,8 +25,8 @@ from flask import (
 )
 
 from app import github_oauth, pages, viewer
-from app.metrics_store import count_github_response
-from app.settings import Settings
+from core.metrics_store import count_github_response
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("auth", __name__, url_prefix="/auth")

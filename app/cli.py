@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from app.settings import Settings, SettingsError, load_agent_settings, load_settings
+from core.queues import ENTRY_POINTS
+from core.settings import Settings, SettingsError, load_agent_settings, load_settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-# What the worker's jobs import (every function app.queues and the jobs enqueue lives here).
-WORKER_PRELOAD = ("jobs.run", "jobs.control", "jobs.installations", "jobs.redeliver")
+# What the worker's jobs import: the module of every function core.queues puts on a queue.
+WORKER_PRELOAD = tuple(sorted({name.rsplit(".", 1)[0] for name in ENTRY_POINTS}))
 
 
 def _web(settings: Settings, args: argparse.Namespace) -> int:
@@ -41,10 +42,8 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from rq import Worker
 
-    from app.connection import connect
-    from app.queues import queues
-
-    from jobs.redeliver import schedule_sweep
+    from core.connection import connect
+    from core.queues import queues, schedule_sweep
 
     # RQ forks a work-horse for every job. Imported here, once, the jobs' modules (anthropic,
     # PyGithub, the run) are loaded in every horse already; otherwise each acknowledgement and
@@ -84,7 +83,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _setup(args: argparse.Namespace) -> int:
-    from app.setup_server import run
+    from app.setup.server import run
 
     return run(args)
 
@@ -104,7 +103,7 @@ def _add_setup(commands: argparse._SubParsersAction) -> None:
 
 def _solve(args: argparse.Namespace) -> int:
     """`orca solve`: the agent on a local checkout; needs only the model key, no GitHub App."""
-    from jobs.errors import RunError
+    from core.errors import RunError
     from jobs.local import solve_locally
 
     try:

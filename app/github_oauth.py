@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from app.settings import Settings
+from core.settings import Settings
 
 # GitHub's own advice for a timeout is none; a sign-in should not hang a web worker.
 TIMEOUT_SECONDS = 15

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from app.settings import Settings
+from core.settings import Settings
 
 # How long Redis may take to load its append-only file before we give up.
 REDIS_START_SECONDS = 30

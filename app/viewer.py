@@ -21,7 +21,7 @@ from typing import Any
 import redis
 from flask import session
 
-from app import keys
+from core import keys
 
 SESSION_SECONDS = 8 * 3600
 

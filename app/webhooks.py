@@ -1,4 +1,4 @@
-"""The webhook view: verify, parse, decide, date (app/replay.py), enqueue, answer. Nothing else.
+"""The webhook view: verify, parse, decide, date (core/replay.py), enqueue, answer. Nothing else.
 
 GitHub gives a delivery 10 seconds (https://docs.github.com/en/webhooks/using-webhooks/
 best-practices-for-using-webhooks#respond-within-10-seconds), so no GitHub call and no
@@ -14,11 +14,12 @@ import re
 import redis
 from flask import Blueprint, current_app, jsonify, request
 
-from app import replay, signature
-from app.installations import InstallationChange, installation_change
-from app.queues import enqueue_installation_change, enqueue_trigger
-from app.replay import Delivery, RefusedDelivery
-from app.triggers import PayloadError, Trigger, trigger_for
+from app import signature
+from core import replay
+from core.installations import InstallationChange, installation_change
+from core.queues import enqueue_installation_change, enqueue_trigger
+from core.replay import Delivery, RefusedDelivery
+from core.triggers import PayloadError, Trigger, trigger_for
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import redis
 from rq import Queue
 
-from app.queues import FAST_QUEUE
+from core.queues import FAST_QUEUE
 
 Delivery = tuple[str, str, bytes]
 """(delivery id, signature, body)."""

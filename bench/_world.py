@@ -22,9 +22,9 @@ import redis
 from rq import SimpleWorker
 
 from app import create_app
-from app.queues import queues
-from app.settings import load_settings
 from bench._servers import redis_server
+from core.queues import queues
+from core.settings import load_settings
 from tests import payloads
 from tests.fakes.github import FakeGitHub
 from tests.fakes.model import FakeModel

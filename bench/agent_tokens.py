@@ -1,7 +1,7 @@
 """How much of a long run's input the prompt cache serves, and how big the largest request is.
 
 A 30-turn scripted run through the fake Messages API (tests/fakes/model.py, whose caching
-emulation counts a prefix seen before as a cache read), driving jobs.agent.run_agent with the
+emulation counts a prefix seen before as a cache read), driving jobs.agent.loop.run_agent with the
 real toolbox on a temporary git repository (NoSandbox: this measures tokens, not isolation).
 Target: at least 85% of input tokens read from the cache.
 
@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jobs.agent import run_agent  # noqa: E402
-from jobs.budget import Budget  # noqa: E402
-from jobs.prompt import system_prompt  # noqa: E402
+from core.budget import Budget  # noqa: E402
+from jobs.agent.loop import run_agent  # noqa: E402
+from jobs.agent.prompt import system_prompt  # noqa: E402
+from jobs.agent.tools import Toolbox  # noqa: E402
 from jobs.sandbox import NoSandbox  # noqa: E402
-from jobs.tools import Toolbox  # noqa: E402
 from tests.fakes.model import FakeModel, reply, text, tool_use  # noqa: E402
 from tests.fakes.model_usage import estimate_tokens  # noqa: E402
 

@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from app.runs import RunStore
 from app.up import FAST_WORKERS
 from bench._fleet_procs import (
     MB,
@@ -51,6 +50,7 @@ from bench._fleet_procs import (
 from bench._fleet_scene import check, conversation, deliver, make_issues
 from bench._servers import machine
 from bench._world import World, orca_world
+from core.runs import RunStore
 
 FINAL = ("done", "failed", "rejected", "cancelled")
 TARGET_RATIO, TARGET_PSS_MB = 1.5, 150

@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import redis
 from rq import Queue
 
-from app.queues import FAST_QUEUE
 from bench import _profile, _wrk
 from bench._burst import Delivery, burst
 from bench._servers import (
@@ -50,6 +49,7 @@ from bench._servers import (
     redis_server,
     serve,
 )
+from core.queues import FAST_QUEUE
 from tests import payloads
 
 # Distinct bodies per second of a wrk run: above Orca's best so far (1,600/s), so no body is

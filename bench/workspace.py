@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from app.runs import RunStore
-from app.settings import load_settings
 from bench._repo import generate
 from bench._servers import machine
 from bench._world import World, orca_world
-from jobs.git import git
+from core.git import git
+from core.runs import RunStore
+from core.settings import load_settings
 from jobs.github import RUN_PERMISSIONS, GitHubApp
 from jobs.workspace import (
     Workspace,

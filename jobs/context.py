@@ -1,7 +1,8 @@
-"""What every step of a run shares: settings, the run store, the App, the event log.
+"""What every step of a run shares: settings, the run store, the App, the event log and
+the tracking comment.
 
-Also the two small edges the steps write through: the tracking comment and the
-redacting event emitter.
+Also the small edges the steps write through: the tracking comment, replies, and the
+redacting event emitter. A step that needs only what was asked takes the `Trigger`.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from github.GithubException import GithubException
 from redis.exceptions import LockError, RedisError
 from rq import get_current_job
 
-from app import keys
-from app.runs import RunStore
-from app.settings import Settings, load_settings
-from app.triggers import Trigger
-from jobs.errors import RunError
+from core import keys
+from core.errors import RunError
+from core.runs import RunStore, Status
+from core.settings import Settings, load_settings
+from core.triggers import Trigger
 from jobs.github import ACK_PERMISSIONS, GitHubApp
-from jobs.pacing import WritePacer
+from jobs.github.pacing import WritePacer
 
 log = logging.getLogger("orca.run")
 # Longer than any one paced comment edit takes.
@@ -64,6 +65,9 @@ class RunContext:
     store: RunStore
     app: GitHubApp
     redactor: Redactor
+    tracking_comment_id: int | None = None
+    """The comment the run edits from start to finish; None until it is acknowledged (and
+    for the jobs that steer runs, which reply instead)."""
 
     @classmethod
     def load(cls, run_id: str, trigger: dict[str, Any]) -> RunContext:
@@ -78,8 +82,10 @@ class RunContext:
         for line in settings.private_key().splitlines():  # any line of it, should one show
             if not line.startswith("-----"):
                 redactor.add(line.strip())
-        return cls(run_id, Trigger.from_dict(trigger), settings, RunStore(connection),
-                   GitHubApp(settings), redactor)
+        store = RunStore(connection)
+        record = store.get(run_id) or {}
+        return cls(run_id, Trigger.from_dict(trigger), settings, store, GitHubApp(settings),
+                   redactor, record.get("tracking_comment_id"))
 
     @property
     def redis(self) -> redis.Redis:
@@ -108,34 +114,38 @@ class RunContext:
 
     def reply(self, client: Github, body: str | None) -> None:
         """A new comment on the run's issue or PR (nothing when body is None)."""
-        if body is not None:
-            t = self.trigger
-            client.requester.requestJsonAndCheck(
-                "POST", f"/repos/{t.repository}/issues/{t.number}/comments", input={"body": body})
+        reply(client, self.trigger, body)
 
-    def finish_comment(self, comment_id: int | None, body: str, client: Github | None = None) -> None:
+    def finish(self, status: Status, reason: str | None = None,
+               event: dict[str, Any] | None = None, **outcome: Any) -> None:
+        """The run's last transition (RunStore.finish), its event redacted."""
+        if event is None:
+            event = {"reason": reason} if reason is not None else dict(outcome)
+        self.store.finish(self.run_id, status, reason, event=self.redactor.data(event), **outcome)
+
+    def finish_comment(self, body: str, client: Github | None = None) -> None:
         """Edit the tracking comment to its final words, or reply if there is none yet.
 
         `client` saves a token mint when the caller holds one that can write issues."""
         client = client or self.client_for_replies()
-        if not comment_id:
+        if not self.tracking_comment_id:
             self.reply(client, body)
             return
         with self.comment_lock():
-            TrackingComment(client, self.trigger.repository, comment_id).edit(body)
+            TrackingComment(client, self.trigger.repository, self.tracking_comment_id).edit(body)
 
-    def finish_comment_or_log(self, comment_id: int | None, body: str) -> None:
+    def finish_comment_or_log(self, body: str) -> None:
         """finish_comment, when the run's end must be said whatever else failed: if GitHub
         itself is down, the record and the log still say it."""
         try:
-            self.finish_comment(comment_id, body)
+            self.finish_comment(body)
         except (GithubException, RunError, OSError) as report_error:
             self.log("could not report: %r", report_error)
 
     @contextmanager
     def comment_lock(self) -> Iterator[None]:
         """Held around edits of the tracking comment that can race: a waiting run's place in
-        line (jobs.places) against the edits saying it started or ended, each made after the
+        line (jobs.steer.place_comments) against the edits saying it started or ended, each made after the
         run's status changed. If the lock cannot be had in time, the edit goes ahead."""
         lock = self.redis.lock(keys.comment_lock(self.run_id), timeout=COMMENT_LOCK_SECONDS,
                                blocking_timeout=COMMENT_LOCK_SECONDS)
@@ -166,6 +176,14 @@ class TrackingComment:
     def edit(self, body: str) -> None:
         # A direct PATCH: PyGithub would first GET the comment to build its object.
         self.client.requester.requestJsonAndCheck("PATCH", self.path, input={"body": body})
+
+
+def reply(client: Github, trigger: Trigger, body: str | None) -> None:
+    """A new comment on the trigger's issue or PR (nothing when body is None)."""
+    if body is not None:
+        client.requester.requestJsonAndCheck(
+            "POST", f"/repos/{trigger.repository}/issues/{trigger.number}/comments",
+            input={"body": body})
 
 
 def react_to_comment(client: Github, repository: str, comment_id: int | None,

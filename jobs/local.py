@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from app.settings import AgentSettings
-from jobs.git import git
-from jobs.prompt import local_task_prompt
-from jobs.errors import WorkspaceError
-from jobs.publish import Author, Commit, commit
-from jobs.session import SessionResult, run_session
+from core.errors import WorkspaceError
+from core.git import git
+from core.settings import AgentSettings
+from jobs.agent.prompt import local_task_prompt
+from jobs.agent.session import SessionResult, run_session
 from jobs.workspace import Workspace, keep_index, remove_worktree, slugify
+from jobs.workspace.commit import Author, Commit, commit
 
 # A commit subject line past 72 characters wraps badly in `git log` and on GitHub.
 SUBJECT_LENGTH = 72

@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 from app import viewer
-from app.runs import RunStore
+from core.runs import RunStore
 
 SECRET = "webhook-secret"
 ADMIN_TOKEN = "operator-token-for-tests"

@@ -21,7 +21,7 @@ required, with the values GitHub sends for a plain, unreacted, unlocked object:
 * ping hook: ``deliveries_url`` (``<hook url>/deliveries``).
 
 :func:`build` also dates the trigger now, as GitHub does a delivery it sends now: the field
-Orca dates a delivery by (``app.replay.TRIGGER_TIMES``, e.g. a comment's ``created_at``) is
+Orca dates a delivery by (``core.replay.TRIGGER_TIMES``, e.g. a comment's ``created_at``) is
 set to the current second, unless the caller gives it. The examples are from 2019, and Orca
 refuses deliveries older than ``ORCA_REPLAY_WINDOW``; ``fresh=False`` keeps their own dates.
 """
@@ -41,7 +41,7 @@ from urllib import error, request
 
 import jsonschema
 
-from app.replay import TRIGGER_TIMES
+from core.replay import TRIGGER_TIMES
 from tests import payload_parts as parts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"

@@ -10,11 +10,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
-from app.runs import RunStore
-from app.settings import Settings
-from app.triggers import Trigger
-from jobs import accounting, report
+from core import ledger as accounting
+from core.runs import RunStore
+from core.settings import Settings
+from core.triggers import Trigger
 from jobs.context import Redactor, RunContext
+from jobs.github import report
+from jobs.run import spending
 from tests.mission_scene import (
     ADMIN_TOKEN,
     HELLO,
@@ -99,7 +101,7 @@ def context(redis_client, **overrides) -> RunContext:
 
 def test_metered_records_the_events_and_prices_turns_at_the_repositorys_model(redis_client):
     ctx = context(redis_client)
-    emit = accounting.metered(ctx)
+    emit = spending.metered(ctx)
     emit("config", {"model": "claude-haiku-4-5"})
     emit("model", {"turn": 1, "usage": {"input_tokens": 1_000_000, "output_tokens": 0}})
     emit("tool", {"name": "bash"})
@@ -115,8 +117,8 @@ def test_metered_records_the_events_and_prices_turns_at_the_repositorys_model(re
 def test_under_the_budget_a_run_starts_and_nothing_is_said(redis_client):
     accounting.record_turn(redis_client, 7, 42, 1, TURN, 4.99, LATE)
     for budget in (0.0, 5.0):
-        assert accounting.refused_at_start(context(redis_client, ORCA_DAILY_DOLLARS=budget),
-                                           None, now=LATE) is False
+        assert spending.refused_at_start(context(redis_client, ORCA_DAILY_DOLLARS=budget),
+                                         now=LATE) is False
     assert RunStore(redis_client).get("run1") is None
     assert accounting.totals(redis_client, 7, "2025-06-01").refused == 0
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from jobs.agent import CLEARED, clear_old_tool_results, run_agent
-from jobs.budget import Budget
-from jobs.errors import ModelUnavailable
-from jobs.tools import ToolResult
+from core.budget import Budget
+from core.errors import ModelUnavailable
+from jobs.agent.loop import CLEARED, clear_old_tool_results, run_agent
+from jobs.agent.tools import ToolResult
 from tests.fakes.model import error, reply, text, tool_use
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.commands import RESERVED, parse_command, reserved_use
+from core.commands import RESERVED, parse_command, reserved_use
 
 
 @pytest.mark.parametrize(("body", "name", "text", "unknown"), [

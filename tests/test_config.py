@@ -7,11 +7,17 @@ import subprocess
 
 import pytest
 
-from app.settings import AgentSettings
-from jobs.budget import Budget
-from jobs.config import MAX_CONFIG_BYTES, ConfigError, RepoConfig, load_config, parse_config
-from jobs.pricing import price_for
-from jobs.session import choose_model
+from core.budget import Budget
+from core.pricing import price_for
+from core.settings import AgentSettings
+from jobs.agent.session import choose_model
+from jobs.workspace.config import (
+    MAX_CONFIG_BYTES,
+    ConfigError,
+    RepoConfig,
+    load_config,
+    parse_config,
+)
 
 
 def test_a_full_config_parses():

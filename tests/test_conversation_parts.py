@@ -6,11 +6,11 @@ import datetime as dt
 import threading
 import time
 
-from app.runs import RunStore
-from jobs.conversation import _was_there
-from jobs.sandbox_process import run_captured
-from jobs.stop import watching
-from jobs.threads import parse_answers
+from core.runs import RunStore
+from core.stops import watching
+from jobs.sandbox.process import run_captured
+from jobs.task.conversation import _was_there
+from jobs.task.threads import parse_answers
 
 T = dt.datetime(2026, 11, 24, 12, 0, 0, tzinfo=dt.UTC)
 SECOND = dt.timedelta(seconds=1)
@@ -59,7 +59,7 @@ def test_targets_index_their_runs_newest_first(redis_client):
 
 
 def test_a_review_asks_for_nothing_only_when_it_is_all_replies_to_orca_without_a_question():
-    from jobs.threads import nothing_asked
+    from jobs.task.threads import nothing_asked
 
     answered = {10, 20}
     assert nothing_asked("", [("Thanks!", 10)], answered)

@@ -19,8 +19,8 @@ import yaml
 
 from app import create_app
 from app.cli import parser
-from app.settings import Settings
 from app.setup import REDIS_PASSWORD
+from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # Set by the image for Python itself, and for the Redis service, not read by Orca.
@@ -137,7 +137,7 @@ def test_compose_runs_redis_web_and_scalable_workers_on_one_image():
 
 def test_run_workers_can_give_a_sandbox_its_own_network():
     """bubblewrap needs namespaces Docker's default profiles refuse; slirp4netns needs the TUN
-    device (jobs/sandbox_network.py), else runs with `network: true` end saying it is missing."""
+    device (jobs/sandbox/network.py), else runs with `network: true` end saying it is missing."""
     worker = compose()["services"]["worker"]
     assert "/dev/net/tun:/dev/net/tun" in worker["devices"]
     assert {"seccomp=unconfined", "apparmor=unconfined"} <= set(worker["security_opt"])

@@ -6,8 +6,8 @@ from pathlib import Path
 import yaml
 
 from app.cli import parser
-from app.settings import Settings
-from app.triggers import ALWAYS_DELIVERED, HANDLED_EVENTS
+from core.settings import Settings
+from core.triggers import ALWAYS_DELIVERED, HANDLED_EVENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

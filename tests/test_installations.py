@@ -5,11 +5,15 @@ import hashlib
 import pytest
 from rq import Queue, SimpleWorker
 
-from app.installations import InstallationChange, InstallationStore, installation_change
-from app.queues import FAST_QUEUE, enqueue_installation_change, enqueue_trigger, queues
-from app.replay import Delivery
-from app.runs import RunStore
-from app.triggers import PayloadError, Trigger
+from core.installations import (
+    InstallationChange,
+    InstallationStore,
+    installation_change,
+)
+from core.queues import FAST_QUEUE, enqueue_installation_change, enqueue_trigger, queues
+from core.replay import Delivery
+from core.runs import RunStore
+from core.triggers import PayloadError, Trigger
 from tests import payloads
 
 BASE = "http://127.0.0.1:9"

@@ -13,11 +13,11 @@ from rq import Queue
 
 from app import create_app
 from app.metrics import bearer_ok
-from app.metrics_store import WEBHOOKS_KEY, read_hash
-from app.metrics_webhooks import WebhookTally
-from app.queues import RUNS_QUEUE
-from app.settings import Settings
-from jobs.github_calls import CountingRetry, count_github_calls
+from app.metrics.webhooks import WebhookTally
+from core.metrics_store import WEBHOOKS_KEY, read_hash
+from core.queues import RUNS_QUEUE
+from core.settings import Settings
+from jobs.github.calls import CountingRetry, count_github_calls
 from tests import payloads
 from tests.mission_scene import SECRET, add_run
 

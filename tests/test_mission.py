@@ -6,10 +6,9 @@ import pytest
 from rq import Queue
 
 from app import create_app
-from app.queues import FAST_QUEUE, RUNS_QUEUE
-from app.runs import RunStore
-from app.settings import Settings
-from jobs.places import installation_slots
+from core.queues import FAST_QUEUE, RUNS_QUEUE, installation_slots
+from core.runs import RunStore
+from core.settings import Settings
 from tests.mission_scene import (
     ADMIN_TOKEN,
     HELLO,

@@ -9,7 +9,7 @@ import requests
 
 from app import create_app
 from app.auth import session_key
-from app.settings import Settings
+from core.settings import Settings
 from tests.mission_scene import SECRET, add_run, csrf_of
 
 

@@ -11,7 +11,7 @@ import redis
 from github import Auth, Github, GithubIntegration
 from github.Requester import Requester
 
-from jobs.pacing import DEFER_HOOK, WritePacer
+from jobs.github.pacing import DEFER_HOOK, WritePacer
 from tests.fakes.github import FakeGitHub
 from tests.redis_server import RedisServer
 

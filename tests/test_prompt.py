@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.prompt import Brief, sanitise, task_prompt
-from jobs.threads import Thread
+from jobs.agent.prompt import Brief, sanitise, task_prompt
+from jobs.task.threads import Thread
 
 
 @pytest.mark.parametrize("raw, clean", [

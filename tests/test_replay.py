@@ -1,4 +1,4 @@
-"""Dating a delivery (app/replay.py): which signed time each event carries, and the window."""
+"""Dating a delivery (core/replay.py): which signed time each event carries, and the window."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.replay import (
+from core.replay import (
     TRIGGER_TIMES,
     StaleDelivery,
     check,
@@ -16,7 +16,7 @@ from app.replay import (
     refusal,
     trigger_time,
 )
-from app.triggers import PayloadError
+from core.triggers import PayloadError
 from tests import payloads
 
 WINDOW = 259_200

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.prompt import repository_instructions
-from jobs.repo_files import NotRegularFile, find_blob
+from jobs.agent.prompt import repository_instructions
+from jobs.workspace.repo_files import NotRegularFile, find_blob
 
 
 def commit(repo: Path, files: dict[str, str], links: dict[str, str] | None = None) -> str:

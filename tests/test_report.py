@@ -1,5 +1,5 @@
-from jobs import report
-from jobs.pricing import Usage, cost
+from core.pricing import Usage, cost
+from jobs.github import report
 from jobs.workspace import issue_branch, slugify
 
 

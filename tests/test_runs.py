@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.runs import INDEX_SECONDS, KEEP_SECONDS, RunStore
+from core.runs import INDEX_SECONDS, KEEP_SECONDS, RunStore
 
 HOUR = 3600
 
@@ -29,7 +29,7 @@ def test_the_run_indexes_stay_bounded_over_many_runs(redis_client):
 
 
 def test_a_run_moves_through_its_transitions(redis_client):
-    from app.runs import Status
+    from core.runs import Status
 
     now = [100.0]
     store = RunStore(redis_client, clock=lambda: now[0])

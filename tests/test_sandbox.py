@@ -18,7 +18,7 @@ from jobs.sandbox import (
     SandboxUnavailable,
     make_sandbox,
 )
-from jobs.sandbox_user import GITCONFIG, SANDBOX_UID
+from jobs.sandbox.user import GITCONFIG, SANDBOX_UID
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_only_the_harmless_part_of_etc_is_visible(sandbox, tmp_path):
     for name in ("shadow", "pip.conf", "npmrc", "ssh"):
         assert f"seen={name}" not in result.output, result.output
     assert "git version" in result.output
-    # Not the host's: none, or (run as nobody, jobs.sandbox_user) Orca's own.
+    # Not the host's: none, or (run as nobody, jobs.sandbox.user) Orca's own.
     seen = result.output.split("git version", 1)[1].split("\n", 1)[1]
     assert seen in ("cat: /etc/gitconfig: No such file or directory\n", GITCONFIG), seen
 
@@ -186,7 +186,7 @@ def test_files_made_inside_stay_usable_outside(sandbox, worktree):
     result = sandbox.run(command, 10, 1000)
     assert result.exit_code == 0, result.output
     made = worktree / "sub" / "new.txt"
-    # Orca's own uid, or nobody's when Orca is root (jobs.sandbox_user); root reads it anyway.
+    # Orca's own uid, or nobody's when Orca is root (jobs.sandbox.user); root reads it anyway.
     assert made.stat().st_uid == (SANDBOX_UID if os.geteuid() == 0 else os.geteuid())
     made.write_text(made.read_text() + "appended\n")
     assert made.read_text() == "made\nappended\n"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from jobs.sandbox import BubblewrapSandbox, Limits, SandboxUnavailable, make_sandbox
-from jobs.sandbox_argv import CommandFds, Mounts, bwrap_argv, tmp_free
-from jobs.sandbox_bounds import Measures, bounds_hit, human_bytes, tally_line
-from jobs.sandbox_cgroup import CgroupLayout, CommandCgroup
-from jobs.sandbox_network import REFUSED, egress_problem, own_addresses, rules
-from jobs.sandbox_user import SANDBOX_GID, SANDBOX_UID, lend
+from jobs.sandbox.argv import CommandFds, Mounts, bwrap_argv, tmp_free
+from jobs.sandbox.bounds import Measures, bounds_hit, human_bytes, tally_line
+from jobs.sandbox.cgroup import CgroupLayout, CommandCgroup
+from jobs.sandbox.network import REFUSED, egress_problem, own_addresses, rules
+from jobs.sandbox.user import SANDBOX_GID, SANDBOX_UID, lend
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="cgroups are used as root only")
 
@@ -137,8 +137,8 @@ def test_the_network_is_never_shared_with_the_worker(tmp_path):
 def test_a_command_whose_network_cannot_be_set_up_never_runs(tmp_path, monkeypatch):
     """slirp4netns failing mid-run (here: a stand-in that exits at once) stops the command
     before it starts, with the cause; it never runs with the loopback only, or without rules."""
-    import jobs.sandbox_network
-    monkeypatch.setattr(jobs.sandbox_network, "SLIRP4NETNS", "/bin/false")
+    import jobs.sandbox.network
+    monkeypatch.setattr(jobs.sandbox.network, "SLIRP4NETNS", "/bin/false")
     sandbox = BubblewrapSandbox(tmp_path, network=True)
     with pytest.raises(SandboxUnavailable, match="network could not be set up for a command: "
                                                  "slirp4netns failed"):

@@ -1,9 +1,10 @@
+from typing import get_args
+
 import anthropic
 import pytest
 from anthropic.types.model_param import ModelParam
-from typing import get_args
 
-from app.settings import DEFAULT_MODEL, Settings, SettingsError, load_settings
+from core.settings import DEFAULT_MODEL, Settings, SettingsError, load_settings
 
 REQUIRED = {"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": "pem", "GITHUB_WEBHOOK_SECRET": "s"}
 

@@ -23,9 +23,9 @@ import requests
 import yaml
 from dotenv import dotenv_values
 
-from app.settings import load_settings
 from app.setup import Written, create_setup_app
-from app.setup_files import merged_env
+from app.setup.files import merged_env
+from core.settings import load_settings
 from tests.fakes.github import FakeGitHub
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.editor import MAX_FILE_BYTES
+from jobs.agent.editor import MAX_FILE_BYTES
+from jobs.agent.tools import Toolbox, tool_definitions
 from jobs.sandbox import Limits, make_sandbox
-from jobs.tools import Toolbox, tool_definitions
 
 EDIT = "str_replace_based_edit_tool"
 APP = "/workspace/app.py"

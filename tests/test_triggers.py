@@ -2,7 +2,7 @@ import copy
 
 import pytest
 
-from app.triggers import PayloadError, Trigger, trigger_for
+from core.triggers import PayloadError, Trigger, trigger_for
 from tests import payloads
 
 LABEL = "agent"

@@ -36,8 +36,8 @@ from hypothesis import strategies as st
 from rq import Queue
 
 from app import create_app
-from app.queues import FAST_QUEUE, RUNS_QUEUE
-from app.settings import Settings
+from core.queues import FAST_QUEUE, RUNS_QUEUE
+from core.settings import Settings
 from tests import payloads
 
 SECRET = "fuzz-secret"

@@ -9,9 +9,9 @@ import redis
 from rq import Queue
 
 from app import create_app
-from app.queues import FAST_QUEUE
-from app.runs import RunStore
-from app.settings import Settings
+from core.queues import FAST_QUEUE
+from core.runs import RunStore
+from core.settings import Settings
 from tests import payloads
 from tests.redis_server import free_port
 
@@ -102,7 +102,7 @@ def test_a_delivery_costs_one_round_trip(settings, redis_client, redis_server):
     assert post(client, "issues", labeled(), delivery="counted").status_code == 202
     assert post(client, "issues", labeled(), delivery="counted").status_code == 200
     # Claim, run record and job in one script call per delivery; the timings for /metrics
-    # wait in the process's tally (app/metrics_webhooks.py) and are added once a second.
+    # wait in the process's tally (app/metrics/webhooks.py) and are added once a second.
     assert CountingConnection.sent == 2
     assert len(fast_jobs(redis_client)) == 2
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from app.mission_diff import worktree_paths
-from jobs.git import git as host_git
+from app.mission.diff import worktree_paths
+from core.git import git as host_git
 from jobs.workspace import Workspace, borrow_worktree, refresh_mirror, return_worktree
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,7 +167,7 @@ def test_a_dead_holders_worktree_is_freed_and_reset(origin):
 
 def test_mission_control_finds_a_lent_worktree_only_while_it_is_lent(origin):
     workspace = origin.borrow("run1")
-    # Orca's mirror, never the admin dir the sandbox can write (jobs.snapshot).
+    # Orca's mirror, never the admin dir the sandbox can write (core.snapshot).
     assert worktree_paths(origin.data_dir, "run1", REPOSITORY) == (workspace.path,
                                                                     workspace.mirror)
     return_worktree(workspace)

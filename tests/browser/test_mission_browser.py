@@ -18,9 +18,9 @@ from rq import Queue
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.queues import RUNS_QUEUE
-from app.runs import RunStore
-from app.settings import Settings
+from core.queues import RUNS_QUEUE
+from core.runs import RunStore
+from core.settings import Settings
 from tests.fakes.github import FakeGitHub
 from tests.mission_scene import SECRET, add_run, running_run
 from tests.serving import Background

@@ -17,8 +17,8 @@ from rq import SimpleWorker
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.queues import queues
-from app.settings import load_settings
+from core.queues import queues
+from core.settings import load_settings
 from tests import payloads
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_state import iso, now

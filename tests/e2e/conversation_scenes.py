@@ -14,7 +14,7 @@ from typing import Any
 from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 
-from app.queues import queues
+from core.queues import queues
 from tests import payloads
 from tests.e2e.conftest import Orca, Scene, make_scene
 from tests.fakes.github import FakeGitHub

@@ -25,7 +25,7 @@ from typing import Any
 
 import redis
 
-from app.settings import load_settings
+from core.settings import load_settings
 from tests.e2e.conftest import Orca
 from tests.fakes.model import ErrorReply, Reply, error
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from app.runs import RunStore
-from jobs import accounting
+from core import ledger as accounting
+from core.runs import RunStore
 from tests.e2e.conftest import (
     HELLO_FILES,
     Scene,

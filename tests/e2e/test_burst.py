@@ -16,8 +16,8 @@ from typing import Any
 
 from rq import Queue
 
-from app.queues import FAST_QUEUE
-from app.runs import RunStore
+from core.queues import FAST_QUEUE
+from core.runs import RunStore
 from tests.e2e.conftest import Scene, labeled_payload
 
 DELIVERIES = 500

@@ -22,9 +22,8 @@ from pathlib import Path
 import pytest
 from rq.registry import FinishedJobRegistry, StartedJobRegistry
 
-from app.queues import queues
-from app.runs import RunStore
-from jobs.redeliver import schedule_sweep
+from core.queues import queues, schedule_sweep
+from core.runs import RunStore
 from tests.e2e.conftest import comments_on, labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import (
     BackgroundRuns,
@@ -249,9 +248,9 @@ def test_a_command_that_never_ends_is_killed_and_the_run_goes_on(orca, monkeypat
 
 def test_a_failure_is_said_on_the_issue_even_with_redis_away(orca, redis_server):
     """The run's record cannot take the failure; the tracking comment still says it."""
+    from core.errors import ModelUnavailable
     from jobs.context import RunContext
-    from jobs.errors import ModelUnavailable
-    from jobs.run import _fail
+    from jobs.run.endings import failed as _fail
 
     github = orca.github
     scene = make_scene(github)
@@ -261,8 +260,7 @@ def test_a_failure_is_said_on_the_issue_even_with_redis_away(orca, redis_server)
     ctx = RunContext.load(answer["run"], record)
     redis_server.stop()
     try:
-        _fail(ctx, ModelUnavailable("The model API could not be reached after retries."),
-              record["tracking_comment_id"])
+        _fail(ctx, ModelUnavailable("The model API could not be reached after retries."))
     finally:
         redis_server.start()
     [tracking] = bodies(github, scene.full_name, scene.number)

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from app.runs import RunStore
-from jobs.report import ordinal
+from core.runs import RunStore
+from jobs.github.report import ordinal
 from tests.e2e.conftest import HELLO_FILES, Orca, Scene, labeled_payload, pulls
 from tests.e2e.conversation_scenes import wait_for
 from tests.fakes.model import reply, text, tool_use

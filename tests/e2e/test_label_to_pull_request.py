@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.e2e.conftest import comments_on as comments, labeled_payload, make_scene, pulls
+from tests.e2e.conftest import comments_on as comments
+from tests.e2e.conftest import labeled_payload, make_scene, pulls
 from tests.fakes.model import reply, text, tool_use
 
 FIXED = "def greet():\n    return 'hello, world'\n"
@@ -93,7 +94,7 @@ def test_labelled_issue_becomes_a_pull_request(orca):
     assert not list((orca.data_dir / "worktrees").iterdir()), "the worktree was not removed"
 
     # The run record and its events tell the story.
-    from app.runs import RunStore
+    from core.runs import RunStore
 
     store = RunStore(orca.redis)
     run = store.get(answer["run"])

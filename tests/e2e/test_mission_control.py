@@ -6,7 +6,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
-from app.settings import load_settings
+from core.settings import load_settings
 from tests.e2e.conftest import labeled_payload, make_scene, pulls
 from tests.e2e.test_label_to_pull_request import script_fix
 from tests.mission_scene import csrf_of

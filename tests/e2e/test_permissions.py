@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.runs import RunStore
+from core.runs import RunStore
 from tests.e2e.conftest import labeled_payload, make_scene
 from tests.e2e.conversation_scenes import bodies, command, comment_payload, drain_fast
 from tests.fakes.model import reply, text

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.settings import load_settings
-from jobs.redeliver import missed, redeliver_missed
+from core.settings import load_settings
+from jobs.steer.redeliver import missed, redeliver_missed
 from tests.e2e.conftest import labeled_payload, make_scene
 from tests.fakes.model import reply, text
 
@@ -51,9 +51,8 @@ def test_a_failed_delivery_orca_never_saw_is_redelivered_and_runs(orca):
 def test_one_sweep_is_scheduled_however_many_workers_start(redis_client):
     from rq import Queue
 
-    from app.queues import FAST_QUEUE
-    from jobs.redeliver import schedule_sweep
+    from core.queues import FAST_QUEUE, schedule_sweep
 
     assert schedule_sweep(redis_client, 0) is True
     assert schedule_sweep(redis_client, 0) is False
-    assert [j.func_name for j in Queue(FAST_QUEUE, connection=redis_client).jobs] == ["jobs.redeliver.sweep"]
+    assert [j.func_name for j in Queue(FAST_QUEUE, connection=redis_client).jobs] == ["jobs.steer.redeliver.sweep"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.runs import RunStore
+from core.runs import RunStore
 from tests.e2e.conversation_scenes import (
     bodies,
     pull_scene,

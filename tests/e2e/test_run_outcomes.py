@@ -6,18 +6,20 @@ import json
 
 from rq import Queue
 
-from app.queues import FAST_QUEUE, RUNS_QUEUE
-from app.runs import RunStore
-from jobs.run import GENERIC_FAILURE
+from core.queues import FAST_QUEUE, RUNS_QUEUE
+from core.runs import RunStore
+from jobs.run.endings import GENERIC_FAILURE
 from tests import payloads
-from tests.e2e.conftest import comments_on as issue_comments, labeled_payload, make_scene, pulls
+from tests.e2e.conftest import comments_on as issue_comments
+from tests.e2e.conftest import labeled_payload, make_scene, pulls
 from tests.fakes.model import reply, text, tool_use
 
 
 def test_bad_signature_is_401_and_nothing_is_queued(orca):
     scene = make_scene(orca.github)
     body = json.dumps(labeled_payload(orca.github, scene)).encode()
-    import urllib.request, urllib.error
+    import urllib.error
+    import urllib.request
     headers = payloads.delivery_headers("issues", body, "not-the-secret")
     request = urllib.request.Request(f"{orca.url}/webhooks", data=body, headers=headers, method="POST")
     try:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from app.queues import queues
+from core.queues import queues
 from tests.e2e.conftest import labeled_payload, make_scene, pulls
 from tests.e2e.secrets_audit import Evidence, Place, leaks, secrets_of
 from tests.fakes.model import reply, text, tool_use

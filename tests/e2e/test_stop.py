@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from app.runs import RunStore
+from core.runs import RunStore
 from tests import payloads
 from tests.e2e.conftest import labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import (

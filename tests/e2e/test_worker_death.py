@@ -11,8 +11,8 @@ from pathlib import Path
 
 from rq.registry import StartedJobRegistry
 
-from app.queues import queues
-from app.runs import RunStore
+from core.queues import queues
+from core.runs import RunStore
 from tests.e2e.conftest import labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import drain_fast, wait_for
 from tests.fakes.model import reply, text, tool_use
@@ -98,7 +98,7 @@ def test_a_retry_waits_for_a_first_attempt_still_at_work_and_does_not_run_twice(
     the retry must wait for the run's lease, then find the run ended, and run nothing."""
     import threading
 
-    from jobs.lease import holding
+    from jobs.run.lease import holding
     from tests.e2e.conversation_scenes import BackgroundRuns
 
     github, model = orca.github, orca.model

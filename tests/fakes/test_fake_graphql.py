@@ -6,7 +6,7 @@ import pytest
 import requests
 from github.GithubException import GithubException
 
-from jobs.threads import THREADS_QUERY
+from jobs.task.threads import THREADS_QUERY
 from tests.fakes.github import FakeGitHub
 from tests.fakes.test_fake_github import REPO, _client, _mint_token
 

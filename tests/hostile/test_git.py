@@ -206,7 +206,7 @@ def test_mission_controls_diff_of_a_running_attack_runs_nothing_in_the_web_proce
     import threading
 
     from app import create_app
-    from app.settings import load_settings
+    from core.settings import load_settings
     from tests.e2e.conversation_scenes import BackgroundRuns, drain_fast, wait_for
     from tests.mission_scene import csrf_of
 

@@ -251,8 +251,8 @@ def test_a_network_the_worker_cannot_isolate_ends_the_run_with_a_comment(orca, m
     """No /dev/net/tun (a container without the device): the run stops before any command,
     naming the cause, instead of running with more or less network than it should."""
     import jobs.sandbox
-    import jobs.sandbox_network
-    monkeypatch.setattr(jobs.sandbox_network, "TUN", Path("/dev/net/tun-not-here"))
+    import jobs.sandbox.network
+    monkeypatch.setattr(jobs.sandbox.network, "TUN", Path("/dev/net/tun-not-here"))
     jobs.sandbox.bubblewrap_problem.cache_clear()
     try:
         scene = make_scene(orca.github, files={"README.md": "# Hello\n", NETWORK[0]: NETWORK[1]})

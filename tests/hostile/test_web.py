@@ -16,11 +16,11 @@ import pytest
 import requests
 from rq import Queue
 
-from app.queues import FAST_QUEUE, RUNS_QUEUE
+from core.queues import FAST_QUEUE, RUNS_QUEUE
 from tests import payloads
 from tests.e2e.conftest import make_scene
-from tests.mission_scene import csrf_of
 from tests.e2e.test_cli import web  # noqa: F401  (`orca web` under gunicorn)
+from tests.mission_scene import csrf_of
 
 REPO = {"full_name": "octo-org/hello", "id": 4242, "default_branch": "main", "private": True}
 

@@ -1,0 +1,128 @@
+"""Every Redis key and RQ job id Orca spells, in one place.
+
+Both tiers write and read these, so a key's layout is defined once: a rename here is a rename
+everywhere, and a reader can see at a glance what Orca keeps in Redis. Lifetimes stay with the
+code that writes each key, where the reason for them is.
+"""
+
+from __future__ import annotations
+
+# -- runs (core.runs) -------------------------------------------------------------------------
+RUNS = "orca:runs"
+"""Sorted set of every kept run id, by creation time."""
+
+
+def run(run_id: str) -> str:
+    """Hash: the run record."""
+    return f"orca:run:{run_id}"
+
+
+def run_events(run_id: str) -> str:
+    """Stream: the run's transcript."""
+    return f"orca:run:{run_id}:events"
+
+
+def run_lease(run_id: str) -> str:
+    """String: which process holds the run (jobs.run.lease)."""
+    return f"orca:run:{run_id}:lease"
+
+
+def comment_lock(run_id: str) -> str:
+    """Lock around edits of the run's tracking comment (jobs.context)."""
+    return f"orca:run:{run_id}:comment-lock"
+
+
+def target(name: str) -> str:
+    """Sorted set of the runs on one issue or PR (`owner/repo#n`), by creation time."""
+    return f"orca:target:{name}"
+
+
+def rounds(name: str) -> str:
+    """Counter of review rounds on a pull request."""
+    return f"orca:rounds:{name}"
+
+
+# -- deliveries (core.queues, jobs.steer.redeliver) ---------------------------------------------------
+def delivery(guid: str) -> str:
+    """A delivery id's claim: what it started."""
+    return f"orca:delivery:{guid}"
+
+
+def body(digest: str) -> str:
+    """A signed body's claim (its SHA-256): replays under a new id start nothing."""
+    return f"orca:body:{digest}"
+
+
+def redelivery(guid: str) -> str:
+    """A failed delivery Orca has asked GitHub to send again."""
+    return f"orca:redelivery:{guid}"
+
+
+REDELIVER_SCHEDULED = "orca:redeliver:scheduled"
+"""Flag: the next redelivery sweep is queued."""
+
+# -- installations, identity, pacing ----------------------------------------------------------
+INSTALLATIONS = "orca:installations"
+"""Set of known installation ids."""
+
+
+def installation(installation_id: int | str) -> str:
+    """Hash: what Orca knows of one installation."""
+    return f"orca:installation:{installation_id}"
+
+
+APP_IDENTITY = "orca:app:identity"
+"""The App's bot login and email, cached."""
+
+
+def pace(installation_id: int | str) -> str:
+    """The installation's next free slot for a GitHub write (jobs.github.pacing)."""
+    return f"orca:pace:{installation_id}"
+
+
+# -- spending (jobs.run.spending) ---------------------------------------------------------------
+def spend(installation_id: int | str, day: str) -> str:
+    """Hash: one installation's spending on one UTC day."""
+    return f"orca:spend:{installation_id}:{day}"
+
+
+def spenders(day: str) -> str:
+    """Set of the installations that spent anything on one UTC day."""
+    return f"orca:spend:{day}"
+
+
+# -- places in line, viewers, metrics ----------------------------------------------------------
+PLACES_PENDING = "orca:places:pending"
+"""Flag: a refresh of places in line is queued (jobs.steer.place_comments)."""
+
+
+def viewer(session_key: str) -> str:
+    """A signed-in viewer's readable repositories (app.viewer)."""
+    return f"orca:viewer:{session_key}"
+
+
+METRICS_RUNS = "orca:metrics:runs"
+METRICS_COUNTED = "orca:metrics:counted"
+METRICS_GITHUB = "orca:metrics:github"
+METRICS_WEBHOOKS = "orca:metrics:webhooks"
+
+
+# -- RQ job ids --------------------------------------------------------------------------------
+def ack_job(run_id: str) -> str:
+    """The run's acknowledgement on the fast queue."""
+    return f"ack-{run_id}"
+
+
+def run_job(run_id: str) -> str:
+    """The run itself on the runs queue."""
+    return f"run-{run_id}"
+
+
+def cancelled_job(run_id: str) -> str:
+    """The report of a run stopped while queued."""
+    return f"cancelled-{run_id}"
+
+
+def run_of_job(job_id: str) -> str | None:
+    """The run id of a run job's id, or None for any other job."""
+    return job_id[len("run-"):] if job_id.startswith("run-") else None

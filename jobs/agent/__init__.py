@@ -1,0 +1,1 @@
+"""One agent session: the loop, its tools and editor, the prompt."""

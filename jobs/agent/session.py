@@ -1,0 +1,159 @@
+"""One agent session on a worktree, shared by issue runs and `orca solve`.
+
+config (`.github/orca.yml` at the base commit) → budget → sandbox → setup commands →
+the loop, with the diff review before it finishes. Publishing is the caller's business.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import anthropic
+
+from core.errors import Cancelled, RunError
+from core.pricing import price_for
+from core.settings import AgentSettings
+from core.snapshot import diff, snapshot
+from core.stops import StopSignal
+from jobs.agent.loop import AgentResult, Emit, run_agent
+from jobs.agent.prompt import repository_instructions, review_prompt, system_prompt
+from jobs.agent.tools import Toolbox
+from jobs.sandbox import Sandbox, SandboxUnavailable, make_sandbox
+from jobs.workspace import Workspace
+from jobs.workspace.commit import DEFAULT_PROTECTED
+from jobs.workspace.config import (
+    CONFIG_PATH,
+    ConfigError,
+    RepoConfig,
+    SetupFailed,
+    load_config,
+)
+
+log = logging.getLogger("orca.session")
+
+# The diff shown for review: 30 KB is a large change; past it the model sees the head and
+# the file list, and can read the rest itself.
+DIFF_CAP = 30_000
+# Setup output quoted in the tracking comment: the tail is where the error is.
+SETUP_TAIL = 2_000
+SETUP_MAX_OUTPUT = 20_000
+
+TaskFor = Callable[[list[tuple[str, str]], "str | None"], str]
+"""Builds the task prompt from the repository's instructions and its test command."""
+
+
+@dataclass
+class SessionResult:
+    """How the agent ended, and what the repository's config said."""
+
+    agent: AgentResult
+    config: RepoConfig
+    model: str
+    bounds: dict[str, int] = field(default_factory=dict)
+    """How many commands ran into each of the sandbox's bounds (jobs.sandbox.bounds)."""
+
+    @property
+    def protected(self) -> tuple[str, ...]:
+        """Paths whose changes are dropped: the defaults, Orca's own config, the repository's."""
+        return (*DEFAULT_PROTECTED, CONFIG_PATH, *self.config.protected_paths)
+
+
+def model_client(settings: AgentSettings) -> anthropic.Anthropic:
+    """The Messages API client; the SDK retries 429/5xx/529 and silent requests itself."""
+    # The SDK's own connect timeout (5 s) stays; the default ORCA_MODEL_TIMEOUT is its 600 s.
+    timeout = anthropic.Timeout(settings.model_timeout, connect=min(5.0, settings.model_timeout))
+    return anthropic.Anthropic(api_key=settings.anthropic_api_key or None,
+                               base_url=settings.anthropic_base_url, timeout=timeout,
+                               _strict_response_validation=settings.strict_model_responses)
+
+
+def choose_model(settings: AgentSettings, config: RepoConfig) -> str:
+    """The repository's model if it has a known price (so the dollar budget holds), else ours."""
+    if config.model is None:
+        return settings.model
+    if price_for(config.model, settings.prices) is None:
+        raise ConfigError(f"`{CONFIG_PATH}` asks for model `{config.model}`, which has no known "
+                          "price, so the dollar budget could not be kept; the operator can add "
+                          "it to ORCA_PRICES.")
+    return config.model
+
+
+def run_setup(sandbox: Sandbox, commands: list[str], timeout: float, emit: Emit) -> None:
+    """Run the config's setup commands in order; SetupFailed quotes the first failure."""
+    for command in commands:
+        result = sandbox.run(command, timeout, SETUP_MAX_OUTPUT)
+        emit("setup", {"command": command, "exit_code": result.exit_code,
+                       "timed_out": result.timed_out, "output": result.output[-4000:]})
+        if result.exit_code != 0 or result.timed_out:
+            how = f"timed out after {timeout:g} s" if result.timed_out else f"exit code {result.exit_code}"
+            how += "".join(f"; {hit.name}" for hit in result.bounds)
+            tail = result.output[-SETUP_TAIL:].strip() or "(no output)"
+            raise SetupFailed(f"the setup command `{command}` failed ({how}):\n\n```\n{tail}\n```")
+
+
+def worktree_diff(workspace: Workspace, cap: int = DIFF_CAP) -> str:
+    """Everything changed since the base commit (untracked files included), capped.
+
+    Staged by Orca's own git into a scratch index (core.snapshot) and diffed between objects:
+    no hooks, external diff or textconv drivers, and nested repositories left out.
+    """
+    staged = snapshot(workspace.view)
+    text = diff(workspace.view, staged.tree) if staged.files else ""
+    if len(text) <= cap:
+        return text
+    return text[:cap] + f"\n[diff cut at {cap:,} of {len(text):,} characters]"
+
+
+class SandboxMissing(RunError):
+    """The worker machine cannot sandbox commands; an operator has to fix it."""
+
+    retry_hint = ("Ask the operators to fix the workers' sandbox (bubblewrap, and for the network "
+                  "slirp4netns and nftables), then comment `/agent retry`.")
+
+
+def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor, emit: Emit,
+                config_revision: str | None = None, stop: StopSignal | None = None) -> SessionResult:
+    """Read the config, prepare the sandbox, run setup, then the agent loop.
+
+    The config comes from `config_revision` (default: the worktree's base commit). A `stop`
+    kills the running command and ends the loop after the current turn.
+    """
+    stop = stop or StopSignal()
+    revision = config_revision or workspace.base_sha
+    config = load_config(workspace.mirror, revision)
+    model = choose_model(settings, config)
+    budget = settings.budget().lowered(**config.budgets.wishes())
+    emit("config", {"model": model, "network": config.network, "setup": config.setup,
+                    "test": config.test, "protected_paths": config.protected_paths})
+    if settings.sandbox == "none":
+        log.warning("ORCA_SANDBOX=none: the agent's commands run UNSANDBOXED on this machine")
+    try:
+        sandbox = make_sandbox(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
+                               rw_binds=[workspace.admin_dir], network=config.network,
+                               limits=settings.sandbox_limits(), stop=stop.event)
+    except SandboxUnavailable as exc:
+        raise SandboxMissing(f"the worker cannot start its sandbox: {exc}") from exc
+    try:
+        run_setup(sandbox, config.setup, settings.command_timeout, emit)
+    except SetupFailed:
+        if not stop.is_set():
+            raise  # a setup command killed by a stop is the stop, not a failure
+    if stop.is_set():
+        raise Cancelled(stop.reason)
+
+    def review() -> str | None:
+        patch = worktree_diff(workspace)
+        return review_prompt(patch, config.test) if patch.strip() else None
+
+    tools = Toolbox(sandbox, command_timeout=settings.command_timeout)
+    result = run_agent(
+        model_client(settings), model=model, emit=emit, budget=budget,
+        system=system_prompt(sandbox.root, config.network),
+        task=task_for(repository_instructions(workspace.mirror, revision), config.test),
+        tools=tools, review=review,
+        context_window=settings.context_window, prices=settings.prices,
+        stop=lambda: f"a stop request ({stop.reason})" if stop.is_set() else None,
+    )
+    return SessionResult(result, config, model, dict(tools.bounds_hit))

@@ -1,0 +1,98 @@
+"""GitHub App authentication and clients, through PyGithub.
+
+A run never holds a long-lived credential: it mints an installation token scoped to
+the one repository and the permissions its step needs, and mints a fresh one before
+pushing (tokens live an hour; a run can outlive one).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import redis
+from github import Auth, Github, GithubIntegration
+
+from core import keys
+from core.settings import Settings
+from jobs.github.calls import CountingRetry, count_github_calls
+from jobs.github.pacing import WritePacer
+
+# Least privilege per step. metadata:read is implied by any repository permission.
+ACK_PERMISSIONS = {"issues": "write", "pull_requests": "write"}
+RUN_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write"}
+# PyGithub's own spacing is per client; jobs.github.pacing spaces writes per installation instead.
+_UNPACED: dict[str, Any] = {"seconds_between_requests": None, "seconds_between_writes": None}
+# The App's identity changes only if the App is renamed; a day's cache saves two calls a run.
+IDENTITY_TTL = 24 * 3600
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    """Who Orca's commits and comments are from."""
+
+    slug: str
+    user_id: int
+    noreply_domain: str
+
+    @property
+    def login(self) -> str:
+        return f"{self.slug}[bot]"
+
+    @property
+    def email(self) -> str:
+        """GitHub's noreply address for the bot, which links commits to the App."""
+        return f"{self.user_id}+{self.login}@{self.noreply_domain}"
+
+
+def noreply_email(login: str, user_id: int, github_url: str) -> str:
+    """A user's noreply address, used for the `Co-authored-by:` trailer."""
+    return f"{user_id}+{login}@{noreply_domain(github_url)}"
+
+
+def noreply_domain(github_url: str) -> str:
+    """`users.noreply.github.com`, or `users.noreply.<host>` on Enterprise Server."""
+    host = urlparse(github_url).hostname or "github.com"
+    return f"users.noreply.{host}"
+
+
+class GitHubApp:
+    """The App: signs JWTs, mints scoped installation tokens, builds clients."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        # Every call this process makes is counted for /metrics (no I/O until the first one).
+        count_github_calls(settings.redis_url)
+        self.auth = Auth.AppAuth(settings.github_app_id, settings.private_key())
+        self.integration = GithubIntegration(
+            auth=self.auth, base_url=settings.api_url, retry=CountingRetry(), **_UNPACED
+        )
+
+    def mint_token(self, installation_id: int, repository_id: int, permissions: dict[str, str]) -> str:
+        """An installation token for one repository with only `permissions`."""
+        body = {"repository_ids": [repository_id], "permissions": permissions}
+        _headers, data = self.integration.requester.requestJsonAndCheck(
+            "POST", f"/app/installations/{installation_id}/access_tokens", input=body
+        )
+        return data["token"]
+
+    def client(self, token: str, pacer: WritePacer | None = None) -> Github:
+        """A REST client acting as the installation, with GitHub's retry policy; its writes
+        wait their turn with `pacer` (shared by the installation's runs)."""
+        # lazy: objects are fetched only when an attribute is read, saving a GET per step.
+        client = Github(auth=Auth.Token(token), base_url=self.settings.api_url,
+                        retry=CountingRetry(), lazy=True, **_UNPACED)
+        return pacer.pace(client) if pacer else client
+
+    def identity(self, client: Github, cache: redis.Redis | None = None) -> BotIdentity:
+        """The App's bot user, cached in Redis for a day."""
+        if cache is not None and (raw := cache.get(keys.APP_IDENTITY)):
+            return BotIdentity(**json.loads(raw))
+        slug = self.integration.get_app().slug
+        user = client.get_user(f"{slug}[bot]")
+        found = BotIdentity(slug, user.id, noreply_domain(self.settings.github_url))
+        if cache is not None:
+            cache.set(keys.APP_IDENTITY, json.dumps(found.__dict__), ex=IDENTITY_TTL)
+        return found

@@ -1,0 +1,120 @@
+"""The end of a run: push the commit, then say what happened where people will read it.
+
+An issue run opens (or updates) its one pull request; a command on a PR pushes to the
+PR's branch; a review round also answers in each review thread. Everything here uses a
+token minted now: the agent may have run past the first one's hour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from github import Github
+
+from jobs.agent.session import SessionResult
+from jobs.context import RunContext
+from jobs.github import RUN_PERMISSIONS, BotIdentity, report
+from jobs.task.read import Task
+from jobs.task.threads import parse_answers
+from jobs.workspace import Workspace
+from jobs.workspace.commit import Author, Commit, Pushed, open_or_update_pull, push
+
+
+@dataclass
+class Finished:
+    """A run whose agent is done and whose work is committed (or not)."""
+
+    ctx: RunContext
+    workspace: Workspace
+    task: Task
+    session: SessionResult
+    done: Commit
+    figures: report.Figures
+    bot: BotIdentity
+
+    @property
+    def side_branch(self) -> str:
+        """Where work goes when its branch moved under it: unique to the run."""
+        return f"agent/run-{self.ctx.run_id}"
+
+
+def publish(run: Finished) -> dict[str, Any]:
+    """Push, open or update the PR or answer the review, and finish the tracking comment."""
+    ctx, result = run.ctx, run.session.agent
+    token = ctx.mint(RUN_PERMISSIONS)
+    client = ctx.client(token)
+    outcome: dict[str, Any] = {"turns": result.turns, "cost": run.figures.cost,
+                               "tokens": result.usage.total, "model": run.session.model}
+    pushed = None
+    if run.done.sha is not None:
+        pushed = push(run.workspace, token, Author(run.bot.login, run.bot.email), run.side_branch)
+        outcome.update(commit=pushed.sha, branch=pushed.branch)
+    if pushed is not None and pushed.moved_aside:
+        body = report.moved_aside(ctx.run_id, pushed.branch, pushed.moved_aside, result.summary,
+                                  run.figures)
+    elif ctx.trigger.kind == "review":
+        body = answer_review(run, client, pushed)
+    elif run.task.pull_number is not None:
+        body = _pull_words(run, pushed)
+    else:
+        body = _issue_words(run, client, pushed, outcome)
+    ctx.finish_comment(body, client)
+    return outcome
+
+
+def _issue_words(run: Finished, client: Github, pushed: Pushed | None,
+                 outcome: dict[str, Any]) -> str:
+    ctx, result, t = run.ctx, run.session.agent, run.ctx.trigger
+    if pushed is None:
+        return report.no_changes(ctx.run_id, result.summary, run.figures, run.done.dropped,
+                                 run.done.nested)
+    repo = client.get_repo(t.repository)
+    pr_body = report.pull_body(t.number, result.summary, run.done.dropped, result.stopped_by,
+                               t.requester, run.done.nested)
+    pull = open_or_update_pull(repo, pushed.branch, run.task.base, run.task.title, pr_body,
+                               draft=bool(result.stopped_by))
+    outcome.update(pr_url=pull.html_url, pr_number=pull.number)
+    return report.opened(ctx.run_id, pull.number, pull.html_url, result.summary, run.figures,
+                         run.done.dropped, result.stopped_by, run.done.nested)
+
+
+def _pull_words(run: Finished, pushed: Pushed | None) -> str:
+    ctx, result = run.ctx, run.session.agent
+    if pushed is None:
+        return report.no_changes(ctx.run_id, result.summary, run.figures, run.done.dropped,
+                                 run.done.nested)
+    return report.pushed_to_pull(ctx.run_id, pushed.sha, pushed.branch, result.summary,
+                                 run.figures, run.done.dropped, result.stopped_by, pushed.rebased,
+                                 run.done.nested)
+
+
+def answer_review(run: Finished, client: Github, pushed: Pushed | None) -> str:
+    """Reply in each thread the agent was given, then the summary for the tracking comment."""
+    ctx, result, t = run.ctx, run.session.agent, run.ctx.trigger
+    answers = parse_answers(result.summary)
+    sha = pushed.sha[:7] if pushed is not None else None
+    pull = client.get_repo(t.repository).get_pull(t.number)
+    lines, not_taken = [], []
+    for thread in run.task.threads:
+        where = f"`{thread.path}` line {thread.lines}"
+        if not thread.instruction:
+            not_taken.append(f"- {where}: {thread.why_not}")
+            continue
+        answer = answers.by_thread.get(thread.number)
+        acted = None if answer is None else answer.acted
+        text = answer.text if answer is not None else ""
+        pull.create_review_comment_reply(thread.root_id,
+                                         report.thread_reply(acted, text, sha))
+        verdict = {True: "done", False: "not changed", None: "not reached"}[acted]
+        lines.append(f"- {where}: {verdict}" + (f" — {text}" if text else ""))
+    if pushed is None:
+        head = "Orca went through your review and changed no files."
+    else:
+        head = f"Orca addressed your review in `{sha}` on `{pushed.branch}`."
+    if result.stopped_by:
+        head += f" It was stopped by {result.stopped_by} before it finished."
+    if notes := report.left_out(run.done.dropped, run.done.nested):
+        head += f" {notes}"
+    return report.review_summary(ctx.run_id, t.requester, head, lines, not_taken,
+                                 answers.summary, run.figures)

@@ -1,0 +1,98 @@
+"""A run's acknowledgement, on the fast queue: from a trigger to a queued run.
+
+gate (write access, not a bot) → daily budget → checks on a pull request → 👀 → the
+tracking comment → queued on the runs queue, behind any earlier run on the same target.
+"""
+
+from __future__ import annotations
+
+from github import Github
+from github.GithubException import GithubException
+from github.PullRequest import PullRequest
+from rq.job import Job
+
+from core import keys
+from core.errors import NotAllowed, RunError
+from core.places import place_in_line
+from core.queues import enqueue_run
+from core.triggers import Kind, Trigger
+from jobs.context import RunContext, react_to_comment
+from jobs.github import report
+from jobs.run import spending
+from jobs.steer.place_comments import show_place
+from jobs.task.gate import require_write
+from jobs.task.read import ForkPull, check_same_repository
+from jobs.task.threads import nothing_asked
+
+
+def acknowledge_run(ctx: RunContext) -> None:
+    """Check the requester, react 👀, post the tracking comment, queue the run."""
+    t = ctx.trigger
+    client = ctx.client_for_replies()
+    permission = require_write(t, client)
+    spending.refuse_when_over_budget(ctx, client)
+    if t.is_pull_request:
+        _check_pull(ctx, client)
+    if t.comment_id:
+        react_to_comment(client, t.repository, t.comment_id, t.on_diff)
+    issue = client.get_repo(t.repository).get_issue(t.number)  # lazy: no request
+    if t.kind == Kind.LABEL:
+        issue.create_reaction("eyes")
+    ahead = _run_ahead(ctx)
+    body = (report.waiting(ctx.run_id, t.requester, ahead) if ahead
+            else report.working(ctx.run_id, t.requester))
+    comment = issue.create_comment(body)
+    ctx.tracking_comment_id = comment.id
+    ctx.store.acknowledge(ctx.run_id, comment.id, permission, ahead)
+    enqueue_run(ctx.redis, t, ctx.run_id, ctx.settings.run_timeout,
+                ctx.settings.max_runs_per_installation, after=ahead)
+    ctx.log("acknowledged; queued%s", f" behind {ahead}" if ahead else "")
+    if not ahead:
+        try:
+            show_place(ctx, client, place_in_line(ctx.redis, ctx.run_id))
+        except (GithubException, RunError, OSError) as exc:  # queued all the same
+            ctx.log("could not show its place in line: %r", exc)
+
+
+def _check_pull(ctx: RunContext, client: Github) -> None:
+    """A PR's branch must be in this repository; a review must be on Orca's own PR, within
+    the round cap."""
+    t = ctx.trigger
+    pull = client.get_repo(t.repository).get_pull(t.number)
+    try:
+        check_same_repository(pull, t.repository)
+    except ForkPull as exc:
+        ctx.reply(client, report.refused(str(exc), exc.retry_hint))
+        raise NotAllowed("the pull request's branch is in a fork") from exc
+    if t.kind != Kind.REVIEW:
+        return
+    orca = ctx.app.identity(client, ctx.redis).login
+    if pull.user.login != orca:
+        raise NotAllowed("a review on a pull request Orca did not open")
+    if why := _nothing_asked(pull, t, orca):
+        raise NotAllowed(why)  # recorded, and no round counted
+    rounds = ctx.store.count_round(t.target)
+    if rounds > ctx.settings.max_review_rounds:
+        ctx.reply(client, report.rounds_capped(t.requester, rounds - 1))
+        raise NotAllowed(f"review round {rounds} is past the cap")
+
+
+def _nothing_asked(pull: PullRequest, t: Trigger, orca: str) -> str | None:
+    """Why a review is only a reply in a conversation (jobs.task.threads.nothing_asked), or
+    None. The PR's other comments are read only when every comment of the review is a reply."""
+    if t.request.strip():
+        return None
+    comments = [(c.body, c.in_reply_to_id) for c in pull.get_single_review_comments(t.review_id)]
+    if not comments or any(thread is None for _, thread in comments):
+        return None
+    answered = {c.in_reply_to_id or c.id for c in pull.get_review_comments()
+                if c.user.login == orca}
+    return nothing_asked(t.request, comments, answered)
+
+
+def _run_ahead(ctx: RunContext) -> str | None:
+    """The newest earlier run on the same target whose job is still to finish, if any."""
+    for run_id in ctx.store.active_on(ctx.trigger.target):
+        if run_id != ctx.run_id and Job.exists(keys.run_job(run_id), connection=ctx.redis):
+            return run_id
+    return None

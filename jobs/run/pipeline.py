@@ -1,0 +1,146 @@
+"""A run's work, on the runs queue: its steps in the order they happen.
+
+ 1. hold      one process per run (jobs.run.lease)
+ 2. wanted?   ended already, stopped while queued, or past the daily budget: end here
+ 3. start     running; a comment that said "waiting" now says "working"
+ 4. gate      write access asked again: it may have been revoked while the run waited
+ 5. task      the issue or pull request, its branch and context (jobs.task)
+ 6. workspace the mirror fetched, a worktree borrowed from the pool (jobs.workspace)
+ 7. agent     config → sandbox → setup → the loop (jobs.agent.session)
+ 8. commit    the worktree read as plain files and committed by Orca (jobs.workspace.commit)
+ 9. publish   push, open or update the PR or answer the review, finish the comment
+              (jobs.github.pull_request)
+
+The same steps serve an issue (label or `/agent`), a command on a pull request and a review
+round. A `RunError` from any step after the start ends the run with a comment that says what
+happened (jobs.run.endings).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from core.errors import Cancelled, NotAllowed, RunError
+from core.places import schedule_refresh
+from core.runs import ACTIVE, Run, Status
+from core.stops import StopSignal, watching
+from core.triggers import Kind
+from jobs.agent.prompt import Brief, task_prompt
+from jobs.agent.session import SessionResult, run_session
+from jobs.context import RunContext, TrackingComment
+from jobs.github import RUN_PERMISSIONS, noreply_email, report
+from jobs.github.pull_request import Finished, publish
+from jobs.run import endings, spending
+from jobs.run.lease import holding
+from jobs.task.gate import require_write
+from jobs.task.read import Task, read_task
+from jobs.workspace import Workspace, borrow_worktree, refresh_mirror, return_worktree
+from jobs.workspace.commit import Author, commit
+
+
+def execute(ctx: RunContext) -> None:
+    """Steps 1–9; the run ends with its comment saying how, whatever happens after step 3."""
+    with holding(ctx.redis, ctx.run_id):
+        run = ctx.store.load(ctx.run_id)
+        if not _still_wanted(ctx, run):
+            return
+        _start(ctx, run)
+        try:
+            with watching(ctx.store, ctx.run_id) as stop:
+                outcome = work(ctx, stop)
+        except Cancelled as exc:
+            endings.cancelled(ctx, exc)
+        except NotAllowed as exc:
+            endings.no_longer_allowed(ctx, str(exc))
+        except Exception as exc:
+            endings.failed(ctx, exc)
+            if not isinstance(exc, RunError):
+                raise
+        else:
+            ctx.finish(Status.DONE, **outcome)
+
+
+def _still_wanted(ctx: RunContext, run: Run | None) -> bool:
+    if run is None or run.status not in ACTIVE:
+        # Ended already, and said so: stopped while queued (core.stops), or failed and now
+        # retried by RQ, whose Retry serves dead workers but cannot tell them from errors.
+        return False
+    if run.stop is not None:
+        endings.cancelled(ctx, Cancelled(run.stop.reason))
+        return False
+    return not spending.refused_at_start(ctx)
+
+
+def _start(ctx: RunContext, run: Run) -> None:
+    """Mark the run running; a comment that said it was waiting now says it is working.
+
+    The edit is made under the comment's lock after the status changed, so a place being
+    shown at the same moment cannot land after it."""
+    ctx.store.start(ctx.run_id, {"installation": ctx.trigger.installation_id})
+    schedule_refresh(ctx.redis)  # the runs behind it moved up
+    if not ctx.tracking_comment_id:
+        return
+    with ctx.comment_lock():
+        now = ctx.store.load(ctx.run_id) or run
+        if now.waited_for or now.place:
+            TrackingComment(ctx.client_for_replies(), ctx.trigger.repository,
+                            ctx.tracking_comment_id).edit(report.working(ctx.run_id,
+                                                                         ctx.trigger.requester))
+
+
+def work(ctx: RunContext, stop: StopSignal) -> dict[str, Any]:
+    """Steps 4–9; returns the outcome for the run record."""
+    started, t, s = time.time(), ctx.trigger, ctx.settings
+    token = ctx.mint(RUN_PERMISSIONS)
+    client = ctx.client(token)
+    require_write(t, client, quiet=True)
+    repo = client.get_repo(t.repository)
+    bot = ctx.app.identity(client, ctx.redis)
+    mirror = refresh_mirror(s.data_dir, t.repository, s.clone_url(t.repository), token)
+    task = read_task(t, repo, mirror)
+    workspace = borrow_worktree(mirror, s.data_dir, ctx.run_id, task.branch, task.start,
+                                s.worktree_pool)
+    ctx.emit("workspace", {"branch": task.branch, "base": task.base, "start": task.start,
+                           "base_sha": workspace.base_sha, "continued": task.follow_up,
+                           "threads": len(task.threads)})
+    try:
+        session = agent(ctx, workspace, task, stop)
+        if stop.is_set() and not stop.push:
+            raise Cancelled(stop.reason)
+        done = commit(workspace, commit_message(t.kind, task, t.number),
+                      Author(bot.login, bot.email), co_author(ctx), protected=session.protected)
+        figures = report.Figures(session.agent.turns, session.agent.usage, session.agent.cost,
+                                 time.time() - started, session.bounds)
+        return publish(Finished(ctx, workspace, task, session, done, figures, bot))
+    finally:
+        return_worktree(workspace)
+
+
+def agent(ctx: RunContext, workspace: Workspace, task: Task, stop: StopSignal) -> SessionResult:
+    """Step 7. Config and instructions come from the base branch, never the branch being
+    worked on (a PR could otherwise rewrite its own rules)."""
+    t = ctx.trigger
+    brief = Brief(t.repository, t.number, t.requester, t.kind, t.is_pull_request, task.title,
+                  task.body, task.request, task.branch, task.base, task.follow_up,
+                  tuple((r.author, r.body) for r in task.remarks), tuple(task.threads))
+
+    def task_for(instructions: list[tuple[str, str]], test_command: str | None) -> str:
+        return task_prompt(brief, instructions, test_command)
+
+    return run_session(ctx.settings, workspace, task_for, spending.metered(ctx),
+                       config_revision=f"refs/remotes/origin/{task.base}", stop=stop)
+
+
+def commit_message(kind: Kind, task: Task, number: int) -> str:
+    if kind == Kind.REVIEW:
+        return f"Address review on #{number}"
+    if task.pull_number is not None:
+        first = task.request.strip().splitlines()[0] if task.request.strip() else task.title
+        return f"{first[:72]} (#{number})"
+    return f"{task.title} (#{number})"
+
+
+def co_author(ctx: RunContext) -> Author:
+    t = ctx.trigger
+    return Author(t.requester, noreply_email(t.requester, t.requester_id, ctx.settings.github_url))

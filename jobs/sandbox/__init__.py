@@ -1,0 +1,229 @@
+"""The sandbox that runs the agent's shell commands.
+
+BubblewrapSandbox is the real one, composed here from its parts: the command line
+(jobs.sandbox.argv: system directories read-only, the worktree read-write at /workspace, a
+private /tmp of bounded size, no capabilities, a clean environment, its own namespaces), the
+cgroup (jobs.sandbox.cgroup: processes and memory), the network when allowed
+(jobs.sandbox.network: the internet and nothing of ours), the user it runs as when Orca is
+root (jobs.sandbox.user: nobody), and the bounds a command ran into (jobs.sandbox.bounds).
+NoSandbox runs commands directly, for explicit local trials only.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from core.errors import SandboxUnavailable
+from core.settings import Limits
+from jobs.sandbox.argv import CLEAN_ENV, WORKSPACE, CommandFds, Mounts, bwrap_argv
+from jobs.sandbox.bounds import bounds_hit
+from jobs.sandbox.cgroup import CgroupLayout, CommandCgroup, cgroup_layout
+from jobs.sandbox.fds import Plumbing
+from jobs.sandbox.network import egress_problem
+from jobs.sandbox.paths import SandboxPathError, WorktreeSandbox
+from jobs.sandbox.process import CommandResult, run_captured
+from jobs.sandbox.user import lend, switches_user
+
+__all__ = [
+    "BubblewrapSandbox",
+    "CommandResult",
+    "Limits",
+    "NoSandbox",
+    "Sandbox",
+    "SandboxPathError",
+    "SandboxUnavailable",
+    "make_sandbox",
+]
+
+UNAVAILABLE_MESSAGE = (
+    "bubblewrap (bwrap) is not installed; install it, or set ORCA_SANDBOX=none for a local trial"
+)
+ROOT_WITHOUT_CGROUP_MESSAGE = (
+    "Orca runs as root, where the kernel does not enforce process limits, and no writable pids "
+    "cgroup was found to enforce them instead; run Orca as a non-root user, or give it a "
+    "writable /sys/fs/cgroup, or set ORCA_SANDBOX=none for a local trial"
+)
+
+
+class Sandbox(Protocol):
+    """Where the agent's commands run and where its file paths point."""
+
+    root: str
+    """The path at which the model sees the repository, e.g. "/workspace"."""
+
+    def host_path(self, path: str) -> Path:
+        """Maps a model-visible absolute path to the host; SandboxPathError if outside root."""
+        ...
+
+    def run(self, command: str, timeout: float, max_output: int) -> CommandResult:
+        """Runs `bash -c command` as a fresh process; kills it and its children at the timeout."""
+        ...
+
+
+class NoSandbox(WorktreeSandbox):
+    """Runs commands directly on the host, in the worktree, with the same clean environment
+    and timeout handling but no isolation and no limits. Only for ORCA_SANDBOX=none local trials;
+    the caller must log loudly that it is in use."""
+
+    def __init__(self, worktree: Path, stop: threading.Event | None = None) -> None:
+        super().__init__(worktree, str(Path(worktree).resolve()), stop)
+
+    def run(self, command: str, timeout: float, max_output: int) -> CommandResult:
+        """Runs `bash -c command` in the worktree; see Sandbox.run."""
+        return run_captured(
+            ["bash", "-c", command],
+            env=dict(CLEAN_ENV),
+            cwd=str(self.worktree),
+            timeout=timeout,
+            max_output=max_output,
+            stop=self.stop,
+        )
+
+
+class BubblewrapSandbox(WorktreeSandbox):
+    """Runs each command in a fresh bubblewrap container with the worktree at /workspace.
+
+    Extra `ro_binds` / `rw_binds` appear at their own paths (e.g. the git mirror a worktree points
+    into, so `git status` works inside). Processes a command leaves in the background die with it:
+    bwrap's PID namespace ends when the command's shell exits. With `network`, each command
+    reaches the internet through its own slirp4netns (jobs.sandbox.network).
+    """
+
+    def __init__(
+        self,
+        worktree: Path,
+        *,
+        network: bool = False,
+        limits: Limits = Limits(),
+        ro_binds: Sequence[Path] = (),
+        rw_binds: Sequence[Path] = (),
+        stop: threading.Event | None = None,
+    ) -> None:
+        super().__init__(worktree, WORKSPACE, stop)
+        self.network = network
+        self.limits = limits
+        self.mounts = Mounts(self.worktree, tuple(Path(p) for p in ro_binds),
+                             tuple(Path(p) for p in rw_binds), staged=switches_user())
+        self._lent = False
+
+    def run(self, command: str, timeout: float, max_output: int) -> CommandResult:
+        """Runs `bash -c command` inside the container; see Sandbox.run."""
+        self._lend_once()
+        cgroup = self._cgroup()
+        plumbing = Plumbing(network=self.network, gitconfig=self.mounts.staged)
+        try:
+            result = run_captured(
+                self.argv(command, plumbing.fds),
+                # bwrap itself gets the clean environment too: a command can read the environ of
+                # bwrap's own processes through /proc (FACTS.md, "This machine").
+                env=dict(CLEAN_ENV), cwd="/", timeout=timeout, max_output=max_output,
+                preexec_fn=_child_setup(self.limits, cgroup),
+                on_timeout=cgroup.kill_all if cgroup else None, stop=self.stop,
+                pass_fds=plumbing.child_fds, on_start=plumbing.started,
+            )
+            result.bounds = bounds_hit(self.limits, plumbing.measures(result.exit_code, cgroup))
+            return result
+        finally:
+            plumbing.close()
+            if cgroup is not None:
+                cgroup.remove()
+
+    def argv(self, command: str, fds: CommandFds = CommandFds()) -> list[str]:
+        """The bwrap command line for `command` (public for inspection in tests and logs)."""
+        return bwrap_argv(command, self.mounts, self.limits, fds)
+
+    def _lend_once(self) -> None:
+        """Before the first command as nobody: the worktree and the writable binds become its
+        (jobs.sandbox.user); the worktree's `.git` pointer stays Orca's."""
+        if self.mounts.staged and not self._lent:
+            lend(self.worktree, keep=[".git"])
+            for path in self.mounts.rw_binds:
+                lend(path)
+            self._lent = True
+
+    def _cgroup(self) -> CommandCgroup | None:
+        """A cgroup for this command when running as root (see jobs.sandbox.cgroup)."""
+        if os.geteuid() != 0:
+            return None
+        layout = _layout()
+        if layout is None:
+            raise SandboxUnavailable(ROOT_WITHOUT_CGROUP_MESSAGE)
+        cgroup = CommandCgroup(layout, self.limits.processes, self.limits.memory_bytes)
+        cgroup.create()
+        return cgroup
+
+
+@functools.cache
+def _layout() -> CgroupLayout | None:
+    """Found once per process: probing makes and removes a group."""
+    return cgroup_layout()
+
+
+def _child_setup(limits: Limits, cgroup: CommandCgroup | None) -> Callable[[], None]:
+    """The function run in the forked child before exec: join the cgroup, set the rlimits.
+
+    bwrap and everything it starts inherit both. With a cgroup, it bounds processes and
+    memory for the command as a whole, so RLIMIT_NPROC (which counts a uid's processes across
+    every run) and RLIMIT_AS (one process's address space) are left to the no-cgroup case.
+    (preexec_fn is unsafe with threads that hold locks at fork time; this one only makes
+    syscalls.)
+    """
+    rlimits = [(resource.RLIMIT_CPU, limits.cpu_seconds),
+               (resource.RLIMIT_FSIZE, limits.file_size_bytes)]
+    if cgroup is None:
+        rlimits.append((resource.RLIMIT_NPROC, limits.processes))
+    if cgroup is None or cgroup.memory is None:
+        rlimits.append((resource.RLIMIT_AS, limits.memory_bytes))
+
+    def setup() -> None:
+        if cgroup is not None:
+            cgroup.join()
+        for which, value in rlimits:
+            resource.setrlimit(which, (value, value))
+
+    return setup
+
+
+def make_sandbox(worktree: Path, mode: str = "bubblewrap", **kw: Any) -> Sandbox:
+    """The sandbox for `mode` ("bubblewrap" or "none"); keyword arguments go to its constructor.
+
+    Raises SandboxUnavailable when bubblewrap is missing or cannot start here, or when the
+    network is asked for and cannot be given without reaching the host.
+    """
+    if mode == "none":
+        return NoSandbox(worktree, stop=kw.get("stop"))
+    if mode != "bubblewrap":
+        raise SandboxUnavailable(f"unknown sandbox mode {mode!r}; use 'bubblewrap' or 'none'")
+    problem = bubblewrap_problem(network=bool(kw.get("network")))
+    if problem is not None:
+        raise SandboxUnavailable(problem)
+    return BubblewrapSandbox(worktree, **kw)
+
+
+@functools.cache
+def bubblewrap_problem(network: bool = False) -> str | None:
+    """Why bubblewrap (with egress, if `network`) cannot be used here, or None; checked once per
+    process with `true`."""
+    if shutil.which("bwrap", path=CLEAN_ENV["PATH"]) is None:
+        return UNAVAILABLE_MESSAGE
+    if network and (problem := egress_problem()) is not None:
+        return f"the repository's config asks for the network, but {problem}"
+    with tempfile.TemporaryDirectory(prefix="orca-sandbox-check-") as scratch:
+        try:
+            trial = BubblewrapSandbox(Path(scratch), network=network)
+            result = trial.run("true", timeout=30, max_output=2000)
+        except SandboxUnavailable as error:
+            return str(error)
+        except OSError as error:
+            return f"{UNAVAILABLE_MESSAGE} (starting it failed: {error})"
+    if result.exit_code != 0:
+        return f"{UNAVAILABLE_MESSAGE} (a trial command failed: {result.output.strip()[:500]})"
+    return None

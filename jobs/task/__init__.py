@@ -1,0 +1,1 @@
+"""What a run works on: the gate, the issue or pull request, its conversation and review threads."""

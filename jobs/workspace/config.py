@@ -1,0 +1,140 @@
+"""A repository's own Orca settings: `.github/orca.yml`, read at the run's base commit.
+
+    model: claude-sonnet-5-5
+    budgets: {max_turns: 40, max_tokens: 2000000, max_dollars: 3, max_minutes: 20}
+    setup: [pip install -e .]
+    test: pytest -q
+    network: false
+    protected_paths: ["migrations/*"]
+
+The file is data from whoever can push to the default branch, so it is parsed strictly:
+YAML `safe_load` (no Python objects), a size cap, unknown keys and wrong types refused. A bad
+file ends the run with the parser's words, rather than running with a guess.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from core.errors import RunError
+from jobs.workspace.repo_files import NotRegularFile, find_blob, read_text
+
+CONFIG_PATH = ".github/orca.yml"
+# A generous config is a few hundred bytes; 32 KB leaves room for long setup scripts and
+# keeps a hostile file from costing memory or time in the parser.
+MAX_CONFIG_BYTES = 32_000
+# Setup commands and protected paths: enough for any real repository, bounded all the same.
+MAX_ITEMS = 50
+MAX_COMMAND_CHARS = 2_000
+MAX_ERROR_CHARS = 1_500
+
+
+class ConfigError(RunError):
+    """`.github/orca.yml` is malformed; the message quotes the problem."""
+
+    retry_hint = ("Fix `.github/orca.yml` on the default branch, then remove the label and "
+                  "add it again.")
+
+
+class SetupFailed(RunError):
+    """A setup command from `.github/orca.yml` failed; the message quotes its output."""
+
+    retry_hint = ("Fix the `setup` commands in `.github/orca.yml` (they run in the sandbox"
+                  ", without network unless `network: true`), then comment `/agent retry`.")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class RepoBudgets(_Strict):
+    """Limits a repository asks for; they can only lower the operator's (core.budget)."""
+
+    max_turns: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_dollars: float | None = Field(default=None, gt=0)
+    max_minutes: float | None = Field(default=None, gt=0)
+
+    def wishes(self) -> dict[str, float | int | None]:
+        return self.model_dump()
+
+
+class RepoConfig(_Strict):
+    """Everything `.github/orca.yml` may say; every field is optional."""
+
+    model: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9._:@/-]+$")
+    """The model to run on instead of the operator's ORCA_MODEL."""
+    budgets: RepoBudgets = RepoBudgets()
+    setup: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
+    """Commands run in the sandbox, in order, before the agent starts."""
+    test: str | None = Field(default=None, min_length=1, max_length=MAX_COMMAND_CHARS)
+    """The repository's test command, given to the model."""
+    network: bool = False
+    """Whether the sandbox (setup and agent) may reach the internet (jobs.sandbox.network)."""
+    protected_paths: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
+    """Globs (fnmatch) whose changes Orca drops, on top of the defaults."""
+
+    @field_validator("setup", "protected_paths")
+    @classmethod
+    def _sensible_items(cls, items: list[str]) -> list[str]:
+        for item in items:
+            if not item.strip() or len(item) > MAX_COMMAND_CHARS:
+                raise ValueError(f"entries must be non-empty and at most {MAX_COMMAND_CHARS:,} characters")
+        return items
+
+
+def parse_config(raw: bytes) -> RepoConfig:
+    """The config in `raw`, or ConfigError quoting what is wrong with it."""
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"`{CONFIG_PATH}` is {len(raw):,} bytes; the limit is {MAX_CONFIG_BYTES:,}.")
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(_quoted(f"`{CONFIG_PATH}` is not valid YAML", str(exc))) from None
+    if data is None:
+        return RepoConfig()
+    if not isinstance(data, dict):
+        raise ConfigError(f"`{CONFIG_PATH}` must be a mapping of settings, not {type(data).__name__}.")
+    try:
+        return RepoConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_quoted(f"`{CONFIG_PATH}` is not valid", _problems(exc))) from None
+
+
+def load_config(repository: Path, revision: str) -> RepoConfig:
+    """The config at `revision` of Orca's git directory `repository` (the defaults when there
+    is none).
+
+    Read from git objects rather than the worktree (jobs.workspace.repo_files): it is the base commit's
+    file whatever the agent does, and a symlink there (which could point at a file of the
+    worker's) is refused.
+    """
+    try:
+        blob = find_blob(repository, revision, CONFIG_PATH)
+    except NotRegularFile:
+        raise ConfigError(f"`{CONFIG_PATH}` must be a regular file, not a link or a folder.") from None
+    if blob is None:
+        return RepoConfig()
+    if blob.size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"`{CONFIG_PATH}` is {blob.size:,} bytes; the limit is {MAX_CONFIG_BYTES:,}.")
+    try:
+        text = read_text(repository, blob)
+    except UnicodeDecodeError:
+        raise ConfigError(f"`{CONFIG_PATH}` is not UTF-8 text.") from None
+    return parse_config(text.encode())
+
+
+def _problems(exc: ValidationError) -> str:
+    """Each problem as `where: what`, without echoing the (possibly huge) input values."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"{where}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def _quoted(headline: str, detail: str) -> str:
+    return f"{headline}:\n\n```\n{detail[:MAX_ERROR_CHARS]}\n```"
