@@ -123,6 +123,29 @@ def cancelled_job(run_id: str) -> str:
     return f"cancelled-{run_id}"
 
 
+def control_job(kind: str, unique: str) -> str:
+    """A stop, retry, help or cancel on the fast queue."""
+    return f"{kind}-{unique}"
+
+
+def installation_job(delivery_id: str) -> str:
+    """The recording of one installation change."""
+    return f"installation-{delivery_id}"
+
+
+def installation_claim(installation_id: int, unique: str) -> str:
+    """What an installation delivery's claim says it started."""
+    return f"installation:{installation_id}:{unique}"
+
+
+SLOTS_PREFIX = "orca-installation-"
+
+
+def slots(installation_id: int) -> str:
+    """The RQ rate limit that holds one installation to its cap of runs (core.queues)."""
+    return f"{SLOTS_PREFIX}{installation_id}"
+
+
 def run_of_job(job_id: str) -> str | None:
     """The run id of a run job's id, or None for any other job."""
     return job_id[len("run-"):] if job_id.startswith("run-") else None

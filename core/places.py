@@ -24,7 +24,8 @@ from rq.rate_limit import RateLimitRegistry
 from rq.worker import WorkerStatus
 
 from core import keys
-from core.queues import FAST_QUEUE, SLOTS_PREFIX, enqueue_places_refresh, runs_queue
+from core.keys import SLOTS_PREFIX
+from core.queues import FAST_QUEUE, enqueue_places_refresh, runs_queue
 
 # Set while a refresh is queued, so a burst of starts and ends queues one refresh.
 _PENDING = keys.PLACES_PENDING

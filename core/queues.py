@@ -40,8 +40,6 @@ ACK_TIMEOUT = 120
 REFRESH_TIMEOUT = 300
 # Missed deliveries are looked for every five minutes.
 SWEEP_SECONDS = 300
-# Each installation's cap on runs queued or running is an RQ rate limit of this name + id.
-SLOTS_PREFIX = "orca-installation-"
 
 # The jobs' functions (jobs.run, jobs.steer).
 ACKNOWLEDGE = "jobs.run.acknowledge"
@@ -92,7 +90,7 @@ def runs_queue(connection: redis.Redis) -> Queue:
 
 def installation_slots(installation_id: int, cap: int) -> RateLimit:
     """The RQ rate limit that holds an installation to `cap` runs queued or running."""
-    return RateLimit(f"{SLOTS_PREFIX}{installation_id}", cap)
+    return RateLimit(keys.slots(installation_id), cap)
 
 
 def enqueue_trigger(connection: redis.Redis, trigger: Trigger,
@@ -103,7 +101,7 @@ def enqueue_trigger(connection: redis.Redis, trigger: Trigger,
     fast job. The delivery id makes this idempotent: a redelivered webhook finds what it
     started the first time and enqueues nothing. ReplayedDelivery: its body came before.
     """
-    job_key = new_run_id() if trigger.starts_run else f"{trigger.kind}-{new_run_id()}"
+    job_key = new_run_id() if trigger.starts_run else keys.control_job(trigger.kind, new_run_id())
 
     def writes(pipe: Pipeline) -> None:
         if trigger.starts_run:
@@ -141,10 +139,10 @@ def enqueue_installation_change(connection: redis.Redis, change: InstallationCha
     def writes(pipe: Pipeline) -> None:
         queues(connection)[0].enqueue_call(
             INSTALLATION_CHANGE, kwargs={"change": change.to_dict()},
-            job_id=f"installation-{delivery.id}", timeout=ACK_TIMEOUT,
+            job_id=keys.installation_job(delivery.id), timeout=ACK_TIMEOUT,
             description=f"installation {change.installation_id} {change.action}", pipeline=pipe)
 
-    claim = f"installation:{change.installation_id}:{new_run_id()}"
+    claim = keys.installation_claim(change.installation_id, new_run_id())
     return once_per_delivery(connection, delivery, claim, writes) is None
 
 

@@ -42,7 +42,7 @@ def execute(run_id: str, trigger: dict[str, Any]) -> None:
     """The run job: its steps (jobs.run.pipeline), then the lines move up."""
     ctx = RunContext.load(run_id, trigger)
     try:
-        pipeline.execute(ctx)
+        pipeline.run_steps(ctx)
     finally:
         release_slot_early(ctx.redis, get_current_job())
         schedule_refresh(ctx.redis)

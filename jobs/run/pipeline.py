@@ -39,7 +39,7 @@ from jobs.workspace import Workspace, borrow_worktree, refresh_mirror, return_wo
 from jobs.workspace.commit import Author, commit
 
 
-def execute(ctx: RunContext) -> None:
+def run_steps(ctx: RunContext) -> None:
     """Steps 1–9; the run ends with its comment saying how, whatever happens after step 3."""
     with holding(ctx.redis, ctx.run_id):
         run = ctx.store.load(ctx.run_id)

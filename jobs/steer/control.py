@@ -11,6 +11,7 @@ from typing import Any
 
 from rq import get_current_job
 
+from core import keys
 from core.commands import HELP, reserved_use
 from core.errors import NotAllowed
 from core.queues import start_run
@@ -34,7 +35,7 @@ def report_cancelled(run_id: str) -> None:
 def handle(trigger: dict[str, Any]) -> None:
     """The fast job for stop, retry, help and cancel."""
     t = Trigger.from_dict(trigger)
-    ctx = RunContext.load(f"{t.kind}-control", trigger)
+    ctx = RunContext.load(keys.control_job(t.kind, "control"), trigger)
     if t.kind == Kind.CANCEL:
         for run_id in ctx.store.active_on(t.target):
             request_stop(ctx.redis, run_id, t.requester, t.request)

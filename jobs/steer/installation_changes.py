@@ -11,11 +11,11 @@ import logging
 import time
 from typing import Any
 
-from rq import Queue, get_current_job
+from rq import get_current_job
 from rq.job import Job
 
 from core.installations import InstallationChange, InstallationStore
-from core.queues import FAST_QUEUE, RUNS_QUEUE
+from core.queues import queues
 from core.runs import RunStore, Status
 
 log = logging.getLogger("orca.installations")
@@ -38,8 +38,7 @@ def apply_change(change: dict[str, Any]) -> int:
 def cancel_queued_runs(connection: Any, installation_id: int, reason: str) -> int:
     """Cancel every queued acknowledgement or run of one installation."""
     store, count = RunStore(connection), 0
-    for name in (FAST_QUEUE, RUNS_QUEUE):
-        queue = Queue(name, connection=connection)
+    for queue in queues(connection):
         for job in Job.fetch_many(queue.job_ids, connection=connection):
             kwargs = (job.kwargs or {}) if job else {}
             trigger, run_id = kwargs.get("trigger"), kwargs.get("run_id")
