@@ -97,7 +97,28 @@ def event_summary(event: dict[str, Any]) -> str:
         return f"stopped by {data.get('by')}"
     if kind == "failed":
         return f"failed: {data.get('reason')}"
+    if kind == "setup_phase":
+        return _setup_line(data)
+    if kind == "agent_phase":
+        network = "network" if data.get("network") else "no network"
+        return f"agent phase: {data.get('seconds', 0):.0f} s ({network})"
     return f"{kind}: {_short(data)}"
+
+
+def _setup_line(data: dict[str, Any]) -> str:
+    seconds = f"{data.get('seconds', 0):.0f} s"
+    if data.get("cached"):
+        return f"setup phase: {seconds}, environment kept from an earlier run"
+    how = ["network" if data.get("network") else "no network"]
+    if data.get("secrets"):
+        how.append("secrets " + ", ".join(data["secrets"]))
+    if data.get("kept"):
+        how.append("kept for later runs")
+    elif not data.get("trusted", True):
+        how.append("not kept: dependency files differ from the base branch")
+    elif data.get("not_kept"):
+        how.append(f"not kept: {data['not_kept']}")
+    return f"setup phase: {seconds} ({', '.join(how)})"
 
 
 def _tool_line(data: dict[str, Any]) -> str:

@@ -6,11 +6,13 @@ web app factory and each job, so tests can build their own `Settings(...)`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import ByteSize, Field, ValidationError, field_validator, model_validator
+from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.budget import Budget
@@ -172,12 +174,31 @@ class Settings(AgentSettings, GitHubEndpoint):
     """Runs at once per installation (organisation or account); the rest wait their turn."""
     github_write_interval: float = Field(default=1.0, alias="ORCA_GITHUB_WRITE_INTERVAL", ge=0)
     """Seconds between GitHub writes per installation, across all workers (0: off, tests)."""
+    setup_secrets: str = Field(default="", alias="ORCA_SETUP_SECRETS",
+                               pattern=r"^\s*([A-Za-z_][A-Za-z0-9_]*\s*(,\s*|$))*$")
+    """Names of variables in the workers' environment (or .env) that setup commands get, and
+    nothing else does: `NPM_TOKEN,PIP_INDEX_URL`. Only when the dependency files are the base
+    branch's."""
+    env_cache_gb: float = Field(default=5.0, alias="ORCA_ENV_CACHE_GB", ge=0)
+    """Disk for environments kept warm, per repository (least recently used go first; 0: none)."""
 
     @model_validator(mode="after")
     def _key_present(self) -> Settings:
         if not self.github_private_key and not self.github_private_key_path:
             raise ValueError("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH is required")
         return self
+
+    def setup_secret_values(self) -> dict[str, str]:
+        """The setup-only secrets, by name: from the environment, else the `.env` file."""
+        names = [name.strip() for name in self.setup_secrets.split(",") if name.strip()]
+        if not names:
+            return {}
+        found = {name: os.environ[name] for name in names if os.environ.get(name)}
+        if len(found) < len(names) and Path(".env").is_file():
+            from_file = dotenv_values(".env")
+            found |= {name: value for name in names if name not in found
+                      and (value := from_file.get(name))}
+        return found
 
     def private_key(self) -> str:
         """The PEM text, from the variable or the file."""

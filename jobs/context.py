@@ -79,6 +79,8 @@ class RunContext:
                        settings.github_client_secret, settings.session_secret,
                        settings.admin_token, settings.metrics_token):
             redactor.add(secret)
+        for value in settings.setup_secret_values().values():
+            redactor.add(value)
         for line in settings.private_key().splitlines():  # any line of it, should one show
             if not line.startswith("-----"):
                 redactor.add(line.strip())
@@ -119,6 +121,8 @@ class RunContext:
     def finish(self, status: Status, reason: str | None = None,
                event: dict[str, Any] | None = None, **outcome: Any) -> None:
         """The run's last transition (RunStore.finish), its event redacted."""
+        if reason is not None:
+            reason = self.redactor.text(reason)
         if event is None:
             event = {"reason": reason} if reason is not None else dict(outcome)
         self.store.finish(self.run_id, status, reason, event=self.redactor.data(event), **outcome)

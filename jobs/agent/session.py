@@ -1,14 +1,18 @@
 """One agent session on a worktree, shared by issue runs and `orca solve`.
 
-config (`.github/orca.yml` at the base commit) → budget → sandbox → setup commands →
-the loop, with the diff review before it finishes. Publishing is the caller's business.
+config (`.github/orca.yml` at the base commit) → budget → the setup phase, in a sandbox of its
+own (jobs.agent.setup) → the agent phase: its sandbox (the network only with `network: true`)
+and the loop, with the diff review before it finishes. Publishing is the caller's business.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import anthropic
 
@@ -19,6 +23,7 @@ from core.snapshot import diff, snapshot
 from core.stops import StopSignal
 from jobs.agent.loop import AgentResult, Emit, run_agent
 from jobs.agent.prompt import repository_instructions, review_prompt, system_prompt
+from jobs.agent.setup import SetupPhase, SetupPlan, setup_phase
 from jobs.agent.tools import Toolbox
 from jobs.sandbox import Sandbox, SandboxUnavailable, make_sandbox
 from jobs.workspace import Workspace
@@ -36,9 +41,6 @@ log = logging.getLogger("orca.session")
 # The diff shown for review: 30 KB is a large change; past it the model sees the head and
 # the file list, and can read the rest itself.
 DIFF_CAP = 30_000
-# Setup output quoted in the tracking comment: the tail is where the error is.
-SETUP_TAIL = 2_000
-SETUP_MAX_OUTPUT = 20_000
 
 TaskFor = Callable[[list[tuple[str, str]], "str | None"], str]
 """Builds the task prompt from the repository's instructions and its test command."""
@@ -53,6 +55,14 @@ class SessionResult:
     model: str
     bounds: dict[str, int] = field(default_factory=dict)
     """How many commands ran into each of the sandbox's bounds (jobs.sandbox.bounds)."""
+    setup: SetupPhase = field(default_factory=SetupPhase)
+    agent_seconds: float = 0.0
+
+    @property
+    def phases(self) -> str:
+        """Each phase's time, for the tracking comment."""
+        agent = f"agent {self.agent_seconds:.0f} s"
+        return f"{words} · {agent}" if (words := self.setup.words()) else agent
 
     @property
     def protected(self) -> tuple[str, ...]:
@@ -80,19 +90,6 @@ def choose_model(settings: AgentSettings, config: RepoConfig) -> str:
     return config.model
 
 
-def run_setup(sandbox: Sandbox, commands: list[str], timeout: float, emit: Emit) -> None:
-    """Run the config's setup commands in order; SetupFailed quotes the first failure."""
-    for command in commands:
-        result = sandbox.run(command, timeout, SETUP_MAX_OUTPUT)
-        emit("setup", {"command": command, "exit_code": result.exit_code,
-                       "timed_out": result.timed_out, "output": result.output[-4000:]})
-        if result.exit_code != 0 or result.timed_out:
-            how = f"timed out after {timeout:g} s" if result.timed_out else f"exit code {result.exit_code}"
-            how += "".join(f"; {hit.name}" for hit in result.bounds)
-            tail = result.output[-SETUP_TAIL:].strip() or "(no output)"
-            raise SetupFailed(f"the setup command `{command}` failed ({how}):\n\n```\n{tail}\n```")
-
-
 def worktree_diff(workspace: Workspace, cap: int = DIFF_CAP) -> str:
     """Everything changed since the base commit (untracked files included), capped.
 
@@ -114,11 +111,14 @@ class SandboxMissing(RunError):
 
 
 def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor, emit: Emit,
-                config_revision: str | None = None, stop: StopSignal | None = None) -> SessionResult:
-    """Read the config, prepare the sandbox, run setup, then the agent loop.
+                config_revision: str | None = None, stop: StopSignal | None = None,
+                plan: SetupPlan | None = None) -> SessionResult:
+    """Read the config, run the setup phase, then the agent phase.
 
-    The config comes from `config_revision` (default: the worktree's base commit). A `stop`
-    kills the running command and ends the loop after the current turn.
+    The config comes from `config_revision` (default: the worktree's base commit), and setup
+    is trusted when the worktree's dependency files are that revision's. A `stop` kills the
+    running command and ends the loop after the current turn. `plan` says what setup may have
+    beyond the agent's sandbox (default: the config's network, no secrets, nothing kept).
     """
     stop = stop or StopSignal()
     revision = config_revision or workspace.base_sha
@@ -129,19 +129,26 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
                     "test": config.test, "protected_paths": config.protected_paths})
     if settings.sandbox == "none":
         log.warning("ORCA_SANDBOX=none: the agent's commands run UNSANDBOXED on this machine")
+    plan = plan or SetupPlan(network=False)
+
+    def sandbox_for(worktree: Path, mode: str, **kw: Any) -> Sandbox:
+        return make_sandbox(worktree, mode, stop=stop.event, **kw)
+
     try:
-        sandbox = make_sandbox(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
-                               rw_binds=[workspace.admin_dir], network=config.network,
-                               limits=settings.sandbox_limits(), stop=stop.event)
-    except SandboxUnavailable as exc:
-        raise SandboxMissing(f"the worker cannot start its sandbox: {exc}") from exc
-    try:
-        run_setup(sandbox, config.setup, settings.command_timeout, emit)
+        setup = setup_phase(settings, workspace, config, revision, plan, emit, stop.is_set,
+                            sandbox_for)
+        if stop.is_set():
+            raise Cancelled(stop.reason)
+        started = time.monotonic()
+        sandbox = sandbox_for(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
+                              rw_binds=[workspace.admin_dir], network=config.network,
+                              limits=settings.sandbox_limits())
     except SetupFailed:
         if not stop.is_set():
             raise  # a setup command killed by a stop is the stop, not a failure
-    if stop.is_set():
-        raise Cancelled(stop.reason)
+        raise Cancelled(stop.reason) from None
+    except SandboxUnavailable as exc:
+        raise SandboxMissing(f"the worker cannot start its sandbox: {exc}") from exc
 
     def review() -> str | None:
         patch = worktree_diff(workspace)
@@ -156,4 +163,6 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         context_window=settings.context_window, prices=settings.prices,
         stop=lambda: f"a stop request ({stop.reason})" if stop.is_set() else None,
     )
-    return SessionResult(result, config, model, dict(tools.bounds_hit))
+    agent_seconds = time.monotonic() - started
+    emit("agent_phase", {"seconds": round(agent_seconds, 2), "network": config.network})
+    return SessionResult(result, config, model, dict(tools.bounds_hit), setup, agent_seconds)

@@ -25,6 +25,8 @@ class Figures:
     seconds: float
     bounds: dict[str, int] = field(default_factory=dict)
     """How many commands ran into each of the sandbox's bounds, by the bound's name."""
+    phases: str = ""
+    """Each phase's time: "setup 41 s (network, kept for later runs) · agent 95 s"."""
 
     def line(self) -> str:
         dollars = f"${self.cost:.2f}" if self.cost is not None else "cost unknown"
@@ -32,6 +34,8 @@ class Figures:
         cached = self.usage.cache_read_input_tokens
         line = (f"{self.turns} turns · {tokens:,} tokens ({cached:,} from cache) · "
                 f"{dollars} · {self.seconds:.0f} s")
+        if self.phases:
+            line += f"\n{self.phases}"
         return f"{tally_line(self.bounds)}\n\n{line}" if self.bounds else line
 
 

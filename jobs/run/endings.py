@@ -33,7 +33,7 @@ def no_longer_allowed(ctx: RunContext, why: str) -> None:
 
 def failed(ctx: RunContext, exc: Exception) -> None:
     """Record the failure and say so on the issue; never raises."""
-    reason = str(exc) if isinstance(exc, RunError) else GENERIC_FAILURE
+    reason = ctx.redactor.text(str(exc)) if isinstance(exc, RunError) else GENERIC_FAILURE
     hint = exc.retry_hint if isinstance(exc, RunError) else RunError.retry_hint
     ctx.log("failed: %r", exc)
     try:

@@ -28,6 +28,7 @@ from core.stops import StopSignal, watching
 from core.triggers import Kind
 from jobs.agent.prompt import Brief, task_prompt
 from jobs.agent.session import SessionResult, run_session
+from jobs.agent.setup import SetupPlan
 from jobs.context import RunContext, TrackingComment
 from jobs.github import RUN_PERMISSIONS, noreply_email, report
 from jobs.github.pull_request import Finished, publish
@@ -37,6 +38,7 @@ from jobs.task.gate import require_write
 from jobs.task.read import Task, read_task
 from jobs.workspace import Workspace, borrow_worktree, refresh_mirror, return_worktree
 from jobs.workspace.commit import Author, commit
+from jobs.workspace.environments import EnvironmentStore
 
 
 def run_steps(ctx: RunContext) -> None:
@@ -111,7 +113,7 @@ def work(ctx: RunContext, stop: StopSignal) -> dict[str, Any]:
         done = commit(workspace, commit_message(t.kind, task, t.number),
                       Author(bot.login, bot.email), co_author(ctx), protected=session.protected)
         figures = report.Figures(session.agent.turns, session.agent.usage, session.agent.cost,
-                                 time.time() - started, session.bounds)
+                                 time.time() - started, session.bounds, session.phases)
         return publish(Finished(ctx, workspace, task, session, done, figures, bot))
     finally:
         return_worktree(workspace)
@@ -128,8 +130,11 @@ def agent(ctx: RunContext, workspace: Workspace, task: Task, stop: StopSignal) -
     def task_for(instructions: list[tuple[str, str]], test_command: str | None) -> str:
         return task_prompt(brief, instructions, test_command)
 
-    return run_session(ctx.settings, workspace, task_for, spending.metered(ctx),
-                       config_revision=f"refs/remotes/origin/{task.base}", stop=stop)
+    s = ctx.settings
+    plan = SetupPlan(EnvironmentStore(s.data_dir, t.repository_id, int(s.env_cache_gb * 1024**3)),
+                     s.setup_secret_values())
+    return run_session(s, workspace, task_for, spending.metered(ctx),
+                       config_revision=f"refs/remotes/origin/{task.base}", stop=stop, plan=plan)
 
 
 def commit_message(kind: Kind, task: Task, number: int) -> str:

@@ -17,7 +17,7 @@ import resource
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -73,14 +73,16 @@ class NoSandbox(WorktreeSandbox):
     and timeout handling but no isolation and no limits. Only for ORCA_SANDBOX=none local trials;
     the caller must log loudly that it is in use."""
 
-    def __init__(self, worktree: Path, stop: threading.Event | None = None) -> None:
+    def __init__(self, worktree: Path, stop: threading.Event | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
         super().__init__(worktree, str(Path(worktree).resolve()), stop)
+        self.env = {**CLEAN_ENV, **(env or {})}
 
     def run(self, command: str, timeout: float, max_output: int) -> CommandResult:
         """Runs `bash -c command` in the worktree; see Sandbox.run."""
         return run_captured(
             ["bash", "-c", command],
-            env=dict(CLEAN_ENV),
+            env=dict(self.env),
             cwd=str(self.worktree),
             timeout=timeout,
             max_output=max_output,
@@ -106,8 +108,11 @@ class BubblewrapSandbox(WorktreeSandbox):
         ro_binds: Sequence[Path] = (),
         rw_binds: Sequence[Path] = (),
         stop: threading.Event | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(worktree, WORKSPACE, stop)
+        self.env = dict(env or {})
+        """Variables added to the clean environment: setup-only secrets (jobs.agent.session)."""
         self.network = network
         self.limits = limits
         self.mounts = Mounts(self.worktree, tuple(Path(p) for p in ro_binds),
@@ -138,7 +143,7 @@ class BubblewrapSandbox(WorktreeSandbox):
 
     def argv(self, command: str, fds: CommandFds = CommandFds()) -> list[str]:
         """The bwrap command line for `command` (public for inspection in tests and logs)."""
-        return bwrap_argv(command, self.mounts, self.limits, fds)
+        return bwrap_argv(command, self.mounts, self.limits, fds, self.env)
 
     def _lend_once(self) -> None:
         """Before the first command as nobody: the worktree and the writable binds become its
@@ -199,7 +204,7 @@ def make_sandbox(worktree: Path, mode: str = "bubblewrap", **kw: Any) -> Sandbox
     network is asked for and cannot be given without reaching the host.
     """
     if mode == "none":
-        return NoSandbox(worktree, stop=kw.get("stop"))
+        return NoSandbox(worktree, stop=kw.get("stop"), env=kw.get("env"))
     if mode != "bubblewrap":
         raise SandboxUnavailable(f"unknown sandbox mode {mode!r}; use 'bubblewrap' or 'none'")
     problem = bubblewrap_problem(network=bool(kw.get("network")))

@@ -4,6 +4,7 @@ host's file layout (which system directories exist, which are merged-/usr links)
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,16 +77,17 @@ class Mounts:
         return list(zip(options, found, seen))
 
 
-def bwrap_argv(command: str, mounts: Mounts, limits: Limits, fds: CommandFds = CommandFds()
-               ) -> list[str]:
+def bwrap_argv(command: str, mounts: Mounts, limits: Limits, fds: CommandFds = CommandFds(),
+               env: Mapping[str, str] | None = None) -> list[str]:
     """The bwrap command line running `bash -c command` at /workspace; when the mounts are
-    staged, after the outer bwrap and setpriv that stage them and become nobody."""
+    staged, after the outer bwrap and setpriv that stage them and become nobody. `env` adds
+    variables to the clean environment (setup-only secrets)."""
     outer = outer_argv(mounts.sources()) if mounts.staged else []
     # Its own user, network, PID, IPC and UTS namespaces, always; the network is only the
     # loopback until Orca plugs egress in through fds.status/fds.block (jobs.sandbox.network).
     argv = [*outer, "bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
             "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
-    for name, value in CLEAN_ENV.items():
+    for name, value in {**CLEAN_ENV, **(env or {})}.items():
         argv += ["--setenv", name, value]
     argv += _system_mounts(own_resolver=fds.resolv is None)
     if fds.resolv is not None:

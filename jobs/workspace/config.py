@@ -2,7 +2,8 @@
 
     model: claude-sonnet-5-5
     budgets: {max_turns: 40, max_tokens: 2000000, max_dollars: 3, max_minutes: 20}
-    setup: [pip install -e .]
+    setup: [python3 -m venv .venv, .venv/bin/pip install -e .]
+    setup_key: [requirements/*.txt]     # or {paths: [...], defaults: false}
     test: pytest -q
     network: false
     protected_paths: ["migrations/*"]
@@ -20,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import RunError
+from jobs.workspace.environments import DEFAULT_KEY_FILES
 from jobs.workspace.repo_files import NotRegularFile, find_blob, read_text
 
 CONFIG_PATH = ".github/orca.yml"
@@ -42,8 +44,9 @@ class ConfigError(RunError):
 class SetupFailed(RunError):
     """A setup command from `.github/orca.yml` failed; the message quotes its output."""
 
-    retry_hint = ("Fix the `setup` commands in `.github/orca.yml` (they run in the sandbox"
-                  ", without network unless `network: true`), then comment `/agent retry`.")
+    retry_hint = ("Fix the `setup` commands in `.github/orca.yml` (they run in the sandbox, "
+                  "with the network when the dependency files are the base branch's), then "
+                  "comment `/agent retry`.")
 
 
 class _Strict(BaseModel):
@@ -62,6 +65,25 @@ class RepoBudgets(_Strict):
         return self.model_dump()
 
 
+class SetupKey(_Strict):
+    """Which files' content decides a kept environment's key (jobs.workspace.environments)."""
+
+    paths: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
+    """Patterns (fnmatch; by file name, or by path when they have a slash)."""
+    defaults: bool = True
+    """Whether the default lock files and manifests count too."""
+
+    @field_validator("paths")
+    @classmethod
+    def _sensible_paths(cls, items: list[str]) -> list[str]:
+        if any(not item.strip() or len(item) > MAX_COMMAND_CHARS for item in items):
+            raise ValueError(f"entries must be non-empty and at most {MAX_COMMAND_CHARS:,} characters")
+        return items
+
+    def patterns(self) -> tuple[str, ...]:
+        return (*(DEFAULT_KEY_FILES if self.defaults else ()), *self.paths)
+
+
 class RepoConfig(_Strict):
     """Everything `.github/orca.yml` may say; every field is optional."""
 
@@ -69,13 +91,22 @@ class RepoConfig(_Strict):
     """The model to run on instead of the operator's ORCA_MODEL."""
     budgets: RepoBudgets = RepoBudgets()
     setup: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
-    """Commands run in the sandbox, in order, before the agent starts."""
+    """Commands run in a sandbox of their own, in order, before the agent starts."""
+    setup_key: SetupKey = SetupKey()
+    """What decides whether an environment setup made before can be used again: a list adds
+    paths to the defaults; `{paths: [...], defaults: false}` replaces them."""
     test: str | None = Field(default=None, min_length=1, max_length=MAX_COMMAND_CHARS)
     """The repository's test command, given to the model."""
     network: bool = False
-    """Whether the sandbox (setup and agent) may reach the internet (jobs.sandbox.network)."""
+    """Whether the agent's sandbox may reach the internet (jobs.sandbox.network); setup has it
+    anyway when its dependency files are the base branch's (jobs.agent.setup)."""
     protected_paths: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
     """Globs (fnmatch) whose changes Orca drops, on top of the defaults."""
+
+    @field_validator("setup_key", mode="before")
+    @classmethod
+    def _paths_alone(cls, value: object) -> object:
+        return {"paths": value} if isinstance(value, list) else value
 
     @field_validator("setup", "protected_paths")
     @classmethod

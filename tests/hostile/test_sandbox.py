@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.conftest import comments_on, labeled_payload, make_scene
 from tests.fakes.model import reply, text, tool_use
-from tests.hostile.public_host import own_addresses, public_host  # noqa: F401  (a fixture)
+from tests.hostile.public_host import own_addresses
 from tests.redis_server import free_port
 
 NETWORK = ".github/orca.yml", "network: true\n"
