@@ -123,3 +123,11 @@ def test_each_repository_keeps_within_its_bound_least_recently_used_out_first(or
     small = EnvironmentStore(origin.data_dir, 9, 1 * MIB)
     refused = small.keep("k", source, ["blob"])
     assert not refused.kept and "larger" in refused.why and not (small.root / "k").exists()
+
+
+def test_an_environment_that_cannot_be_copied_is_not_kept_and_says_why(origin, tmp_path):
+    store = EnvironmentStore(origin.data_dir, 7, 5 * MIB)
+    refused = store.keep("k", tmp_path, ["gone-before-the-copy"])
+    assert not refused.kept and "could not be copied" in refused.why
+    assert "gone-before-the-copy" in refused.why and not (store.root / "k").exists()
+    assert [p.name for p in store.root.iterdir()] == []  # no scratch folder left behind

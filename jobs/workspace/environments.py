@@ -21,6 +21,7 @@ used first.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 import logging
@@ -140,6 +141,7 @@ def products(view: Worktree) -> list[str]:
     return found
 
 
+@functools.cache
 def toolchain() -> str:
     """A fingerprint of what the sandbox can run: the system's package database and what is
     installed under /usr/local (the sandbox sees the host's /usr read-only)."""
@@ -206,7 +208,11 @@ class EnvironmentStore:
             return None
         # A path the commit now tracks (or that is there already) is not overwritten.
         paths = [p for p in meta["paths"] if not os.path.lexists(worktree / p)]
-        _copy(paths, entry / _TREE, worktree)
+        try:
+            _copy(paths, entry / _TREE, worktree)
+        except (OSError, subprocess.SubprocessError) as exc:  # setup runs instead
+            log.warning("could not restore the environment %s: %r", entry, exc)
+            return None
         os.utime(entry / _META)  # used: last to be evicted
         return paths
 
@@ -218,7 +224,10 @@ class EnvironmentStore:
         self.root.mkdir(parents=True, exist_ok=True)
         scratch = self.root / f".new-{uuid.uuid4().hex}"
         try:
-            _copy(paths, worktree, scratch / _TREE)
+            try:
+                _copy(paths, worktree, scratch / _TREE)
+            except (OSError, subprocess.SubprocessError) as exc:
+                return Kept(False, 0, f"it could not be copied ({_cp_error(exc)})")
             (scratch / _TREE).mkdir(parents=True, exist_ok=True)
             size = _size(scratch)
             if size > self.bound:
@@ -261,6 +270,11 @@ class EnvironmentStore:
         if evicted:
             log.info("evicted %d kept environments from %s", len(evicted), self.root)
         return evicted
+
+
+def _cp_error(exc: BaseException) -> str:
+    stderr = getattr(exc, "stderr", b"") or b""
+    return (stderr.decode(errors="replace").strip().splitlines() or [repr(exc)])[-1][:300]
 
 
 def _gib(size: int) -> str:
