@@ -14,6 +14,7 @@ RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin orca
 WORKDIR /app
 COPY pyproject.toml README.md manifest.yml ./
 COPY app ./app
+COPY core ./core
 COPY jobs ./jobs
 RUN pip install --no-cache-dir . && rm -rf build *.egg-info
 

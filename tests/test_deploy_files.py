@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,16 @@ def test_web_and_workers_share_the_data_volume_the_image_declares():
     assert next(iter(mounts[0])).split(":")[0] in spec["volumes"]
     for name in ("web", "worker"):
         assert spec["services"][name]["environment"].get("ORCA_DATA_DIR", data_dir) == data_dir
+
+
+def test_the_image_copies_every_package_it_installs():
+    """`pip install .` installs what pyproject.toml's find includes and the COPY lines brought
+    in; a package left out installs nothing and `orca` fails at its first import."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {pattern.rstrip("*") for pattern
+                in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {argv(copy)[0] for copy in instructions("COPY")}
+    assert packages and packages <= copied
 
 
 def test_secrets_stay_out_of_the_image():
