@@ -156,9 +156,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _add_doctor(commands: argparse._SubParsersAction) -> None:
-    doctor = commands.add_parser("doctor", help="start the workers' sandbox and list the "
-                                 "toolchains it can run, with their versions (needs the ORCA_SANDBOX* "
-                                 "settings only)")
+    doctor = commands.add_parser("doctor", help="start the workers' sandbox as a run would and "
+                                 "list the toolchains it can run, with their versions (reads only "
+                                 "the ORCA_SANDBOX settings)")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
     doctor.set_defaults(handler=_doctor, needs_settings=False)
 

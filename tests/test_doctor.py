@@ -84,8 +84,8 @@ def test_a_toolchain_absent_from_the_sandboxs_path_here_is_missing(report):
 
 def hiding_bwrap() -> list[str]:
     """An outer bwrap that shows the whole host but a non-executable file where bwrap is."""
-    places = {os.path.realpath(os.path.join(folder, "bwrap"))
-              for folder in SANDBOX_PATH.split(":") if os.path.exists(os.path.join(folder, "bwrap"))}
+    candidates = [os.path.join(folder, "bwrap") for folder in SANDBOX_PATH.split(":")]
+    places = {os.path.realpath(path) for path in candidates if os.path.exists(path)}
     assert places, "bubblewrap is not installed here"
     outer = ["bwrap", "--dev-bind", "/", "/"]
     for place in sorted(places):
