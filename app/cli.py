@@ -1,10 +1,12 @@
 """The `orca` command: `orca up` runs it all; `orca web` serves webhooks; `orca worker` runs
-jobs; `orca setup` registers the App; `orca solve` runs the agent on a local checkout."""
+jobs; `orca setup` registers the App; `orca solve` runs the agent on a local checkout;
+`orca doctor` says what the workers' sandbox can run."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import sys
 from pathlib import Path
@@ -136,6 +138,31 @@ def _add_solve(commands: argparse._SubParsersAction) -> None:
     solve.set_defaults(handler=_solve, needs_settings=False)
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    """`orca doctor`: 0 when the sandbox starts (missing toolchains are only information)."""
+    from jobs.doctor import examine, render
+
+    try:
+        settings = load_agent_settings()
+    except SettingsError as exc:
+        print(f"orca: {exc}", file=sys.stderr)
+        return 2
+    report = examine(settings)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(render(report), file=sys.stdout if report.started else sys.stderr)
+    return 0 if report.started else 1
+
+
+def _add_doctor(commands: argparse._SubParsersAction) -> None:
+    doctor = commands.add_parser("doctor", help="start the workers' sandbox as a run would and "
+                                 "list the toolchains it can run, with their versions (reads only "
+                                 "the ORCA_SANDBOX settings)")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.set_defaults(handler=_doctor, needs_settings=False)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="orca", description="Orca, a coding-agent GitHub App.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -159,6 +186,7 @@ def parser() -> argparse.ArgumentParser:
     everything.set_defaults(handler=_up, needs_settings=False)
     _add_setup(commands)
     _add_solve(commands)
+    _add_doctor(commands)
     return top
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,34 @@ def test_web_and_workers_share_the_data_volume_the_image_declares():
     assert next(iter(mounts[0])).split(":")[0] in spec["volumes"]
     for name in ("web", "worker"):
         assert spec["services"][name]["environment"].get("ORCA_DATA_DIR", data_dir) == data_dir
+
+
+def test_the_image_copies_every_package_it_installs():
+    """`pip install .` installs what pyproject.toml's find includes and the COPY lines brought
+    in; a package left out installs nothing and `orca` fails at its first import."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {pattern.rstrip("*") for pattern
+                in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {argv(copy)[0] for copy in instructions("COPY")}
+    assert packages and packages <= copied
+
+
+def test_the_readmes_toolchain_image_builds_on_this_one_and_gives_the_user_back():
+    """README, "Toolchains": a team's image FROM Orca's installs as root and runs as orca."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Toolchains\n", 1)[1].split("\n## ", 1)[0]
+    example = re.sub(r"\\\n", " ", section.split("```dockerfile\n", 1)[1].split("```", 1)[0])
+    lines = [line.split(" ", 1) for line in example.splitlines() if line.strip()]
+    assert lines[0] == ["FROM", compose()["services"]["worker"]["image"]]
+    users = [(i, arguments) for i, (instruction, arguments) in enumerate(lines)
+             if instruction == "USER"]
+    installs = [i for i, (instruction, arguments) in enumerate(lines)
+                if instruction == "RUN" and "apt-get install" in arguments]
+    assert installs and users[0][1] == "root" and users[0][0] < installs[0]
+    assert users[-1] == (len(lines) - 1, instructions("USER")[-1])
+    assert all("--no-install-recommends" in lines[i][1] for i in installs)
+    parse_orca(["orca", "doctor"])
+    assert "docker compose run --rm worker orca doctor" in section
 
 
 def test_secrets_stay_out_of_the_image():
