@@ -106,6 +106,15 @@ def _stage_all(view: Worktree, index: Path, nested: list[str]) -> None:
         env=_env(view, index), stdin="\0".join(specs))
 
 
+def _ignored(view: Worktree, index: Path, paths: tuple[str, ...]) -> set[str]:
+    """Which of `paths` git's ignore rules leave out of `git add --all`."""
+    if not paths:
+        return set()
+    out = git("check-ignore", "--no-index", "-z", "--stdin", cwd=view.repository,
+              env=_env(view, index), stdin="\0".join(paths) + "\0", check=False)
+    return {name for name in out.split("\0") if name}
+
+
 def _changed(view: Worktree, index: Path) -> list[str]:
     out = git("diff", "--cached", "--no-renames", "--name-only", "-z", view.base_sha, "--",
               cwd=view.repository, env=_env(view, index))
@@ -138,12 +147,16 @@ def _gitlinks(view: Worktree, index: Path) -> list[str]:
     return sorted(links - kept)
 
 
-def snapshot(view: Worktree, protected: tuple[str, ...] = ()) -> Snapshot:
+def snapshot(view: Worktree, protected: tuple[str, ...] = (),
+             left_out: tuple[str, ...] = ()) -> Snapshot:
     """Stage everything in the worktree (untracked files included, ignored ones not), undo
-    protected paths and leave nested repositories out; the tree and what changed."""
+    protected paths and leave nested repositories and `left_out` (what setup made) out; the
+    tree and what changed."""
     nested = nested_repositories(view.path)
     with _private_index(view) as index:
-        _stage_all(view, index, nested)
+        # git refuses to name an ignored path, even to exclude it: those stay out anyway.
+        left_out = tuple(p for p in left_out if p not in _ignored(view, index, left_out))
+        _stage_all(view, index, [*nested, *left_out])
         files = _changed(view, index)
         stray = _gitlinks(view, index)  # none should survive the exclusion; never publish one
         dropped = [f for f in files if any(fnmatch.fnmatch(f, p) for p in protected)]

@@ -76,12 +76,14 @@ def user_identity(repository: Path) -> Author:
 
 
 def commit_as_user(workspace: Workspace, request: str, summary: str,
-                   protected: tuple[str, ...], identity: Author) -> Commit:
-    """Commit the work as the user (publish.commit, no co-author) and move the agent branch
-    to it."""
+                   protected: tuple[str, ...], identity: Author,
+                   left_out: tuple[str, ...] = ()) -> Commit:
+    """Commit the work as the user (jobs.workspace.commit, no co-author), without what setup
+    made, and move the agent branch to it."""
     subject = request.strip().splitlines()[0][:SUBJECT_LENGTH] if request.strip() else "Orca's change"
     message = f"{subject}\n\n{summary}\n" if summary else subject
-    done = commit(workspace, message, author=identity, co_author=None, protected=protected)
+    done = commit(workspace, message, author=identity, co_author=None, protected=protected,
+                  left_out=left_out)
     if done.sha is not None:
         git("update-ref", f"refs/heads/{workspace.branch}", done.sha, workspace.base_sha,
             cwd=workspace.mirror, env={"GIT_DIR": str(workspace.mirror)})
@@ -99,7 +101,7 @@ def solve_locally(settings: AgentSettings, path: Path, request: str,
                               lambda found, test: local_task_prompt(request, found, test),
                               _progress(log or sys.stderr))
         done = commit_as_user(workspace, request, session.agent.summary, session.protected,
-                              identity)
+                              identity, session.setup_made)
         return LocalOutcome(workspace.branch, done.sha, done.dropped, session, done.nested)
     finally:
         remove_worktree(workspace)

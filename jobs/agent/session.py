@@ -35,6 +35,7 @@ from jobs.workspace.config import (
     SetupFailed,
     load_config,
 )
+from jobs.workspace.environments import products
 
 log = logging.getLogger("orca.session")
 
@@ -57,6 +58,8 @@ class SessionResult:
     """How many commands ran into each of the sandbox's bounds (jobs.sandbox.bounds)."""
     setup: SetupPhase = field(default_factory=SetupPhase)
     agent_seconds: float = 0.0
+    setup_made: tuple[str, ...] = ()
+    """What the setup phase left in the worktree (or restored into it): never committed."""
 
     @property
     def phases(self) -> str:
@@ -90,13 +93,13 @@ def choose_model(settings: AgentSettings, config: RepoConfig) -> str:
     return config.model
 
 
-def worktree_diff(workspace: Workspace, cap: int = DIFF_CAP) -> str:
+def worktree_diff(workspace: Workspace, cap: int = DIFF_CAP, left_out: tuple[str, ...] = ()) -> str:
     """Everything changed since the base commit (untracked files included), capped.
 
     Staged by Orca's own git into a scratch index (core.snapshot) and diffed between objects:
     no hooks, external diff or textconv drivers, and nested repositories left out.
     """
-    staged = snapshot(workspace.view)
+    staged = snapshot(workspace.view, left_out=left_out)
     text = diff(workspace.view, staged.tree) if staged.files else ""
     if len(text) <= cap:
         return text
@@ -139,6 +142,7 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
                             sandbox_for)
         if stop.is_set():
             raise Cancelled(stop.reason)
+        made = tuple(products(workspace.view)) if config.setup else ()
         started = time.monotonic()
         sandbox = sandbox_for(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
                               rw_binds=[workspace.admin_dir], network=config.network,
@@ -151,7 +155,7 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         raise SandboxMissing(f"the worker cannot start its sandbox: {exc}") from exc
 
     def review() -> str | None:
-        patch = worktree_diff(workspace)
+        patch = worktree_diff(workspace, left_out=made)
         return review_prompt(patch, config.test) if patch.strip() else None
 
     tools = Toolbox(sandbox, command_timeout=settings.command_timeout)
@@ -165,4 +169,5 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
     )
     agent_seconds = time.monotonic() - started
     emit("agent_phase", {"seconds": round(agent_seconds, 2), "network": config.network})
-    return SessionResult(result, config, model, dict(tools.bounds_hit), setup, agent_seconds)
+    return SessionResult(result, config, model, dict(tools.bounds_hit), setup, agent_seconds,
+                         made)

@@ -38,12 +38,14 @@ class Commit:
 
 
 def commit(workspace: Workspace, message: str, author: Author, co_author: Author | None,
-           protected: tuple[str, ...] = DEFAULT_PROTECTED) -> Commit:
+           protected: tuple[str, ...] = DEFAULT_PROTECTED, left_out: tuple[str, ...] = ()
+           ) -> Commit:
     """Commit everything in the worktree as one commit on the base (sha None when nothing
     changed), made from a tree Orca staged itself (core.snapshot): nothing the agent wrote
-    in the git admin directory, `.git` or a nested repository plays a part.
+    in the git admin directory, `.git` or a nested repository plays a part, and nothing of
+    `left_out` (what setup made: a virtualenv, `node_modules`).
     """
-    staged = snapshot(workspace.view, protected)
+    staged = snapshot(workspace.view, protected, left_out)
     if not staged.files:
         return Commit(sha=None, files=[], dropped=staged.dropped, nested=staged.nested)
     if co_author is not None:

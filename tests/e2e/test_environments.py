@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.runs import RunStore
-from tests.e2e.conftest import Scene, comments_on, labeled_payload, make_scene
+from tests.e2e.conftest import Scene, comments_on, labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import bodies, command
 from tests.e2e.secrets_audit import Evidence, leaks
 from tests.fakes.model import reply, text, tool_use
@@ -199,3 +199,20 @@ def test_a_secret_setup_writes_into_the_worktree_ends_the_run_before_the_agent(
                                    "repository's folder, where the agent would read it: "
                                    "SETUP_TOKEN in `.npmrc`.")
     assert token not in comment.body and orca.model.requests == [] and kept(orca) == []
+
+
+def test_what_setup_made_is_never_committed_even_unignored(orca, public_host):
+    files = repository(public_host.far["public"])
+    del files[".gitignore"]  # nothing tells git to leave .env-made out
+    scene = make_scene(orca.github, files=files)
+    orca.model.script(
+        reply(tool_use("bash", {"command": "echo '# Hello, world' > README.md"})),
+        reply(text("Greeted the world.")), reply(text("Greeted the world in the README.")))
+    orca.deliver("issues", labeled_payload(orca.github, scene))
+    orca.drain()
+    [pull] = pulls(orca.github)
+    head = pull.pull.head_ref
+    assert orca.github.read_file(scene.full_name, head, "README.md") == "# Hello, world\n"
+    assert orca.github.read_file(scene.full_name, head, f"{MADE}/stamp") is None
+    review = orca.model.requests[2]["messages"][-1]["content"][0]["text"]
+    assert "README.md" in review and MADE not in review  # nor shown for review
