@@ -4,8 +4,9 @@ The machine is offline, and tests may only send traffic to addresses on it, so t
 positive network case needs a "public" host of its own. This one lives in a network namespace
 of its own, reached from the host over a veth pair, with:
 
-- a public-range address (TEST-NET-2, 198.51.100.0/24, RFC 5737) serving HTTP on port 80 and
-  answering DNS on port 53 for one name;
+- a public-range address (TEST-NET-2, 198.51.100.0/24, RFC 5737) serving HTTP on port 80 (a
+  fixed answer, or the files of a directory: tests/package_index.py serves a package index so)
+  and answering DNS on port 53 for one name;
 - one address in each range the sandbox must not reach (private 10/8, CGNAT 100.64/10,
   link-local 169.254/16), serving the same HTTP, so that a refused probe proves a rule and
   not an empty address.
@@ -23,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -36,10 +38,13 @@ RANGES = {"public": "198.51.100", "private": "10.254.77", "cgnat": "100.64.77",
           "link-local": "169.254.77"}
 
 SERVER = r'''
-import socket, struct, sys, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import functools, socket, struct, sys, threading
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 name, address, answer = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+directory = sys.argv[4] if len(sys.argv) > 4 else None
+print("in a network namespace of its own", flush=True)
+sys.stdin.readline()  # until the host has plugged the veth in and given it its addresses
 
 class Hello(BaseHTTPRequestHandler):
     def do_GET(self):
@@ -47,6 +52,10 @@ class Hello(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
+    def log_message(self, *args):
+        pass
+
+class Files(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
@@ -70,7 +79,8 @@ def dns():
         sock.sendto(header + question + record, peer)
 
 threading.Thread(target=dns, daemon=True).start()
-ThreadingHTTPServer(("0.0.0.0", 80), Hello).serve_forever()
+handler = functools.partial(Files, directory=directory) if directory else Hello
+ThreadingHTTPServer(("0.0.0.0", 80), handler).serve_forever()
 '''
 
 
@@ -88,8 +98,10 @@ class PublicHost:
     answer: str = ANSWER
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
+def _run(*argv: str) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: exit {done.returncode}: {done.stderr.strip()}")
 
 
 def _reachable(address: str, port: int = 80) -> bool:
@@ -100,47 +112,82 @@ def _reachable(address: str, port: int = 80) -> bool:
         return False
 
 
-@pytest.fixture
-def public_host(tmp_path: Path) -> Iterator[PublicHost]:
-    """A live PublicHost; everything it made is removed afterwards."""
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        if os.environ.get("CI"):  # .ci/run runs as root and installs iproute2: never hide it
-            pytest.fail("a network namespace needs root and iproute2, which CI must have")
-        pytest.skip("a network namespace needs root and iproute2")
+def namespace_problem() -> str | None:
+    """Why a public host cannot be stood up here, or None."""
+    if os.geteuid() != 0 or not all(map(shutil.which, ("ip", "unshare", "nsenter"))):
+        return "a network namespace needs root, iproute2 and util-linux"
+    return None
+
+
+def require_namespaces() -> None:
+    """Skips the calling test where a public host cannot be stood up; fails it under CI."""
+    if (problem := namespace_problem()) is not None:
+        if os.environ.get("CI"):  # .ci/run runs as root and installs both: never hide it
+            pytest.fail(f"{problem}, which CI must have")
+        pytest.skip(problem)
+
+
+@contextmanager
+def stand_up(scratch: Path, serve: Path | None = None) -> Iterator[PublicHost]:
+    """A live PublicHost answering HTTP with ANSWER, or with the files under `serve`; its
+    resolv.conf is written in `scratch`. Everything it made is removed afterwards.
+
+    The namespace is the server process's own (`unshare --net`), not a named one: named ones
+    live as bind mounts under /run/netns, shared by every session on the machine, and with
+    other sessions' tests running, one in a few hundred vanished between two `ip -n` calls
+    ("setting the network namespace ... failed: Invalid argument"). This one ends with the
+    server, and the veth pair with it.
+    """
     tag = secrets.token_hex(3)
-    namespace, near_link, far_link = f"orca-t-{tag}", f"orcah{tag}", f"orcan{tag}"
+    near_link, far_link = f"orcah{tag}", f"orcan{tag}"
     slot = 4 * secrets.randbelow(63)  # a /30 in each range: .slot+1 here, .slot+2 there
     near = {kind: f"{prefix}.{slot + 1}" for kind, prefix in RANGES.items()}
     far = {kind: f"{prefix}.{slot + 2}" for kind, prefix in RANGES.items()}
-    server = None
-    _ip("netns", "add", namespace)
+    server = subprocess.Popen(
+        ["unshare", "--net", "--", sys.executable, "-c", SERVER, NAME, far["public"], ANSWER,
+         *([str(serve)] if serve is not None else [])],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        _ip("link", "add", near_link, "type", "veth", "peer", "name", far_link)
-        _ip("link", "set", far_link, "netns", namespace)
-        for kind in RANGES:
-            _ip("addr", "add", f"{near[kind]}/30", "dev", near_link)
-            _ip("-n", namespace, "addr", "add", f"{far[kind]}/30", "dev", far_link)
-        _ip("link", "set", near_link, "up")
-        _ip("-n", namespace, "link", "set", far_link, "up")
-        _ip("-n", namespace, "link", "set", "lo", "up")
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", namespace, sys.executable, "-c", SERVER, NAME,
-             far["public"], ANSWER],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert server.stdout.readline(), "the public test host's server did not start"
+        _link(server.pid, near_link, far_link, near, far)
+        server.stdin.write("go\n")
+        server.stdin.close()
         deadline = time.monotonic() + 10
         while not all(_reachable(address) for address in far.values()):
             assert time.monotonic() < deadline, "the public test host did not come up"
             time.sleep(0.05)
-        resolv_conf = tmp_path / "resolv.conf"
+        resolv_conf = scratch / "resolv.conf"
         resolv_conf.write_text(f"nameserver {far['public']}\n")
         yield PublicHost(far, near, resolv_conf)
     finally:
-        if server is not None:
-            server.kill()
-            server.wait()
-        # Deleting the namespace deletes its end of the veth, and with it the pair.
-        subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+        server.kill()
+        server.wait()
+        server.stdin.close()
+        server.stdout.close()
         subprocess.run(["ip", "link", "del", near_link], capture_output=True)
+
+
+def _link(pid: int, near_link: str, far_link: str, near: dict[str, str],
+          far: dict[str, str]) -> None:
+    """The veth pair between the host and process `pid`'s network namespace, with each
+    range's /30 on it."""
+    inside = ["nsenter", f"--net=/proc/{pid}/ns/net", "ip"]
+    _run("ip", "link", "add", near_link, "type", "veth", "peer", "name", far_link)
+    _run("ip", "link", "set", far_link, "netns", str(pid))
+    for kind in RANGES:
+        _run("ip", "addr", "add", f"{near[kind]}/30", "dev", near_link)
+        _run(*inside, "addr", "add", f"{far[kind]}/30", "dev", far_link)
+    _run("ip", "link", "set", near_link, "up")
+    _run(*inside, "link", "set", far_link, "up")
+    _run(*inside, "link", "set", "lo", "up")
+
+
+@pytest.fixture
+def public_host(tmp_path: Path) -> Iterator[PublicHost]:
+    """A live PublicHost; everything it made is removed afterwards."""
+    require_namespaces()
+    with stand_up(tmp_path) as host:
+        yield host
 
 
 def own_addresses() -> list[str]:
