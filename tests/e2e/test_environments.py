@@ -216,3 +216,29 @@ def test_what_setup_made_is_never_committed_even_unignored(orca, public_host):
     assert orca.github.read_file(scene.full_name, head, f"{MADE}/stamp") is None
     review = orca.model.requests[2]["messages"][-1]["content"][0]["text"]
     assert "README.md" in review and MADE not in review  # nor shown for review
+
+
+def test_setup_installs_from_a_package_index_the_agent_cannot_reach_and_the_next_run_has_it(
+        orca, package_index):
+    """The issue's case end to end: pip in setup reaches an index outside, the agent phase
+    does not (no `network: true`), and a second run with the same lock file skips setup and
+    finds the package installed."""
+    package_index.add("orca-greeter", "1.0", "def greet():\n    return 'hi from the index'\n")
+    setup = ("setup:\n  - python3 -m venv .venv\n"
+             f"  - .venv/bin/pip install --timeout 5 {package_index.pip_options} "
+             "-r requirements.txt\n")
+    files = {"README.md": "# Hello\n", "requirements.txt": "orca-greeter==1.0\n",
+             ".gitignore": ".venv/\n", ".github/orca.yml": setup}
+    scene = make_scene(orca.github, files=files)
+    use = ".venv/bin/python -c 'import orca_greeter; print(orca_greeter.greet())'"
+    reach = (f".venv/bin/pip download --no-deps --timeout 2 --retries 0 -d /tmp/x "
+             f"{package_index.pip_options} orca-greeter >/dev/null 2>&1 && echo reached "
+             "|| echo unreachable")
+    first, comment, first_run = agent_runs(orca, scene, use, reach)
+    assert first == ["hi from the index", "unreachable"]
+    assert "(network, kept for later runs)" in comment
+    second, comment, run_id = agent_runs(orca, another_issue(orca, scene), use, reach)
+    assert second == ["hi from the index", "unreachable"]
+    assert setup_phases(orca, run_id)[0]["cached"] is True
+    assert not [e for e in RunStore(orca.redis).events(run_id) if e["kind"] == "setup"]
+    assert "environment kept from an earlier run" in comment
