@@ -1,11 +1,10 @@
-"""Run start-up when a repository's setup installs its packages over the sandbox's network: a
+"""Run start-up when a repository's setup installs its packages over the setup phase's network: a
 first run, then a second run of the same repository with the same key (the same commit, the
 same lock file), side by side.
 
 The repository sets its environment up as a Python project would:
 
-    network: true
-    setup:
+    setup:                  # the setup phase has the network; the agent's has none
       - python3 -m venv .venv
       - .venv/bin/pip install --index-url http://198.51.100.x/simple --trusted-host 198.51.100.x
           -r requirements.txt
@@ -72,7 +71,7 @@ def make_repository(world: World, index: PackageIndex, packages: int) -> tuple[S
     (its scene, the number of packages pinned)."""
     name = index.add_probes(packages)
     pins = [f"orca-probe-{n:03}==1.0" for n in range(packages)] + [f"{name}==1.0"]
-    config = "network: true\nsetup:\n" + "".join(f"  - {json.dumps(c)}\n"
+    config = "setup:\n" + "".join(f"  - {json.dumps(c)}\n"
                                                  for c in setup_commands(index))
     files = {"README.md": "# Hello\n", ".gitignore": ".venv/\n",
              "requirements.txt": "".join(f"{pin}\n" for pin in pins),
