@@ -62,6 +62,17 @@ def test_a_regression_is_named_and_the_output_shown():
                             "\n\n```\nE   assert 1 == 2\n1 failed, 1 passed in 0.1s\n```\n\n</details>")
 
 
+def test_several_regressions_are_listed_and_capped():
+    names = [f"tests/test_x.py::test_{i}" for i in range(12)]
+    base = run(Counts(12), tests=dict.fromkeys(names, "passed"))
+    after = run(Counts(failed=12), code=1, tests=dict.fromkeys(names, "failed"))
+    assert words.result_line(verdict(base, after)).endswith(
+        "(regressions: `tests/test_x.py::test_0`, `tests/test_x.py::test_1`, "
+        "`tests/test_x.py::test_10`, `tests/test_x.py::test_11`, `tests/test_x.py::test_2`, "
+        "`tests/test_x.py::test_3`, `tests/test_x.py::test_4`, `tests/test_x.py::test_5`, "
+        "`tests/test_x.py::test_6`, `tests/test_x.py::test_7` and 2 more)")
+
+
 def test_failures_already_at_the_base_are_reported_not_held_against_the_change():
     base = run(Counts(1, 2), code=1, tests={"a": "passed", "b": "failed", "c": "failed"})
     after = run(Counts(2, 1), code=1, tests={"a": "passed", "b": "failed", "c": "passed"})

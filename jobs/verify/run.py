@@ -62,8 +62,9 @@ def run_tests(sandbox: Sandbox, command: str, timeout: float) -> TestRun:
     """Run `command` in `sandbox` with `timeout` seconds and read the result."""
     go = go_json(command)
     marker = f"orca-verify-report-{secrets.token_hex(12)}"
+    # One byte past the cap, so a report too large says so rather than looking cut short.
     script = _SCRIPT.format(command=shlex.quote(go or command), marker=marker,
-                            cap=MAX_REPORT_CHARS)
+                            cap=MAX_REPORT_CHARS + 1)
     started = time.monotonic()
     result = sandbox.run(script, timeout, MAX_OUTPUT)
     seconds = time.monotonic() - started

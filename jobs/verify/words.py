@@ -48,8 +48,9 @@ def not_run(why: str, files: TestFiles = TestFiles(), heading: str = HEADING) ->
 def result_line(verdict: Verdict) -> str:
     """"`pytest -q`: 41 passed (12 s) → 43 passed (13 s)", with the regressions after it."""
     after = outcome(verdict.after)
-    if verdict.regressions:
-        after += f" (regression: {listed(verdict.regressions)})"
+    if regressions := verdict.regressions:
+        word = "regression" if len(regressions) == 1 else "regressions"
+        after += f" ({word}: {listed(regressions)})"
     command = code(verdict.after.command)
     if verdict.base is None:
         return f"{command}: {after}; there is no result at the base commit to compare with."
