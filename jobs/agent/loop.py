@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -144,7 +145,9 @@ class _Loop:
     tools: Tools
     emit: Emit
     budget: Budget
-    review: Review | None
+    review: Review | Sequence[Review] | None
+    """What the model reads when it says it is done, each once, in order (the diff review,
+    then Orca's test run): the first that has something to say reopens the loop."""
     context_window: int
     prices: Prices | None
     clock: Callable[[], float]
@@ -224,8 +227,14 @@ class _Loop:
         return spent
 
     def _review_once(self) -> str | None:
-        review, self.review = self.review, None
-        return review() if review is not None else None
+        reviews = [] if self.review is None else [self.review] if callable(self.review) else list(self.review)
+        while reviews:
+            said = reviews.pop(0)()
+            if said is not None:
+                self.review = reviews
+                return said
+        self.review = None
+        return None
 
     def _trim_context(self, usage: Any) -> None:
         """Clear old tool output when the last request neared the context window.
@@ -247,7 +256,7 @@ def _text(content: list) -> str:
 
 
 def run_agent(client: anthropic.Anthropic, *, model: str, system: str, task: str, tools: Tools,
-              emit: Emit, budget: Budget, review: Review | None = None,
+              emit: Emit, budget: Budget, review: Review | Sequence[Review] | None = None,
               context_window: int = CONTEXT_WINDOW, prices: Prices | None = None,
               clock: Callable[[], float] = time.monotonic,
               stop: Callable[[], str | None] | None = None) -> AgentResult:

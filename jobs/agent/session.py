@@ -35,7 +35,9 @@ from jobs.workspace.config import (
     SetupFailed,
     load_config,
 )
-from jobs.workspace.environments import products
+from jobs.verify.cache import BaseResults
+from jobs.verify.checks import Checks
+from jobs.workspace.environments import products, toolchain
 
 log = logging.getLogger("orca.session")
 
@@ -60,12 +62,21 @@ class SessionResult:
     agent_seconds: float = 0.0
     setup_made: tuple[str, ...] = ()
     """What the setup phase left in the worktree (or restored into it): never committed."""
+    checks: Checks | None = None
+    """Orca's own test runs (jobs.verify): None when the session ran none (orca solve)."""
+
+    @property
+    def verification(self) -> str | None:
+        """The Verification section for the pull request and the comment."""
+        return self.checks.section() if self.checks is not None else None
 
     @property
     def phases(self) -> str:
         """Each phase's time, for the tracking comment."""
-        agent = f"agent {self.agent_seconds:.0f} s"
-        return f"{words} · {agent}" if (words := self.setup.words()) else agent
+        parts = [self.setup.words(), f"agent {self.agent_seconds:.0f} s"]
+        if self.checks is not None and self.checks.seconds:
+            parts.append(f"Orca's tests {self.checks.seconds:.0f} s")
+        return " · ".join(p for p in parts if p)
 
     @property
     def protected(self) -> tuple[str, ...]:
@@ -115,7 +126,8 @@ class SandboxMissing(RunError):
 
 def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor, emit: Emit,
                 config_revision: str | None = None, stop: StopSignal | None = None,
-                plan: SetupPlan | None = None) -> SessionResult:
+                plan: SetupPlan | None = None, test_results: BaseResults | None = None,
+                verify: bool = False) -> SessionResult:
     """Read the config, run the setup phase, then the agent phase.
 
     The config comes from `config_revision` (default: the worktree's base commit), and setup
@@ -133,6 +145,7 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
     if settings.sandbox == "none":
         log.warning("ORCA_SANDBOX=none: the agent's commands run UNSANDBOXED on this machine")
     plan = plan or SetupPlan(network=False)
+    checks = Checks.detect(workspace.mirror, revision, config.test) if verify else None
 
     def sandbox_for(worktree: Path, mode: str, **kw: Any) -> Sandbox:
         return make_sandbox(worktree, mode, stop=stop.event, **kw)
@@ -158,16 +171,25 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         patch = worktree_diff(workspace, left_out=made)
         return review_prompt(patch, config.test) if patch.strip() else None
 
+    timeout = settings.command_timeout
+    reviews: list[Callable[[], str | None]] = [review]
+    if checks is not None:
+        checks.at_base(sandbox, timeout, test_results, workspace.base_sha, config.setup,
+                       toolchain(), emit)
+        reviews.append(lambda: checks.review(sandbox, timeout, emit))
+
     tools = Toolbox(sandbox, command_timeout=settings.command_timeout)
     result = run_agent(
         model_client(settings), model=model, emit=emit, budget=budget,
         system=system_prompt(sandbox.root, config.network),
         task=task_for(repository_instructions(workspace.mirror, revision), config.test),
-        tools=tools, review=review,
+        tools=tools, review=reviews,
         context_window=settings.context_window, prices=settings.prices,
         stop=lambda: f"a stop request ({stop.reason})" if stop.is_set() else None,
     )
-    agent_seconds = time.monotonic() - started
+    if checks is not None and not stop.is_set():
+        checks.finish(sandbox, timeout, workspace.view, made, emit)
+    agent_seconds = time.monotonic() - started - (checks.seconds if checks else 0)
     emit("agent_phase", {"seconds": round(agent_seconds, 2), "network": config.network})
     return SessionResult(result, config, model, dict(tools.bounds_hit), setup, agent_seconds,
-                         made)
+                         made, checks)

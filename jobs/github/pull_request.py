@@ -70,13 +70,16 @@ def _issue_words(run: Finished, client: Github, pushed: Pushed | None,
         return report.no_changes(ctx.run_id, result.summary, run.figures, run.done.dropped,
                                  run.done.nested)
     repo = client.get_repo(t.repository)
+    verification = run.session.verification
+    regressed = bool(run.session.checks and run.session.checks.regressed)
     pr_body = report.pull_body(t.number, result.summary, run.done.dropped, result.stopped_by,
-                               t.requester, run.done.nested)
+                               t.requester, run.done.nested, verification, regressed)
     pull = open_or_update_pull(repo, pushed.branch, run.task.base, run.task.title, pr_body,
-                               draft=bool(result.stopped_by))
+                               draft=bool(result.stopped_by) or regressed)
     outcome.update(pr_url=pull.html_url, pr_number=pull.number)
     return report.opened(ctx.run_id, pull.number, pull.html_url, result.summary, run.figures,
-                         run.done.dropped, result.stopped_by, run.done.nested)
+                         run.done.dropped, result.stopped_by, run.done.nested, verification,
+                         regressed)
 
 
 def _pull_words(run: Finished, pushed: Pushed | None) -> str:
@@ -86,7 +89,7 @@ def _pull_words(run: Finished, pushed: Pushed | None) -> str:
                                  run.done.nested)
     return report.pushed_to_pull(ctx.run_id, pushed.sha, pushed.branch, result.summary,
                                  run.figures, run.done.dropped, result.stopped_by, pushed.rebased,
-                                 run.done.nested)
+                                 run.done.nested, run.session.verification)
 
 
 def answer_review(run: Finished, client: Github, pushed: Pushed | None) -> str:

@@ -64,12 +64,17 @@ def over_daily_budget(run_id: str, requester: str, spent: float, limit: float,
 
 
 def opened(run_id: str, pr_number: int, pr_url: str, summary: str, figures: Figures,
-           dropped: list[str], stopped_by: str | None, nested: Sequence[str] = ()) -> str:
+           dropped: list[str], stopped_by: str | None, nested: Sequence[str] = (),
+           verification: str | None = None, regressed: bool = False) -> str:
     head = f"✅ Opened #{pr_number}: {pr_url}"
     if stopped_by:
         head = f"⏸️ Stopped by {stopped_by}; the work so far is in draft #{pr_number}: {pr_url}"
+    elif regressed:
+        head = (f"⚠️ Opened draft #{pr_number}: {pr_url} — the change still breaks tests that "
+                "passed before it (see Verification).")
     parts = [head, _quote(summary)]
     parts.append(left_out(dropped, nested))
+    parts.append(verification or "")
     parts.append(footer(run_id, figures))
     return "\n\n".join(p for p in parts if p)
 
@@ -88,13 +93,19 @@ def failed(run_id: str, reason: str, retry_hint: str) -> str:
 
 
 def pull_body(number: int, summary: str, dropped: list[str], stopped_by: str | None,
-              requester: str, nested: Sequence[str] = ()) -> str:
-    """The PR description: what closes, what the agent says it did, what Orca dropped."""
+              requester: str, nested: Sequence[str] = (), verification: str | None = None,
+              regressed: bool = False) -> str:
+    """The PR description: what closes, what the agent says it did, what Orca dropped, and
+    what Orca's own test runs found."""
     parts = [f"Fixes #{number}", f"Requested by @{requester}."]
     if stopped_by:
         parts.append(f"**Unfinished:** the run was stopped by {stopped_by}.")
+    elif regressed:
+        parts.append("**Draft:** the change still breaks tests that passed before it, after one "
+                     "round to fix them (see Verification).")
     parts.append("## Summary\n\n" + (summary or "The agent gave no summary."))
     parts.append(left_out(dropped, nested))
+    parts.append(verification or "")
     return "\n\n".join(p for p in parts if p)
 
 
@@ -182,7 +193,7 @@ def refused(reason: str, hint: str) -> str:
 
 def pushed_to_pull(run_id: str, sha: str, branch: str, summary: str, figures: Figures,
                    dropped: list[str], stopped_by: str | None, rebased: bool,
-                   nested: Sequence[str] = ()) -> str:
+                   nested: Sequence[str] = (), verification: str | None = None) -> str:
     head = f"✅ Pushed `{sha[:7]}` to `{branch}`."
     if stopped_by:
         head = f"⏸️ Stopped by {stopped_by}; the work so far is pushed to `{branch}` as `{sha[:7]}`."
@@ -190,6 +201,7 @@ def pushed_to_pull(run_id: str, sha: str, branch: str, summary: str, figures: Fi
         head += " The branch had moved during the run, so the commit was rebased onto its tip."
     parts = [head, _quote(summary)]
     parts.append(left_out(dropped, nested))
+    parts.append(verification or "")
     parts.append(footer(run_id, figures))
     return "\n\n".join(p for p in parts if p)
 

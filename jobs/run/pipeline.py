@@ -37,6 +37,7 @@ from jobs.run.lease import holding
 from jobs.task.gate import require_write
 from jobs.task.read import Task, read_task
 from jobs.workspace import Workspace, borrow_worktree, refresh_mirror, return_worktree
+from jobs.verify.cache import BaseResults
 from jobs.workspace.commit import Author, commit
 from jobs.workspace.environments import EnvironmentStore
 
@@ -135,7 +136,8 @@ def agent(ctx: RunContext, workspace: Workspace, task: Task, stop: StopSignal) -
     plan = SetupPlan(EnvironmentStore(s.data_dir, t.repository_id, int(s.env_cache_gb * 1024**3)),
                      s.setup_secret_values())
     return run_session(s, workspace, task_for, spending.metered(ctx),
-                       config_revision=f"refs/remotes/origin/{task.base}", stop=stop, plan=plan)
+                       config_revision=f"refs/remotes/origin/{task.base}", stop=stop, plan=plan,
+                       test_results=BaseResults(s.data_dir, t.repository_id), verify=True)
 
 
 def commit_message(kind: Kind, task: Task, number: int) -> str:

@@ -1,0 +1,96 @@
+"""Verified pull requests (#15): Orca runs the repository's tests itself, at the base commit and
+on the agent's result, gives a regression back to the agent for one round, and says what it
+found in the pull request; a draft when the change still breaks tests, and never a claim of
+green without a run."""
+
+from __future__ import annotations
+
+from core.runs import RunStore
+from tests.e2e.conftest import comments_on, labeled_payload, make_scene, pulls
+from tests.fakes.model import reply, text, tool_use
+
+CALC = "def add(a, b):\n    return a + b\n"
+TEST = ("import unittest\n\nfrom calc import add\n\n\nclass Add(unittest.TestCase):\n"
+        "    def test_two_and_two(self):\n        self.assertEqual(add(2, 2), 4)\n")
+COMMAND = "python3 -m unittest discover -s tests -t ."
+FILES = {"calc.py": CALC, "tests/__init__.py": "", "tests/test_calc.py": TEST,
+         ".github/orca.yml": f"test: {COMMAND}\n"}
+
+
+def edit(old: str, new: str):
+    return tool_use("str_replace_based_edit_tool", {
+        "command": "str_replace", "path": "/workspace/calc.py", "old_str": old, "new_str": new})
+
+
+def run(orca, files, *steps):
+    scene = make_scene(orca.github, files=files, body="Make add() faster.")
+    orca.model.script(*steps)
+    orca.deliver("issues", labeled_payload(orca.github, scene))
+    orca.drain()
+    assert orca.model.remaining == 0 and orca.model.violations == []
+    [pull] = pulls(orca.github)
+    [comment], _ = comments_on(orca.github, scene)
+    return scene, pull, comment.body
+
+
+def user_text(request) -> str:
+    return "\n".join(b.get("text", "") for b in request["messages"][-1]["content"])
+
+
+def test_a_broken_test_goes_back_to_the_agent_once_and_the_fixed_change_says_so(orca):
+    scene, pull, comment = run(
+        orca, FILES,
+        reply(edit("return a + b", "return a - b  # faster")),
+        reply(text("Done.")),                                   # → the diff review
+        reply(text("The diff is what I meant.")),               # → Orca's test run: broken
+        reply(edit("return a - b  # faster", "return a + b  # checked")),
+        reply(text("Made add() correct again.")))
+    repair = user_text(orca.model.requests[3])
+    assert f"Orca ran the repository's tests (`{COMMAND}`)" in repair
+    assert "The command passed at the base and fails now." in repair
+    assert "FAILED" in repair  # the output's end, so the agent sees what broke
+    assert pull.pull.draft is False
+    body = pull.body
+    assert "## Verification" in body and f"`{COMMAND}`: passed" in body
+    assert "passed (exit code 0" in body.split("→")[1]
+    assert "## Verification" in comment and "Orca's tests" in comment
+    [run_id] = RunStore(orca.redis).runs_on(f"{scene.full_name}#{scene.number}")
+    kinds = [(e["data"]["at"], e["data"]["passed"]) for e in RunStore(orca.redis).events(run_id)
+             if e["kind"] == "tests"]
+    assert kinds == [("base", True), ("after", False), ("final", True)]
+
+
+def test_a_change_that_still_breaks_tests_is_a_draft_that_says_so(orca):
+    _scene, pull, comment = run(
+        orca, FILES,
+        reply(edit("return a + b", "return a - b  # faster")),
+        reply(text("Done.")),
+        reply(text("The diff is what I meant.")),
+        reply(text("I think the test is wrong; leaving it.")))
+    assert pull.pull.draft is True
+    assert "**Draft:** the change still breaks tests that passed before it" in pull.body
+    assert f"`{COMMAND}`: passed" in pull.body and "→ failed" in pull.body
+    assert comment.startswith("⚠️ Opened draft #")
+
+
+def test_passing_tests_are_shown_base_to_after_and_no_round_is_added(orca):
+    _scene, pull, _comment = run(
+        orca, FILES,
+        reply(edit("return a + b", "return a + b  # fine")),
+        reply(text("Done.")),
+        reply(text("Looks right.")))
+    assert len(orca.model.requests) == 3  # no repair round
+    assert pull.pull.draft is False and "→ passed" in pull.body
+    assert "The change adds, removes and edits no test files." in pull.body
+
+
+def test_a_repository_without_a_test_command_says_nothing_was_verified(orca):
+    files = {"calc.py": CALC}
+    _scene, pull, comment = run(
+        orca, files,
+        reply(edit("return a + b", "return a + b  # fine")),
+        reply(text("Done.")),
+        reply(text("Looks right.")))
+    assert "## Verification\n\nOrca did not run any tests:" in pull.body
+    assert "Orca did not run any tests:" in comment
+    assert "passed" not in pull.body.split("## Verification")[1]
