@@ -101,7 +101,7 @@ def solve_locally(settings: AgentSettings, path: Path, request: str,
                               lambda found, test: local_task_prompt(request, found, test),
                               _progress(log or sys.stderr))
         done = commit_as_user(workspace, request, session.agent.summary, session.protected,
-                              identity, session.setup_made)
+                              identity, session.left_out)
         return LocalOutcome(workspace.branch, done.sha, done.dropped, session, done.nested)
     finally:
         remove_worktree(workspace)

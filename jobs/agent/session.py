@@ -61,9 +61,14 @@ class SessionResult:
     setup: SetupPhase = field(default_factory=SetupPhase)
     agent_seconds: float = 0.0
     setup_made: tuple[str, ...] = ()
-    """What the setup phase left in the worktree (or restored into it): never committed."""
+    """What the setup phase left in the worktree (or restored into it)."""
     checks: Checks | None = None
     """Orca's own test runs (jobs.verify): None when the session ran none (orca solve)."""
+
+    @property
+    def left_out(self) -> tuple[str, ...]:
+        """What setup and Orca's own test runs made in the worktree: never committed."""
+        return (*self.setup_made, *(self.checks.made if self.checks else ()))
 
     @property
     def verification(self) -> str | None:
@@ -168,12 +173,13 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         raise SandboxMissing(f"the worker cannot start its sandbox: {exc}") from exc
 
     def review() -> str | None:
-        patch = worktree_diff(workspace, left_out=made)
+        patch = worktree_diff(workspace, left_out=(*made, *(checks.made if checks else ())))
         return review_prompt(patch, config.test) if patch.strip() else None
 
     timeout = settings.command_timeout
     reviews: list[Callable[[], str | None]] = [review]
     if checks is not None:
+        checks.view = workspace.view
         checks.at_base(sandbox, timeout, test_results, workspace.base_sha, config.setup,
                        toolchain(), emit)
         reviews.append(lambda: checks.review(sandbox, timeout, emit))
@@ -188,7 +194,7 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         stop=lambda: f"a stop request ({stop.reason})" if stop.is_set() else None,
     )
     if checks is not None and not stop.is_set():
-        checks.finish(sandbox, timeout, workspace.view, made, emit)
+        checks.finish(sandbox, timeout, workspace.view, (*made, *checks.made), emit)
     agent_seconds = time.monotonic() - started - (checks.seconds if checks else 0)
     emit("agent_phase", {"seconds": round(agent_seconds, 2), "network": config.network})
     return SessionResult(result, config, model, dict(tools.bounds_hit), setup, agent_seconds,

@@ -113,7 +113,7 @@ def work(ctx: RunContext, stop: StopSignal) -> dict[str, Any]:
             raise Cancelled(stop.reason)
         done = commit(workspace, commit_message(t.kind, task, t.number),
                       Author(bot.login, bot.email), co_author(ctx), protected=session.protected,
-                      left_out=session.setup_made)
+                      left_out=session.left_out)
         figures = report.Figures(session.agent.turns, session.agent.usage, session.agent.cost,
                                  time.time() - started, session.bounds, session.phases)
         return publish(Finished(ctx, workspace, task, session, done, figures, bot))

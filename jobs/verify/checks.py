@@ -24,6 +24,7 @@ from jobs.verify.compare import TestFiles, Verdict, changed_test_files, name_sta
 from jobs.verify.detect import Detected
 from jobs.verify.results import TestRun
 from jobs.verify.run import run_tests
+from jobs.workspace.environments import products
 
 Emit = Callable[[str, dict[str, Any]], None]
 
@@ -40,6 +41,10 @@ class Checks:
     repair_asked: bool = False
     seconds: float = 0.0
     files: TestFiles = field(default_factory=TestFiles)
+    view: Worktree | None = None
+    """The worktree the tests run in; what a run leaves there that was not there before
+    (`__pycache__`, `.pytest_cache`) is `made`, never committed."""
+    made: tuple[str, ...] = ()
 
     @classmethod
     def detect(cls, mirror: Path, revision: str, config_test: str | None) -> Checks:
@@ -106,7 +111,11 @@ class Checks:
     def _run(self, sandbox: Sandbox, timeout: float, emit: Emit, at: str) -> TestRun:
         started = time.monotonic()
         assert self.detected is not None
+        before = set(products(self.view)) if self.view is not None else set()
         run = run_tests(sandbox, self.detected.command, timeout)
+        if self.view is not None:
+            new = [path for path in products(self.view) if path not in before]
+            self.made = (*self.made, *(path for path in new if path not in self.made))
         self.seconds += time.monotonic() - started
         return run
 
