@@ -25,7 +25,7 @@ EXAMPLES_PACKAGE = "@octokit/webhooks-examples@7.6.1"
 SCHEMAS_PACKAGE = "@octokit/webhooks-schemas@7.6.1"
 
 # The events Orca subscribes to, with the actions it cares about. None stands for events
-# that carry no action (ping). Upstream has no issues.closed example: the schema keeps it.
+# that carry no action (ping, status). Upstream has no issues.closed example: the schema keeps it.
 WANTED: dict[str, tuple[str | None, ...]] = {
     "issues": ("labeled", "unlabeled", "closed", "reopened", "opened"),
     "issue_comment": ("created", "edited", "deleted"),
@@ -36,6 +36,9 @@ WANTED: dict[str, tuple[str | None, ...]] = {
     "installation": ("created", "deleted", "suspend", "unsuspend", "new_permissions_accepted"),
     "installation_repositories": ("added", "removed"),
     "ping": (None,),
+    "check_suite": ("completed",),
+    "check_run": ("completed",),
+    "status": (None,),
 }
 
 DEFAULT_DEST = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "webhooks"
