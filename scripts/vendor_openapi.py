@@ -64,6 +64,7 @@ OPERATIONS: list[tuple[str, str]] = [
     ("get", "/user/installations"),
     ("get", "/user/installations/{installation_id}/repositories"),
     # CI: check suites and runs, commit statuses, and the Actions jobs behind check runs.
+    ("get", "/repos/{owner}/{repo}/commits/{ref}"),
     ("get", "/repos/{owner}/{repo}/commits/{ref}/check-suites"),
     ("get", "/repos/{owner}/{repo}/commits/{ref}/check-runs"),
     ("get", "/repos/{owner}/{repo}/check-suites/{check_suite_id}"),
