@@ -95,6 +95,22 @@ class FakeCi:
             self.store.statuses.append(status)
         return status
 
+    def add_workflow_run(self, full_name: str, sha: str, workflow: str = "CI") -> WorkflowRun:
+        """The workflow run of ``workflow`` for ``sha``, made with its suite on first use; until
+        ``add_job`` gives it jobs it is queued and its suite has no check run."""
+        repo = self._repo(full_name)
+        for run in self.store.workflow_runs.values():
+            if run.repo is repo and run.suite.head_sha == sha and run.name == workflow:
+                return run
+        suite = self.add_suite(full_name, sha, ACTIONS_APP)
+        number = 1 + sum(1 for r in self.store.workflow_runs.values() if r.repo is repo)
+        slug = workflow.lower().replace(" ", "-")
+        with self.world.state.lock:
+            run = WorkflowRun(self.world.state.next_id(), repo, suite, workflow,
+                              f".github/workflows/{slug}.yml", 100 + len(slug), number)
+            self.store.workflow_runs[run.id] = run
+        return run
+
     def add_job(self, full_name: str, sha: str, name: str, conclusion: str | None = "success", *,
                 workflow: str = "CI", log: bytes | None = b"", title: str | None = None,
                 summary: str | None = None, annotations: Iterable[Annotation] = (),
@@ -102,7 +118,7 @@ class FakeCi:
         """A GitHub Actions job of ``workflow`` for ``sha``, completed with ``conclusion`` (None:
         in progress), with its log (None: expired). A re-run concludes ``rerun_conclusion``
         (default: the same again) with ``rerun_log`` (default: the same log)."""
-        run = self._workflow_run(full_name, sha, workflow)
+        run = self.add_workflow_run(full_name, sha, workflow)
         check = self.add_check_run(run.suite, name, conclusion, title=title, summary=summary,
                                    annotations=annotations)
         with self.world.state.lock:
@@ -162,21 +178,6 @@ class FakeCi:
         return gitops.commit_info(self.world.git_dir(repo.full_name), sha)
 
     # -- helpers ------------------------------------------------------------------------
-
-    def _workflow_run(self, full_name: str, sha: str, workflow: str) -> WorkflowRun:
-        """The workflow run of ``workflow`` for ``sha``, made with its suite on first use."""
-        repo = self._repo(full_name)
-        for run in self.store.workflow_runs.values():
-            if run.repo is repo and run.suite.head_sha == sha and run.name == workflow:
-                return run
-        suite = self.add_suite(full_name, sha, ACTIONS_APP)
-        number = 1 + sum(1 for r in self.store.workflow_runs.values() if r.repo is repo)
-        slug = workflow.lower().replace(" ", "-")
-        with self.world.state.lock:
-            run = WorkflowRun(self.world.state.next_id(), repo, suite, workflow,
-                              f".github/workflows/{slug}.yml", 100 + len(slug), number)
-            self.store.workflow_runs[run.id] = run
-        return run
 
     def _branch_of(self, repo: Repo, sha: str) -> str | None:
         """The head branch GitHub reports: a pull's head branch at ``sha``, else None."""
