@@ -76,7 +76,8 @@ def test_status_is_about_the_fakes_status(fake_github: FakeGitHub) -> None:
     payload = ci_payloads.status_event(fake_github, status)
     assert (payload["id"], payload["sha"], payload["context"], payload["state"]) == (
         status.id, sha, "ci/jenkins", "failure")
-    assert payload["commit"]["sha"] == sha and payload["commit"]["commit"]["message"] == "Greet\n\nBody."
+    assert payload["commit"]["sha"] == sha
+    assert payload["commit"]["commit"]["message"] == "Greet\n\nBody."
     assert [b["name"] for b in payload["branches"]] == [BRANCH]
     assert payload["sender"]["login"] == "ci-bot"
     assert payload["installation"]["id"] == installation_id

@@ -13,7 +13,7 @@ from github import Auth
 from jobs.github import ci
 from jobs.github.ci_budget import failure_size
 from tests.fakes.github import FakeGitHub
-from tests.fakes.github_ci import ACTIONS_APP, CI_PERMISSIONS, Annotation, CheckApp
+from tests.fakes.github_ci import ACTIONS_APP, CI_PERMISSIONS, Annotation, CheckApp, FakeCi
 
 REPO = "octo-org/hello"
 BRANCH = "agent/issue-1-greet"
@@ -33,7 +33,7 @@ class Scene:
         fake.add_pull(REPO, BRANCH, "main", "Greet", "Fixes #1", fake.bot_login)
 
     @property
-    def ci(self):  # type: ignore[no-untyped-def]
+    def ci(self) -> FakeCi:
         return self.fake.ci
 
     def client(self) -> github.Github:
@@ -136,6 +136,17 @@ def test_an_actions_suite_whose_workflow_has_not_started_its_jobs_is_pending(
         "pending", False, ("Release checks",))
 
 
+def test_a_suite_that_failed_without_check_runs_is_a_failure(
+        make_scene: Callable[..., Scene]) -> None:
+    scene = make_scene()
+    scene.ci.add_suite(REPO, scene.sha, ACTIONS_APP, "completed", conclusion="startup_failure")
+    state = scene.state()
+    assert (state.state, state.finished, state.failing) == ("failed", True, ("github-actions",))
+    [failure] = scene.failures()
+    assert (failure.name, failure.conclusion, failure.summary) == (
+        "github-actions", "startup_failure", ci.SUITE_FAILED)
+
+
 def test_without_statuses_read_the_checks_still_decide(make_scene: Callable[..., Scene]) -> None:
     scene = make_scene({k: v for k, v in CI_PERMISSIONS.items() if k != "statuses"})
     scene.ci.add_job(REPO, scene.sha, "test", "success")
@@ -155,8 +166,9 @@ def test_failed_with_annotations_and_the_end_of_the_log(make_scene: Callable[...
     scene = make_scene()
     job = scene.ci.add_job(REPO, scene.sha, "test (3.12)", "failure", log=LOG,
                            title="1 failed", summary="tests/test_app.py::test_greet",
-                           annotations=[Annotation("tests/test_app.py", 7, "assert 'hi' == 'hello'"),
-                                        Annotation(".github", 1, "exit code 1", "warning")])
+                           annotations=[
+                               Annotation("tests/test_app.py", 7, "assert 'hi' == 'hello'"),
+                               Annotation(".github", 1, "exit code 1", "warning")])
     scene.ci.add_job(REPO, scene.sha, "build", "success")
     lint = scene.ci.add_check_run(scene.ci.add_suite(REPO, scene.sha, LINT), "lint", "failure",
                                   summary="E501 line too long", text="a.py:1:80: E501",

@@ -19,7 +19,7 @@ or it asked nothing of it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import islice
 
 from github import Github
@@ -37,6 +37,8 @@ ACTIONS_APP = "github-actions"
 # Annotations read per check run; GitHub takes at most 50 per request when a check writes
 # them (https://docs.github.com/en/rest/checks/runs#update-a-check-run), and fifty say enough.
 MAX_ANNOTATIONS = 50
+SUITE_FAILED = "the check suite failed without a check run (for GitHub Actions: a workflow that "\
+               "could not start, such as one whose file does not parse)"
 
 
 @dataclass(frozen=True)
@@ -105,17 +107,18 @@ def ci_state(client: Github, repository: str, sha: str) -> CiState:
     """
     repo = client.get_repo(repository)
     commit = repo.get_commit(sha)
-    waiting, notes = _suites_waiting(repo, commit)
-    runs = list(commit.get_check_runs(filter="latest"))
-    failing = [r.name for r in runs if r.conclusion in FAILING_CHECKS]
-    waiting = [r.name for r in runs if r.status != "completed"] + waiting
-    failing_statuses, pending_statuses, counted, note = _statuses(commit)
-    failing, waiting = failing + failing_statuses, waiting + pending_statuses
-    notes += [note] if note else []
-    finished = not waiting
-    state = ("failed" if failing else "pending" if not finished
-             else "passed" if runs or counted else "none")
-    return CiState(sha, state, finished, _unique(failing), _unique(waiting), tuple(notes))
+    tally = _Tally()
+    for run in commit.get_check_runs(filter="latest"):
+        tally.failing += [run.name] if run.conclusion in FAILING_CHECKS else []
+        tally.waiting += [run.name] if run.status != "completed" else []
+    for suite in commit.get_check_suites():
+        _count_suite(repo, suite, tally)
+    _count_statuses(commit, tally)
+    finished = not tally.waiting
+    state = ("failed" if tally.failing else "pending" if not finished
+             else "passed" if tally.counted else "none")
+    return CiState(sha, state, finished, _unique(tally.failing), _unique(tally.waiting),
+                   tuple(tally.notes))
 
 
 def failures(client: Github, repository: str, sha: str, budget_bytes: int) -> list[Failure]:
@@ -124,8 +127,11 @@ def failures(client: Github, repository: str, sha: str, budget_bytes: int) -> li
     (UTF-8 bytes of their text, see ``ci_budget``)."""
     repo = client.get_repo(repository)
     commit = repo.get_commit(sha)
-    found = [_check_failure(repo, run, budget_bytes)
+    jobs: ci_logs.JobsBySuite = {}
+    found = [_check_failure(repo, run, budget_bytes, jobs)
              for run in commit.get_check_runs(filter="latest") if run.conclusion in FAILING_CHECKS]
+    found += [Failure(_slug(s), s.conclusion, _slug(s), summary=SUITE_FAILED)
+              for s in commit.get_check_suites() if _failed_without_runs(s)]
     found += _status_failures(commit)
     return ci_budget.fit(found, budget_bytes)
 
@@ -154,50 +160,73 @@ def fails_the_same_way(failure: Failure, others: list[Failure]) -> bool:
                and said(o) == said(failure) for o in others)
 
 
-def _suites_waiting(repo: Repository, commit: Commit) -> tuple[list[str], list[str]]:
-    """(suites still running, by App; notes on the suites not counted)."""
-    waiting: list[str] = []
-    notes: list[str] = []
-    for suite in commit.get_check_suites():
-        if suite.status == "completed":
-            continue
-        slug = suite.app.slug if suite.app else "an App"
-        if suite.latest_check_runs_count:
-            waiting.append(slug)
-        elif slug == ACTIONS_APP:
-            running, note = _actions_suite_running(repo, suite)
-            waiting += [running] if running else []
-            notes += [note] if note else []
-        else:
-            notes.append(f"not counted: the {suite.status} suite of {slug} has no check run")
-    return waiting, notes
+@dataclass
+class _Tally:
+    """What a commit's check runs, suites and statuses add up to."""
+
+    waiting: list[str] = field(default_factory=list)
+    failing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    counted: int = 0  # suites and statuses that count
 
 
-def _actions_suite_running(repo: Repository, suite: CheckSuite) -> tuple[str | None, str | None]:
-    """An Actions suite without check runs: its workflow run's name while that runs."""
+def _slug(suite: CheckSuite) -> str:
+    return suite.app.slug if suite.app else "an App"
+
+
+def _failed_without_runs(suite: CheckSuite) -> bool:
+    """A suite that failed with no check run (say, a workflow file that does not parse)."""
+    return (suite.status == "completed" and not suite.latest_check_runs_count
+            and suite.conclusion in FAILING_CHECKS)
+
+
+def _count_suite(repo: Repository, suite: CheckSuite, tally: _Tally) -> None:
+    """Add one suite: completed, running, or an empty one that does not count."""
+    slug = _slug(suite)
+    if suite.status == "completed":
+        tally.counted += 1
+        tally.failing += [slug] if _failed_without_runs(suite) else []
+    elif suite.latest_check_runs_count:
+        tally.counted += 1
+        tally.waiting.append(slug)
+    elif slug == ACTIONS_APP:
+        _count_actions_suite(repo, suite, tally)
+    else:
+        tally.notes.append(f"not counted: the {suite.status} suite of {slug} has no check run")
+
+
+def _count_actions_suite(repo: Repository, suite: CheckSuite, tally: _Tally) -> None:
+    """An Actions suite without check runs counts while its workflow run has not completed."""
     try:
         runs = list(repo.get_workflow_runs(check_suite_id=suite.id))
     except GithubException as exc:
-        return None, f"not counted: an Actions suite without check runs ({ci_logs.describe(exc)})"
+        tally.notes.append(f"not counted: an Actions suite without check runs "
+                           f"({ci_logs.describe(exc)})")
+        return
     running = [r.name or "GitHub Actions" for r in runs if r.status != "completed"]
     if running:
-        return running[0], None
-    return None, "not counted: an Actions suite with no workflow run and no check run"
+        tally.counted += 1
+        tally.waiting += running
+    else:
+        tally.notes.append("not counted: an Actions suite with no check run and no workflow "
+                           "run under way")
 
 
-def _statuses(commit: Commit) -> tuple[list[str], list[str], int, str | None]:
-    """(failing contexts, pending contexts, how many statuses, a note if unreadable)."""
+def _count_statuses(commit: Commit, tally: _Tally) -> None:
+    """Add the commit statuses; a repository that uses none adds nothing."""
     try:
         combined = commit.get_combined_status()
         statuses = list(combined.statuses)
     except GithubException as exc:
-        return [], [], 0, f"commit statuses not read: {ci_logs.describe(exc)}"
-    failing = [s.context for s in statuses if s.state in FAILING_STATUSES]
-    pending = [s.context for s in statuses if s.state == "pending"]
-    return failing, pending, combined.total_count, None
+        tally.notes.append(f"commit statuses not read: {ci_logs.describe(exc)}")
+        return
+    tally.failing += [s.context for s in statuses if s.state in FAILING_STATUSES]
+    tally.waiting += [s.context for s in statuses if s.state == "pending"]
+    tally.counted += combined.total_count
 
 
-def _check_failure(repo: Repository, run: CheckRun, budget: int) -> Failure:
+def _check_failure(repo: Repository, run: CheckRun, budget: int,
+                   jobs: ci_logs.JobsBySuite) -> Failure:
     """A failing check run with its output, annotations and, for Actions, its job's log."""
     output, app = run.output, run.app.slug if run.app else ""
     notes, left_out = _annotations(run, output.annotations_count or 0)
@@ -207,7 +236,7 @@ def _check_failure(repo: Repository, run: CheckRun, budget: int) -> Failure:
     if app != ACTIONS_APP:
         return failure
     # Cleaning shrinks a log (timestamps, colours), so read twice what it may show.
-    log = ci_logs.job_log(repo, run, 2 * budget)
+    log = ci_logs.job_log(repo, run, 2 * budget, jobs)
     return replace(failure, log=log.text, log_size=log.size, log_note=log.note,
                    job_id=log.job_id)
 

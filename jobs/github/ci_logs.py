@@ -38,6 +38,10 @@ _WHY = {403: "the installation may not read Actions (it needs actions: read)",
         404: "no such job or log", 410: "the log has expired"}
 
 
+# The Actions jobs found for each check suite id, so a suite's runs are listed once.
+JobsBySuite = dict[int, list[WorkflowJob]]
+
+
 @dataclass(frozen=True)
 class JobLog:
     """What was found of a check run's job log."""
@@ -48,10 +52,12 @@ class JobLog:
     note: str | None = None  # "log unavailable: why", or why the end shown is not the end
 
 
-def job_log(repo: Repository, check_run: CheckRun, keep: int) -> JobLog:
-    """The last ``keep`` bytes (about) of the log of ``check_run``'s Actions job."""
+def job_log(repo: Repository, check_run: CheckRun, keep: int,
+            jobs: JobsBySuite | None = None) -> JobLog:
+    """The last ``keep`` bytes (about) of the log of ``check_run``'s Actions job; ``jobs``
+    keeps the jobs found per suite for the next check run of the same suite."""
     try:
-        job = find_job(repo, check_run)
+        job = find_job(repo, check_run, {} if jobs is None else jobs)
     except GithubException as exc:
         return JobLog(note=f"log unavailable: {describe(exc)}")
     if job is None:
@@ -68,13 +74,16 @@ def job_log(repo: Repository, check_run: CheckRun, keep: int) -> JobLog:
     return JobLog(job.id, clean(raw), total, note)
 
 
-def find_job(repo: Repository, check_run: CheckRun) -> WorkflowJob | None:
-    """The job whose ``check_run_url`` is ``check_run``, through its suite's workflow runs."""
-    for run in repo.get_workflow_runs(check_suite_id=check_run.check_suite.id):
-        for job in run.jobs("all"):
-            if job.check_run_url.rstrip("/").endswith(f"/check-runs/{check_run.id}"):
-                return job
-    return None
+def find_job(repo: Repository, check_run: CheckRun, jobs: JobsBySuite) -> WorkflowJob | None:
+    """The job whose ``check_run_url`` is ``check_run``, through its suite's workflow runs
+    (every attempt's jobs, read once per suite into ``jobs``)."""
+    suite_id = check_run.check_suite.id
+    if suite_id not in jobs:
+        jobs[suite_id] = [job for run in repo.get_workflow_runs(check_suite_id=suite_id)
+                          for job in run.jobs("all")]
+    ending = f"/check-runs/{check_run.id}"
+    return next((j for j in jobs[suite_id] if j.check_run_url.rstrip("/").endswith(ending)),
+                None)
 
 
 def describe(exc: GithubException) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes import github_objects_ci as ci_objects
-from tests.fakes.github_api_checks import _pulls
+from tests.fakes.github_api_checks import pulls_json
 from tests.fakes.github_api_common import (
     ApiError, Ctx, Route, json_response, not_found, paginate_wrapped,
 )
@@ -32,7 +32,7 @@ def run_json(ctx: Ctx, run: WorkflowRun) -> dict[str, Any]:
     """A workflow run with its head commit and pulls; its actor is the repository's owner."""
     info = _ci(ctx).head_commit_info(run.repo, run.suite.head_sha)
     head = ci_objects.simple_commit(run.suite.head_sha, info)
-    return ci_objects.workflow_run(ctx.site, run, head, _pulls(ctx, run.repo, run.suite.head_sha),
+    return ci_objects.workflow_run(ctx.site, run, head, pulls_json(ctx, run.repo, run.suite.head_sha),
                                    run.repo.owner)
 
 

@@ -34,7 +34,8 @@ def _commit(ctx: Ctx, repo: Repo, ref: str) -> str:
     return sha
 
 
-def _pulls(ctx: Ctx, repo: Repo, sha: str) -> list[dict[str, Any]]:
+def pulls_json(ctx: Ctx, repo: Repo, sha: str) -> list[dict[str, Any]]:
+    """The ``pull-request-minimal`` list of a check suite, check run or workflow run."""
     return [ci_objects.pull_minimal(ctx.site, p) for p in _ci(ctx).pulls_for(repo, sha)]
 
 
@@ -46,12 +47,12 @@ def suite_json(ctx: Ctx, suite: CheckSuite) -> dict[str, Any]:
     """A suite with its head commit and pulls, as GitHub serves it."""
     info = _ci(ctx).head_commit_info(suite.repo, suite.head_sha)
     return ci_objects.check_suite(ctx.site, suite, ci_objects.simple_commit(suite.head_sha, info),
-                                  _pulls(ctx, suite.repo, suite.head_sha), _owner(ctx, suite))
+                                  pulls_json(ctx, suite.repo, suite.head_sha), _owner(ctx, suite))
 
 
 def run_json(ctx: Ctx, run: CheckRun) -> dict[str, Any]:
     """A check run with its pulls and, for an Actions job, the job's page as details."""
-    return ci_objects.check_run(ctx.site, run, _pulls(ctx, run.suite.repo, run.suite.head_sha),
+    return ci_objects.check_run(ctx.site, run, pulls_json(ctx, run.suite.repo, run.suite.head_sha),
                                 _owner(ctx, run.suite), _ci(ctx).store.job_of(run))
 
 

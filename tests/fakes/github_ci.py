@@ -49,15 +49,18 @@ class FakeCi:
     # -- scene builders -------------------------------------------------------------------
 
     def add_suite(self, full_name: str, sha: str, app: CheckApp = ACTIONS_APP,
-                  status: str = "queued", head_branch: str | None = None) -> CheckSuite:
-        """A check suite of ``app`` for commit ``sha``; ``status`` holds only while it has no
-        run (GitHub makes such empty ``queued`` suites for Apps that never run)."""
+                  status: str = "queued", head_branch: str | None = None,
+                  conclusion: str | None = None) -> CheckSuite:
+        """A check suite of ``app`` for commit ``sha``; ``status`` and ``conclusion`` hold
+        only while it has no run (GitHub makes such empty ``queued`` suites for Apps that never
+        run, and fails an Actions suite without runs when its workflow cannot start)."""
         repo = self._repo(full_name)
         if gitops.rev_parse(self.world.git_dir(full_name), sha) != sha:
             raise ValueError(f"{sha} is not a commit of {full_name}")
         with self.world.state.lock:
             suite = CheckSuite(self.world.state.next_id(), repo, sha,
-                               head_branch or self._branch_of(repo, sha), app, own_status=status)
+                               head_branch or self._branch_of(repo, sha), app, own_status=status,
+                               own_conclusion=conclusion)
             self.store.suites[suite.id] = suite
         return suite
 

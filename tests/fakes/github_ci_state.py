@@ -88,7 +88,9 @@ class CheckSuite:
         runs = self.latest_runs()
         if not runs:
             return self.own_conclusion
-        return rollup_conclusion([r.conclusion for r in runs]) if self.status == "completed" else None
+        if self.status != "completed":
+            return None
+        return rollup_conclusion([r.conclusion for r in runs])
 
 
 @dataclass

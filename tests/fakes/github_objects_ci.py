@@ -18,8 +18,8 @@ from tests.fakes.github_state import Issue, Repo, User, iso
 def check_app(site: Site, app: CheckApp, owner: User) -> dict[str, Any]:
     """The ``integration`` a suite or run belongs to."""
     return {
-        "id": app.id, "slug": app.slug, "node_id": node_id("A", app.id), "owner": simple_user(site, owner),
-        "name": app.name, "description": "", "external_url": f"{site.web}/apps/{app.slug}",
+        "id": app.id, "slug": app.slug, "node_id": node_id("A", app.id),
+        "owner": simple_user(site, owner), "name": app.name, "description": "", "external_url": f"{site.web}/apps/{app.slug}",
         "html_url": f"{site.web}/apps/{app.slug}", "created_at": "2018-07-30T09:30:17Z",
         "updated_at": "2019-12-10T19:04:12Z", "events": [],
         "permissions": {"actions": "write", "checks": "write", "contents": "write",
@@ -134,7 +134,7 @@ def workflow_run(site: Site, run: WorkflowRun, head_commit: dict[str, Any],
     return {
         "id": run.id, "node_id": node_id("WFR", run.id), "name": run.name,
         "head_branch": run.suite.head_branch, "head_sha": run.suite.head_sha, "path": run.path,
-        "display_title": head_commit["message"].splitlines()[0] if head_commit["message"] else run.name,
+        "display_title": (head_commit["message"].splitlines() or [run.name])[0],
         "run_number": run.run_number, "run_attempt": run.run_attempt, "event": run.event,
         "status": run.status, "conclusion": run.conclusion, "workflow_id": run.workflow_id,
         "check_suite_id": run.suite.id, "check_suite_node_id": node_id("CS", run.suite.id),

@@ -43,7 +43,8 @@ def test_checks_and_jobs_are_linked_as_on_github(fake_github: FakeGitHub) -> Non
     installation_id, sha = _scene(fake_github)
     ci = fake_github.ci
     failing = ci.add_job(REPO, sha, "test", "failure", log=b"\x1b[31mE   assert 1 == 2\x1b[0m\n",
-                         title="1 failed", annotations=[Annotation("src/app.py", 3, "assert 1 == 2")])
+                         title="1 failed",
+                         annotations=[Annotation("src/app.py", 3, "assert 1 == 2")])
     ci.add_job(REPO, sha, "build", "success")
     ci.add_check_run(ci.add_suite(REPO, sha, LINT), "lint", "neutral", summary="2 warnings")
 
@@ -76,7 +77,8 @@ def test_a_rerun_makes_a_new_attempt_with_a_new_check_run(fake_github: FakeGitHu
 
     commit = repo.get_commit(sha)
     assert [r.conclusion for r in commit.get_check_runs()] == ["success"]
-    assert sorted(r.conclusion for r in commit.get_check_runs(filter="all")) == ["failure", "success"]
+    every = commit.get_check_runs(filter="all")
+    assert sorted(r.conclusion for r in every) == ["failure", "success"]
     [run] = repo.get_workflow_runs(head_sha=sha)
     assert (run.run_attempt, run.conclusion) == (2, "success")
     [latest] = run.jobs()
