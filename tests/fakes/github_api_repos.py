@@ -47,7 +47,8 @@ def get_branch(ctx: Ctx, owner: str, repo: str, branch: str) -> Response:
 
 
 def get_commit(ctx: Ctx, owner: str, repo: str, ref: str) -> Response:
-    """``GET /repos/{owner}/{repo}/commits/{ref}`` (without its files and stats)."""
+    """``GET /repos/{owner}/{repo}/commits/{ref}`` (without its files and stats; a branch
+    name with a slash is not routed here, a sha or a plain name is)."""
     found = ctx.repo(owner, repo, "contents", "read")
     sha = gitops.rev_parse(ctx.fake.git_dir(found.full_name), ref)
     if sha is None:

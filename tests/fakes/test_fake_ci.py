@@ -152,3 +152,19 @@ def test_scene_builders_refuse_what_github_would_not_hold(fake_github: FakeGitHu
         fake_github.ci.add_suite(REPO, "0" * 40)
     with pytest.raises(ValueError):
         fake_github.ci.add_status(REPO, "0" * 40, "ci", "green")
+
+
+def test_each_ci_object_is_served_on_its_own(fake_github: FakeGitHub) -> None:
+    installation_id, sha = _scene(fake_github)
+    job = fake_github.ci.add_job(REPO, sha, "test", "failure", summary="1 failed")
+    repo = _client(fake_github, installation_id).get_repo(REPO)
+    suite = repo.get_check_suite(job.check_run.suite.id)
+    assert (suite.head_sha, suite.conclusion) == (sha, "failure")
+    assert [r.name for r in suite.get_check_runs()] == ["test"]
+    assert repo.get_check_run(job.check_run.id).output.summary == "1 failed"
+    run = repo.get_workflow_run(job.run.id)
+    assert (run.check_suite_id, run.head_sha, run.name) == (suite.id, sha, "CI")
+    assert repo.get_workflow_job(job.id).check_run_url.endswith(f"/check-runs/{job.check_run.id}")
+    assert repo.get_commit(sha).sha == sha
+    assert repo.get_commit("main").sha == fake_github.branch_sha(REPO, "main")
+    assert fake_github.violations == []
