@@ -152,7 +152,7 @@ def test_without_statuses_read_the_checks_still_decide(make_scene: Callable[...,
     scene.ci.add_job(REPO, scene.sha, "test", "success")
     state = scene.state()
     assert (state.state, state.finished) == ("passed", True)
-    assert any("403" in n for n in state.notes)
+    assert any("(403" in n and "statuses: read" in n for n in state.notes)
 
 
 # -- what failed -------------------------------------------------------------------------------
@@ -268,7 +268,7 @@ def test_a_rerun_without_actions_write_says_why(make_scene: Callable[..., Scene]
     scene = make_scene()
     job = scene.ci.add_job(REPO, scene.sha, "test", "failure")
     rerun = ci.rerun_job(scene.client(), REPO, job.id)
-    assert not rerun.started and "403" in rerun.why
+    assert not rerun.started and "(403" in rerun.why and "actions: write" in rerun.why
     assert scene.fake.ci.store.reruns == []
 
 

@@ -144,7 +144,7 @@ def rerun_job(client: Github, repository: str, job_id: int) -> Rerun:
         client.requester.requestJsonAndCheck(
             "POST", f"/repos/{repository}/actions/jobs/{job_id}/rerun")
     except GithubException as exc:
-        return Rerun(False, ci_logs.describe(exc))
+        return Rerun(False, ci_logs.describe(exc, "actions: write"))
     return Rerun(True)
 
 
@@ -218,7 +218,8 @@ def _count_statuses(commit: Commit, tally: _Tally) -> None:
         combined = commit.get_combined_status()
         statuses = list(combined.statuses)
     except GithubException as exc:
-        tally.notes.append(f"commit statuses not read: {ci_logs.describe(exc)}")
+        why = ci_logs.describe(exc, "statuses: read")
+        tally.notes.append(f"commit statuses not read: {why}")
         return
     tally.failing += [s.context for s in statuses if s.state in FAILING_STATUSES]
     tally.waiting += [s.context for s in statuses if s.state == "pending"]

@@ -34,8 +34,7 @@ _STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?", re.M)
 # A carriage return redraws its line (progress bars): keep what was drawn last.
 _REDRAWN = re.compile(r"[^\n]*\r(?!\n)")
 # What GitHub answers, in words: 410 is what API users report for an expired log.
-_WHY = {403: "the installation may not read Actions (it needs actions: read)",
-        404: "no such job or log", 410: "the log has expired"}
+_WHY = {404: "no such job or log", 410: "the log has expired"}
 
 
 # The Actions jobs found for each check suite id, so a suite's runs are listed once.
@@ -86,10 +85,12 @@ def find_job(repo: Repository, check_run: CheckRun, jobs: JobsBySuite) -> Workfl
                 None)
 
 
-def describe(exc: GithubException) -> str:
-    """GitHub's refusal in words, with its status and message."""
+def describe(exc: GithubException, permission: str = "actions: read") -> str:
+    """GitHub's refusal in words, with its status and message; a 403 names ``permission``,
+    the one the installation may lack."""
     message = exc.data.get("message") if isinstance(exc.data, dict) else None
-    why = _WHY.get(exc.status, "GitHub refused")
+    why = (f"the installation may lack {permission}" if exc.status == 403
+           else _WHY.get(exc.status, "GitHub refused"))
     return f"{why} ({exc.status}{': ' + message if message else ''})"
 
 
