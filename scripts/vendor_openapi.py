@@ -63,6 +63,22 @@ OPERATIONS: list[tuple[str, str]] = [
     # Mission control's sign-in: which repositories a signed-in person can read.
     ("get", "/user/installations"),
     ("get", "/user/installations/{installation_id}/repositories"),
+    # CI: check suites and runs, commit statuses, and the Actions jobs behind check runs.
+    ("get", "/repos/{owner}/{repo}/commits/{ref}"),
+    ("get", "/repos/{owner}/{repo}/commits/{ref}/check-suites"),
+    ("get", "/repos/{owner}/{repo}/commits/{ref}/check-runs"),
+    ("get", "/repos/{owner}/{repo}/check-suites/{check_suite_id}"),
+    ("get", "/repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs"),
+    ("get", "/repos/{owner}/{repo}/check-runs/{check_run_id}"),
+    ("get", "/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations"),
+    ("get", "/repos/{owner}/{repo}/commits/{ref}/status"),
+    ("get", "/repos/{owner}/{repo}/commits/{commit_sha}/pulls"),
+    ("get", "/repos/{owner}/{repo}/actions/runs"),
+    ("get", "/repos/{owner}/{repo}/actions/runs/{run_id}"),
+    ("get", "/repos/{owner}/{repo}/actions/runs/{run_id}/jobs"),
+    ("get", "/repos/{owner}/{repo}/actions/jobs/{job_id}"),
+    ("get", "/repos/{owner}/{repo}/actions/jobs/{job_id}/logs"),
+    ("post", "/repos/{owner}/{repo}/actions/jobs/{job_id}/rerun"),
 ]
 
 # Operation details a validator never reads; dropping them keeps the file small.
@@ -153,9 +169,13 @@ def write_vendor(pruned: dict[str, Any], licence: str, version: str, out_dir: Pa
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / PRUNED_NAME).write_text(json.dumps(pruned, separators=(",", ":"), sort_keys=True))
     (out_dir / "LICENSE").write_text(licence)
+    rows = "".join(f"| {method.upper()} | `{path}` |\n" for path, item in pruned["paths"].items()
+                   for method in item if method != "parameters")
     (out_dir / "README.md").write_text(
         f"Pruned from `{PACKAGE}` version {version} (`generated/api.github.com.json`), MIT licence"
-        " (see LICENSE).\nRegenerate with `python scripts/vendor_openapi.py`.\n"
+        " (see LICENSE).\nRegenerate with `python scripts/vendor_openapi.py`.\n\n"
+        "The operations kept (`OPERATIONS` in that script), with every component they"
+        " reference:\n\n| method | path |\n| --- | --- |\n" + rows
     )
 
 

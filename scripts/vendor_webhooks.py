@@ -1,7 +1,9 @@
 """Regenerate tests/fixtures/webhooks/ from pinned @octokit npm packages.
 
-Usage: ``python scripts/vendor_webhooks.py [--dest DIR]``. Needs ``npm`` and the npm registry;
-the tests never do, they read only the vendored files this script writes.
+Usage: ``python scripts/vendor_webhooks.py [--dest DIR] [--tarballs DIR]``. Needs ``npm`` and
+the npm registry, or ``--tarballs``: a folder holding the two pinned packages as ``npm pack``
+names them (``octokit-webhooks-examples-7.6.1.tgz``...). The tests never need either; they
+read only the vendored files this script writes.
 
 What it writes:
 
@@ -25,7 +27,7 @@ EXAMPLES_PACKAGE = "@octokit/webhooks-examples@7.6.1"
 SCHEMAS_PACKAGE = "@octokit/webhooks-schemas@7.6.1"
 
 # The events Orca subscribes to, with the actions it cares about. None stands for events
-# that carry no action (ping). Upstream has no issues.closed example: the schema keeps it.
+# that carry no action (ping, status). Upstream has no issues.closed example: the schema keeps it.
 WANTED: dict[str, tuple[str | None, ...]] = {
     "issues": ("labeled", "unlabeled", "closed", "reopened", "opened"),
     "issue_comment": ("created", "edited", "deleted"),
@@ -36,18 +38,31 @@ WANTED: dict[str, tuple[str | None, ...]] = {
     "installation": ("created", "deleted", "suspend", "unsuspend", "new_permissions_accepted"),
     "installation_repositories": ("added", "removed"),
     "ping": (None,),
+    "check_suite": ("completed",),
+    "check_run": ("completed",),
+    "status": (None,),
 }
 
 DEFAULT_DEST = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "webhooks"
 
 
-def npm_unpack(spec: str, workdir: Path) -> Path:
-    """``npm pack`` one package into workdir and return its unpacked ``package/`` folder."""
-    out = subprocess.run(
-        ["npm", "pack", spec, "--json", "--pack-destination", str(workdir)],
-        check=True, capture_output=True, text=True, cwd=workdir,
-    )
-    tarball = workdir / json.loads(out.stdout)[0]["filename"]
+def tarball_name(spec: str) -> str:
+    """The file ``npm pack`` writes for ``@scope/name@version``: ``scope-name-version.tgz``."""
+    name, _, version = spec.lstrip("@").rpartition("@")
+    return f"{name.replace('/', '-')}-{version}.tgz"
+
+
+def npm_unpack(spec: str, workdir: Path, tarballs: Path | None = None) -> Path:
+    """Unpack one package (``npm pack`` it, or take it from ``tarballs``) into workdir and
+    return its ``package/`` folder."""
+    if tarballs is not None:
+        tarball = tarballs / tarball_name(spec)
+    else:
+        out = subprocess.run(
+            ["npm", "pack", spec, "--json", "--pack-destination", str(workdir)],
+            check=True, capture_output=True, text=True, cwd=workdir,
+        )
+        tarball = workdir / json.loads(out.stdout)[0]["filename"]
     target = workdir / tarball.stem
     with tarfile.open(tarball) as archive:
         archive.extractall(target, filter="data")
@@ -107,12 +122,13 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, separators=(",", ":"), sort_keys=False) + "\n")
 
 
-def vendor(dest: Path) -> None:
-    """Fetch both pinned packages and (re)write the vendored files under dest."""
+def vendor(dest: Path, tarballs: Path | None = None) -> None:
+    """Fetch (or take from ``tarballs``) both pinned packages and (re)write the vendored
+    files under dest."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        examples_pkg = npm_unpack(EXAMPLES_PACKAGE, work)
-        schemas_pkg = npm_unpack(SCHEMAS_PACKAGE, work)
+        examples_pkg = npm_unpack(EXAMPLES_PACKAGE, work, tarballs)
+        schemas_pkg = npm_unpack(SCHEMAS_PACKAGE, work, tarballs)
         index = json.loads((examples_pkg / "api.github.com" / "index.json").read_text())
         schema = json.loads((schemas_pkg / "schema.json").read_text())
     for old in (dest / "examples").glob("*.json"):
@@ -127,7 +143,9 @@ def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST)
-    vendor(parser.parse_args().dest)
+    parser.add_argument("--tarballs", type=Path, help="a folder with the packed packages")
+    args = parser.parse_args()
+    vendor(args.dest, args.tarballs)
 
 
 if __name__ == "__main__":

@@ -186,10 +186,14 @@ def replace_strings(node: Any, old: str | re.Pattern[str], new: Any) -> Any:
 
 
 _GITHUB_URL = re.compile(r"(https?|git)://((?:[\w-]+\.)*)github\.com|([\w-]+)@github\.com:")
+# Commit authors' addresses (``noreply@github.com``, ``<id>+<login>@users.noreply.github.com``):
+# GitHub Enterprise Server spells them on its own host.
+_GITHUB_EMAIL = re.compile(r"(@(?:[\w-]+\.)*)github\.com\b")
 
 
 def repoint(payload: dict[str, Any], web: str) -> dict[str, Any]:
-    """Move every github.com URL onto web: api.* to /api/v3, uploads.* to /api/uploads."""
+    """Move every github.com URL onto web (api.* to /api/v3, uploads.* to /api/uploads), and
+    every github.com e-mail address onto web's host."""
     # git:// and ssh URLs name the host without the web port, as GHES does.
     host = urlsplit(web).hostname
 
@@ -201,7 +205,8 @@ def repoint(payload: dict[str, Any], web: str) -> dict[str, Any]:
         sub = match.group(2)
         return api(web) if sub == "api." else f"{web}/api/uploads" if sub == "uploads." else web
 
-    return replace_strings(payload, _GITHUB_URL, moved)
+    replace_strings(payload, _GITHUB_URL, moved)
+    return replace_strings(payload, _GITHUB_EMAIL, rf"\g<1>{host}")
 
 
 def retarget_repository(payload: dict[str, Any], spec: RepoSpec, web: str) -> None:

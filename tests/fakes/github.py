@@ -10,6 +10,9 @@ land in ``fake.violations``, and every request in ``fake.calls``.
         fake_github.add_repo("octo-org/hello", inst, {"README.md": "hi\\n"})
         ...
         assert fake_github.violations == []
+
+CI state (check suites and runs, commit statuses, Actions runs, jobs and their logs) is set
+through ``fake.ci`` (``tests/fakes/github_ci.py``).
 """
 
 from __future__ import annotations

@@ -167,3 +167,12 @@ def paginate(ctx: Ctx, items: list[Any]) -> Response:
         url = f"{ctx.site.web}{ctx.request.path}?{urlencode(args)}"
         headers["Link"] = f'<{url}>; rel="next"'
     return json_response(chunk, headers=headers)
+
+
+def paginate_wrapped(ctx: Ctx, key: str, items: list[Any]) -> Response:
+    """One page of ``items`` as ``{"total_count": N, key: [...]}``, the shape of GitHub's
+    check-run, check-suite, workflow-run and job lists, with the ``Link`` header."""
+    page = paginate(ctx, items)
+    body = {"total_count": len(items), key: json.loads(page.get_data())}
+    link = page.headers.get("Link")
+    return json_response(body, headers={"Link": link} if link else None)

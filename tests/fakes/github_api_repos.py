@@ -46,6 +46,16 @@ def get_branch(ctx: Ctx, owner: str, repo: str, branch: str) -> Response:
     })
 
 
+def get_commit(ctx: Ctx, owner: str, repo: str, ref: str) -> Response:
+    """``GET /repos/{owner}/{repo}/commits/{ref}`` (without its files and stats; a branch
+    name with a slash is not routed here, a sha or a plain name is)."""
+    found = ctx.repo(owner, repo, "contents", "read")
+    sha = gitops.rev_parse(ctx.fake.git_dir(found.full_name), ref)
+    if sha is None:
+        raise ApiError(422, f"No commit found for SHA: {ref}")
+    return json_response(_commit_json(ctx, found, sha))
+
+
 def _commit_json(ctx: Ctx, repo: Repo, sha: str) -> dict[str, Any]:
     """The ``commit`` object for ``sha``, read from the bare repository."""
     info = gitops.commit_info(ctx.fake.git_dir(repo.full_name), sha)
@@ -207,6 +217,7 @@ ROUTES: list[Route] = [
     ("GET", _REPO + "/collaborators/<username>/permission", get_permission),
     ("GET", _REPO + "/branches/<path:branch>", get_branch),
     ("GET", _REPO + "/contents/<path:path>", get_contents),
+    ("GET", _REPO + "/commits/<ref>", get_commit),
     ("GET", _REPO + "/issues/<int:issue_number>", get_issue),
     ("GET", _REPO + "/issues/<int:issue_number>/comments", list_comments),
     ("POST", _REPO + "/issues/<int:issue_number>/comments", create_comment),

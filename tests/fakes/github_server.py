@@ -13,13 +13,17 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes import github_api_app, github_api_pulls, github_api_repos, github_api_user
+from tests.fakes import (
+    github_api_actions, github_api_app, github_api_checks, github_api_pulls, github_api_repos,
+    github_api_user,
+)
 from tests.fakes import github_git as gitops
 from tests.fakes import github_graphql, openapi
 from tests.fakes.github_api_common import (
     DOCS, ApiError, Ctx, can_reach, json_response,
 )
 from tests.fakes.github_auth import Credentials, parse_authorization, token_is_live
+from tests.fakes.github_ci import LOG_PATH
 from tests.fakes.github_state import grants
 
 if TYPE_CHECKING:
@@ -28,7 +32,7 @@ if TYPE_CHECKING:
 API_PREFIX = openapi.API_PREFIX
 _GIT_PATH = re.compile(r"^/(?P<owner>[^/]+)/(?P<name>[^/]+?)\.git(?P<rest>/.*)$")
 _ROUTES = (github_api_app.ROUTES + github_api_repos.ROUTES + github_api_pulls.ROUTES
-           + github_api_user.ROUTES)
+           + github_api_user.ROUTES + github_api_checks.ROUTES + github_api_actions.ROUTES)
 URL_MAP = Map([Rule(rule, methods=[method], endpoint=handler)
                for method, rule, handler in _ROUTES], strict_slashes=False)
 
@@ -71,6 +75,8 @@ def dispatch(fake: FakeGitHub, request: Request) -> Response:
         response = _git(fake, request, creds)
     elif request.path == github_graphql.GRAPHQL_PATH and request.method == "POST":
         response = github_graphql.answer(fake, request)
+    elif request.path.startswith(LOG_PATH + "/") and request.method == "GET":
+        response = github_api_actions.download_log(fake, request, request.path[len(LOG_PATH) + 1:])
     elif request.path == "/login/oauth/access_token":
         response = _oauth_access_token(fake, request)
     elif request.path == "/login/oauth/authorize":

@@ -11,6 +11,7 @@ from typing import Any
 from tests.fakes import github_git as gitops
 from tests.fakes import github_objects as objects
 from tests.fakes import github_objects_threads as threads
+from tests.fakes.github_ci import FakeCi
 from tests.fakes.github_state import (
     DEFAULT_INSTALLATION_PERMISSIONS, ROLE_LEVELS, Comment, Delivery, Installation, Issue,
     PullInfo, Repo, Review, ReviewComment, State, User, now,
@@ -33,6 +34,7 @@ class FakeWorld:
         bot = self.state.user(self.bot_login, "Bot")
         self.bot_user_id: int = bot.id
         self.app_owner = self.state.user("orca-maintainers", "Organization")
+        self.ci = FakeCi(self)  # check suites and runs, statuses, Actions runs, jobs and logs
 
     # -- scene builders -------------------------------------------------------------------
 

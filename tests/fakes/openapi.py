@@ -41,10 +41,28 @@ def spec_dict() -> dict[str, Any]:
     return json.loads(SPEC_PATH.read_text())
 
 
+def _admit_null_in_nullable_enums(node: Any) -> Any:
+    """A copy of ``node`` where every ``nullable`` schema with an ``enum`` also lists null.
+
+    GitHub sends null there (a check run's ``conclusion`` until it completes, which the
+    description marks required and nullable); openapi-core follows the OpenAPI 3.0.3 reading
+    that ``nullable`` does not widen an ``enum``, so without this it refuses GitHub's answer.
+    """
+    if isinstance(node, list):
+        return [_admit_null_in_nullable_enums(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    copy = {key: _admit_null_in_nullable_enums(value) for key, value in node.items()}
+    if copy.get("nullable") is True and isinstance(copy.get("enum"), list) \
+            and None not in copy["enum"]:
+        copy["enum"] = [*copy["enum"], None]
+    return copy
+
+
 @functools.cache
 def github_openapi() -> OpenAPI:
     """The process-wide OpenAPI object with ``servers`` pointing at the local fakes."""
-    spec = dict(spec_dict())
+    spec = _admit_null_in_nullable_enums(spec_dict())
     spec["servers"] = [_SERVER]
     # The spec is GitHub's and large; validating the spec itself would only cost time.
     return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
