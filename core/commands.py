@@ -5,7 +5,8 @@ are not commands. Lines inside fenced code blocks and quoted lines (`> /agent ..
 quoting someone else) are skipped, so pasting a command as an example does not run it.
 
 What follows `/agent`:
-- `stop`, `stop push` (or `stop and push`), `retry`, `help`, or nothing: those commands;
+- `stop`, `stop push` (or `stop and push`), `retry`, `help`, `fix ci` (on a pull request), or
+  nothing: those commands;
 - a verb reserved for what comes next (RESERVED: reviews, plans, CI fixes, attempts): not yet
   a command, and not a request either, so that it can become one without changing what a
   comment means; the reply says so;
@@ -26,8 +27,8 @@ _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 # that starts with "stop" ("stop using globals in db.py") is a request, not this command.
 _STOP = re.compile(r"stop(?P<push>\s+(and\s+)?push)?[.!]?", re.IGNORECASE)
 # Verbs the coming capabilities take: `/agent review`, `/agent plan <goal>`, `/agent go`,
-# `/agent fix ci`, `/agent use attempt <k>`.
-RESERVED = ("review", "plan", "go", "fix ci", "use attempt")
+# `/agent use attempt <k>`.
+RESERVED = ("review", "plan", "go", "use attempt")
 # Options a request will carry at its end: `/agent <request> --attempts 3`.
 RESERVED_OPTIONS = ("attempts",)
 _RESERVED = re.compile(r"(?P<verb>" + "|".join(v.replace(" ", r"\s+") for v in RESERVED)
@@ -35,6 +36,8 @@ _RESERVED = re.compile(r"(?P<verb>" + "|".join(v.replace(" ", r"\s+") for v in R
 _OPTION = re.compile(r"\s--(?P<name>" + "|".join(RESERVED_OPTIONS) + r")(?:[\s=]+\S+)?\s*$",
                      re.IGNORECASE)
 _DO = re.compile(r"do\s+(?P<request>\S.*)", re.IGNORECASE | re.DOTALL)
+# `/agent fix ci`, with anything after it as guidance for the round.
+_FIX_CI = re.compile(r"fix\s+ci(?=[\s.!:,;]|$)[\s.!:,;]*(?P<text>.*)", re.IGNORECASE | re.DOTALL)
 
 HELP = """Orca's commands (a comment line that starts with `/agent`; write access needed):
 
@@ -44,17 +47,18 @@ HELP = """Orca's commands (a comment line that starts with `/agent`; write acces
 | `/agent stop` | stops this issue's or PR's queued or running run; nothing half-done is pushed |
 | `/agent stop push` | stops it and pushes the work so far as a draft |
 | `/agent retry` | runs the last request on this issue or PR again |
+| `/agent fix ci` | on a pull request: the agent fixes what failed in CI on its head commit and pushes a commit |
 | `/agent help` | this list |
 | `/agent do <request>` | a request that starts with one of the words below |
 
-Reserved for what Orca will do next, not yet commands: `review`, `plan`, `go`, `fix ci`, `use attempt`, and the option `--attempts` at the end of a request.
+Reserved for what Orca will do next, not yet commands: `review`, `plan`, `go`, `use attempt`, and the option `--attempts` at the end of a request.
 
 Reviews on Orca's own pull requests need no command: Orca addresses each review's comments in one run."""
 
 
 @dataclass(frozen=True)
 class Command:
-    """A parsed command: `name` is run, stop, retry or help."""
+    """A parsed command: `name` is run, stop, retry, help or fix_ci."""
 
     name: str
     text: str = ""
@@ -93,6 +97,8 @@ def _interpret(rest: str) -> Command:
     stop = _STOP.fullmatch(rest)
     if stop:
         return Command("stop", push=bool(stop["push"]))
+    if fix := _FIX_CI.fullmatch(rest):
+        return Command("fix_ci", text=fix["text"].strip())
     do = _DO.fullmatch(rest)
     if do:
         return Command("run", text=do["request"].strip())

@@ -42,6 +42,21 @@ def rounds(name: str) -> str:
     return f"orca:rounds:{name}"
 
 
+def pushed(repository: str, sha: str) -> str:
+    """String: the run that pushed this commit (CI on it is Orca's to fix)."""
+    return f"orca:pushed:{repository}:{sha}"
+
+
+def ci_round(repository: str, sha: str) -> str:
+    """A commit's claim on its one CI round."""
+    return f"orca:ci-round:{repository}:{sha}"
+
+
+def ci_rounds(name: str) -> str:
+    """Counter of CI rounds on a pull request (`owner/repo#n`)."""
+    return f"orca:ci-rounds:{name}"
+
+
 # -- deliveries (core.queues, jobs.steer.redeliver) ---------------------------------------------------
 def delivery(guid: str) -> str:
     """A delivery id's claim: what it started."""

@@ -23,7 +23,7 @@ from typing import Any
 from core.triggers import PayloadError, get
 
 # The payload field holding the moment each trigger happened, as GitHub signed it.
-TRIGGER_TIMES: dict[tuple[str, str], str] = {
+TRIGGER_TIMES: dict[tuple[str, str | None], str] = {
     ("issues", "labeled"): "issue.updated_at",  # a label change updates the issue
     ("issues", "unlabeled"): "issue.updated_at",
     ("issues", "closed"): "issue.closed_at",
@@ -33,6 +33,9 @@ TRIGGER_TIMES: dict[tuple[str, str], str] = {
     ("pull_request_review", "submitted"): "review.submitted_at",
     ("installation", "created"): "installation.created_at",
     ("installation", "suspend"): "installation.suspended_at",
+    ("check_suite", "completed"): "check_suite.updated_at",
+    ("check_run", "completed"): "check_run.completed_at",
+    ("status", None): "updated_at",  # a status event has no action
 }
 # Installation deletions, unsuspensions, new permissions and repository changes carry no time
 # of their own (`installation.updated_at` is not documented to move for them, and in GitHub's
@@ -74,11 +77,11 @@ class Delivery:
 def trigger_time(event: str, payload: dict[str, Any]) -> float | None:
     """When the trigger happened (Unix seconds), or None for an event that is not dated."""
     action = payload.get("action")
-    path = TRIGGER_TIMES.get((event, action)) if isinstance(action, str) else None
+    path = TRIGGER_TIMES.get((event, action)) if action is None or isinstance(action, str) else None
     if path is None:
         return None
     parent, _, key = path.rpartition(".")
-    holder = get(payload, parent, dict)
+    holder = get(payload, parent, dict) if parent else payload
     if key not in holder:
         raise PayloadError(f"payload has no {path}")
     return parse_moment(holder[key], path)

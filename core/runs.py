@@ -171,6 +171,35 @@ class RunStore:
         pipe.expire(key, ROUNDS_SECONDS)
         return int(pipe.execute()[0])
 
+    def mark_pushed(self, repository: str, sha: str, run_id: str) -> None:
+        """Remember that `run_id` pushed `sha`, for as long as a pull request is open."""
+        self.redis.set(keys.pushed(repository, sha), run_id, ex=ROUNDS_SECONDS)
+
+    def pusher(self, repository: str, sha: str) -> str | None:
+        """The run that pushed `sha`, or None (a person pushed it, or long ago)."""
+        raw = self.redis.get(keys.pushed(repository, sha))
+        return raw.decode() if raw else None
+
+    def claim_ci_round(self, repository: str, sha: str) -> str | None:
+        """None once per commit: its one CI round is this caller's to start. Otherwise what
+        was said of the round when it was decided (`said_of_ci_round`)."""
+        key = keys.ci_round(repository, sha)
+        if self.redis.set(key, "", nx=True, ex=ROUNDS_SECONDS):
+            return None
+        return (self.redis.get(key) or b"").decode()
+
+    def said_of_ci_round(self, repository: str, sha: str, words: str) -> None:
+        """What the commit's CI round came to, for later deliveries about the same commit."""
+        self.redis.set(keys.ci_round(repository, sha), words, ex=ROUNDS_SECONDS)
+
+    def count_ci_round(self, target: str) -> int:
+        """Count one more CI round on a pull request; returns the new count."""
+        key = keys.ci_rounds(target)
+        pipe = self.redis.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, ROUNDS_SECONDS)
+        return int(pipe.execute()[0])
+
     def request_stop(self, run_id: str, by: str, reason: str, push: bool = False) -> None:
         """Ask a run to stop; its job (or the worker about to start it) sees this and ends."""
         self._write(run_id, {"stop": {"by": by, "reason": reason, "push": push}},

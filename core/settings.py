@@ -163,6 +163,8 @@ class Settings(AgentSettings, GitHubEndpoint):
     """Worktrees kept per repository and lent to runs, reset each time (0: a fresh one per run)."""
     run_timeout: int = Field(default=3600, alias="ORCA_RUN_TIMEOUT", ge=60)
     """Seconds a whole run may take (the RQ job timeout)."""
+    max_ci_rounds: int = Field(default=2, alias="ORCA_MAX_CI_ROUNDS", ge=0)
+    """CI rounds Orca starts by itself on one of its pull requests; past it, it says so."""
     max_review_rounds: int = Field(default=5, alias="ORCA_MAX_REVIEW_ROUNDS", ge=0)
     """Reviews Orca addresses on one of its pull requests; past it, it says so and stops."""
     daily_dollars: float = Field(default=0.0, alias="ORCA_DAILY_DOLLARS", ge=0)

@@ -20,7 +20,8 @@ from core.commands import parse_command
 # webhook-events-and-payloads#installation); a test keeps the three in step.
 ALWAYS_DELIVERED = frozenset({"installation", "installation_repositories"})
 HANDLED_EVENTS = frozenset({"issues", "issue_comment", "pull_request", "pull_request_review",
-                            "pull_request_review_comment"}) | ALWAYS_DELIVERED
+                            "pull_request_review_comment", "check_suite", "check_run",
+                            "status"}) | ALWAYS_DELIVERED
 
 
 
@@ -38,11 +39,15 @@ class Kind(StrEnum):
     HELP = "help"
     CANCEL = "cancel"
     """The label removed, or the issue or PR closed: stop its runs."""
+    CI = "ci"
+    """CI finished (or moved) on a commit of an `agent/` branch: see whether Orca must act."""
+    FIX_CI = "fix_ci"
+    """A CI round: the agent fixes what failed on a pull request's head commit (a run)."""
 
 
 # Kinds that start a run; the others (stop, retry, help, cancel) are handled on the fast
 # queue without one.
-RUN_KINDS = (Kind.LABEL, Kind.COMMAND, Kind.REVIEW)
+RUN_KINDS = (Kind.LABEL, Kind.COMMAND, Kind.REVIEW, Kind.FIX_CI)
 # Reviews that ask for something: an approval or a dismissal does not.
 REVIEW_STATES = ("changes_requested", "commented")
 # Orca's branches; a review on any other branch is a human's PR.
@@ -85,6 +90,8 @@ class Trigger:
     """When the trigger happened (ISO 8601): later comments and edits are not context."""
     push: bool = False
     """For stop: push the work so far as a draft."""
+    head_sha: str = ""
+    """For CI: the commit CI ran on."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values only, as jobs' arguments and run records keep them."""
@@ -154,7 +161,48 @@ def trigger_for(event: str, payload: dict[str, Any], *, label: str) -> Trigger |
         return diff_comment_trigger(payload)
     if event == "pull_request_review" and action == "submitted":
         return review_trigger(payload)
+    if event in ("check_suite", "check_run") and action == "completed":
+        return ci_trigger(payload, event)
+    if event == "status" and get(payload, "state", str) != "pending":
+        return status_trigger(payload)
     return None
+
+
+def _ci_fields(payload: dict[str, Any], number: int, sha: str, at: str) -> dict[str, Any]:
+    """A CI event's trigger: the sender is CI itself (a bot, often): it starts nothing on its
+    own; the fast job decides, and a round runs for whoever asked for the pushed work."""
+    sender = get(payload, "sender", dict)
+    return {"kind": Kind.CI, "installation_id": get(payload, "installation.id", int),
+            "repository": get(payload, "repository.full_name", str),
+            "repository_id": get(payload, "repository.id", int), "number": number,
+            "requester": get(sender, "login", str), "requester_id": get(sender, "id", int),
+            "is_pull_request": True, "head_sha": sha, "at": at}
+
+
+def ci_trigger(payload: dict[str, Any], event: str) -> Trigger | None:
+    """A check suite or check run that completed on an `agent/` branch with a pull request."""
+    item = get(payload, event, dict)
+    suite = item if event == "check_suite" else get(item, "check_suite", dict)
+    branch = suite.get("head_branch")
+    if not isinstance(branch, str) or not branch.startswith(AGENT_BRANCH_PREFIX):
+        return None  # a person's branch, or a fork's (GitHub names none)
+    pulls = get(item, "pull_requests", list)
+    numbers = [p["number"] for p in pulls if isinstance(p, dict) and isinstance(p.get("number"), int)
+               and not isinstance(p.get("number"), bool)]
+    if not numbers:
+        return None
+    at = get(item, "updated_at" if event == "check_suite" else "completed_at", str)
+    return Trigger(**_ci_fields(payload, numbers[0], get(item, "head_sha", str), at))
+
+
+def status_trigger(payload: dict[str, Any]) -> Trigger | None:
+    """A commit status that finished on an `agent/` branch; its pull request is looked up by
+    the fast job (the event names none)."""
+    branches = get(payload, "branches", list)
+    names = [b.get("name") for b in branches if isinstance(b, dict)]
+    if not any(isinstance(n, str) and n.startswith(AGENT_BRANCH_PREFIX) for n in names):
+        return None
+    return Trigger(**_ci_fields(payload, 0, get(payload, "sha", str), get(payload, "updated_at", str)))
 
 
 def base_fields(payload: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
@@ -235,8 +283,8 @@ def _command_trigger(payload: dict[str, Any], key: str) -> Trigger | None:
         return None
     item = get(payload, key, dict)
     request = command.unknown or ""
-    if command.name == "run":
-        request = _on_diff_line(comment, command.text) if on_diff else command.text
+    if command.name in ("run", "fix_ci"):
+        request = _on_diff_line(comment, command.text) if on_diff and command.text else command.text
     return Trigger(kind=Kind.COMMAND if command.name == "run" else Kind(command.name),
                    is_pull_request=on_diff or "pull_request" in item, on_diff=on_diff,
                    comment_id=get(comment, "id", int), request=request, push=command.push,

@@ -22,8 +22,9 @@ from core.commands import RESERVED, parse_command, reserved_use
     ("/agent plan add caching to the API", "help", "", "plan add caching to the API"),
     ("/agent go", "help", "", "go"),
     ("/agent go ahead", "help", "", "go ahead"),
-    ("/agent fix ci", "help", "", "fix ci"),
-    ("/agent fix  CI.", "help", "", "fix  CI."),
+    ("/agent fix ci", "fix_ci", "", None),
+    ("/agent fix  CI.", "fix_ci", "", None),
+    ("/agent fix ci: the lint job only", "fix_ci", "the lint job only", None),
     ("/agent use attempt 2", "help", "", "use attempt 2"),
     ("/agent rename x to y --attempts 3", "help", "", "rename x to y --attempts 3"),
     # ... and `do` makes any of them a request.

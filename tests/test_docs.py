@@ -26,7 +26,8 @@ def test_manifest_events_are_exactly_the_handled_events():
     assert not subscribed & ALWAYS_DELIVERED
     assert manifest["default_permissions"] == {
         "contents": "write", "issues": "write", "pull_requests": "write",
-        "metadata": "read", "checks": "read"}  # least privilege: no workflows
+        "metadata": "read", "checks": "read", "statuses": "read",
+        "actions": "read"}  # least privilege: read CI, no workflows
     assert manifest["public"] is False
     for key in ("name", "url", "hook_attributes", "redirect_url", "setup_url", "callback_urls"):
         assert manifest[key], key

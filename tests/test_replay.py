@@ -36,6 +36,9 @@ DATED = [
     ("pull_request_review", "submitted", "review.submitted_at"),
     ("installation", "created", "installation.created_at"),
     ("installation", "suspend", "installation.suspended_at"),
+    ("check_suite", "completed", "check_suite.updated_at"),
+    ("check_run", "completed", "check_run.completed_at"),
+    ("status", None, "updated_at"),
 ]
 # Installation changes with no time of their own, and events Orca ignores.
 UNDATED = [("installation", "deleted"), ("installation", "unsuspend"),

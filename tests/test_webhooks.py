@@ -58,7 +58,8 @@ def test_labeled_issue_is_enqueued_with_ids_and_the_signed_words_only(client, re
         "kind": "label", "installation_id": 7, "repository": "octo-org/hello", "repository_id": 42,
         "number": 5, "requester": "octocat", "requester_id": 99, "is_pull_request": False,
         "comment_id": None, "review_id": None, "request": "", "title": "Fix it",
-        "body": "please", "at": payload["issue"]["updated_at"], "push": False, "on_diff": False}}
+        "body": "please", "at": payload["issue"]["updated_at"], "push": False, "on_diff": False,
+        "head_sha": ""}}
     record = RunStore(redis_client).get(run_id)
     assert (record["status"], record["target"]) == ("queued", "octo-org/hello#5")
 

@@ -23,6 +23,8 @@ from jobs.github.pacing import WritePacer
 # Least privilege per step. metadata:read is implied by any repository permission.
 ACK_PERMISSIONS = {"issues": "write", "pull_requests": "write"}
 RUN_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write"}
+# Reading CI: check runs and suites, commit statuses, Actions runs, jobs and their logs.
+CI_PERMISSIONS = {"checks": "read", "statuses": "read", "actions": "read"}
 # PyGithub's own spacing is per client; jobs.github.pacing spaces writes per installation instead.
 _UNPACED: dict[str, Any] = {"seconds_between_requests": None, "seconds_between_writes": None}
 # The App's identity changes only if the App is renamed; a day's cache saves two calls a run.

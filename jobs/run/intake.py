@@ -31,6 +31,11 @@ def acknowledge_run(ctx: RunContext) -> None:
     client = ctx.client_for_replies()
     permission = require_write(t, client)
     spending.refuse_when_over_budget(ctx, client)
+    if t.kind == Kind.FIX_CI and not t.is_pull_request:
+        ctx.reply(client, report.refused("`/agent fix ci` works on a pull request: it fixes what "
+                                         "failed in CI on the pull request's head commit.",
+                                         "Comment it on the pull request."))
+        raise NotAllowed("fix ci on an issue")
     if t.is_pull_request:
         _check_pull(ctx, client)
     if t.comment_id:

@@ -30,12 +30,12 @@ from jobs.agent.prompt import Brief, task_prompt
 from jobs.agent.session import SessionResult, run_session
 from jobs.agent.setup import SetupPlan
 from jobs.context import RunContext, TrackingComment
-from jobs.github import RUN_PERMISSIONS, noreply_email, report
+from jobs.github import CI_PERMISSIONS, RUN_PERMISSIONS, noreply_email, report
 from jobs.github.pull_request import Finished, publish
 from jobs.run import endings, spending
 from jobs.run.lease import holding
 from jobs.task.gate import require_write
-from jobs.task.read import Task, read_task
+from jobs.task.read import Task, ci_request, read_task
 from jobs.workspace import Workspace, borrow_worktree, refresh_mirror, return_worktree
 from jobs.verify.cache import BaseResults
 from jobs.workspace.commit import Author, commit
@@ -62,6 +62,8 @@ def run_steps(ctx: RunContext) -> None:
                 raise
         else:
             ctx.finish(Status.DONE, **outcome)
+            if outcome.get("commit"):  # CI on it is Orca's to follow (jobs.steer.ci)
+                ctx.store.mark_pushed(ctx.trigger.repository, outcome["commit"], ctx.run_id)
 
 
 def _still_wanted(ctx: RunContext, run: Run | None) -> bool:
@@ -95,13 +97,15 @@ def _start(ctx: RunContext, run: Run) -> None:
 def work(ctx: RunContext, stop: StopSignal) -> dict[str, Any]:
     """Steps 4–9; returns the outcome for the run record."""
     started, t, s = time.time(), ctx.trigger, ctx.settings
-    token = ctx.mint(RUN_PERMISSIONS)
+    token = ctx.mint({**RUN_PERMISSIONS, **(CI_PERMISSIONS if t.kind == Kind.FIX_CI else {})})
     client = ctx.client(token)
     require_write(t, client, quiet=True)
     repo = client.get_repo(t.repository)
     bot = ctx.app.identity(client, ctx.redis)
     mirror = refresh_mirror(s.data_dir, t.repository, s.clone_url(t.repository), token)
     task = read_task(t, repo, mirror)
+    if t.kind == Kind.FIX_CI:
+        task.request = ci_request(client, t, task)
     workspace = borrow_worktree(mirror, s.data_dir, ctx.run_id, task.branch, task.start,
                                 s.worktree_pool)
     ctx.emit("workspace", {"branch": task.branch, "base": task.base, "start": task.start,

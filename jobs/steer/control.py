@@ -1,4 +1,4 @@
-"""Commands that steer runs instead of starting one: stop, retry, help, and cancel.
+"""Commands that steer runs instead of starting one: stop, retry, help, cancel, and CI news.
 
 `handle` is the fast-queue job for each; a stop goes through core.stops, as mission
 control's Stop button does.
@@ -20,6 +20,7 @@ from core.stops import request_stop
 from core.triggers import Kind, Trigger
 from jobs.context import RunContext, react_to_comment
 from jobs.github import report
+from jobs.steer import ci
 from jobs.task.gate import require_write
 
 
@@ -39,6 +40,9 @@ def handle(trigger: dict[str, Any]) -> None:
     if t.kind == Kind.CANCEL:
         for run_id in ctx.store.active_on(t.target):
             request_stop(ctx.redis, run_id, t.requester, t.request)
+        return
+    if t.kind == Kind.CI:  # CI's sender starts nothing itself: jobs.steer.ci decides
+        ci.check(ctx)
         return
     client = ctx.client_for_replies()
     try:

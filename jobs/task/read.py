@@ -11,15 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from github import Github
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
 from core.errors import RunError
 from core.git import git
 from core.triggers import Kind, Trigger
+from jobs.github.ci import ci_state, failures
+from jobs.github.report import ci_round_request
 from jobs.task.conversation import Remark, earlier_remarks
 from jobs.task.threads import Thread, review_threads
 from jobs.workspace import issue_branch
+
+
+# What CI said, at most, in a CI round's request (the agent can read more with its tools).
+CI_REQUEST_BUDGET = 24_000
 
 
 class ForkPull(RunError):
@@ -44,6 +51,8 @@ class Task:
     """The branch the worktree starts from: `branch` when it exists, else `base`."""
     pull_number: int | None = None
     """The pull request this run updates (None: an issue run opens or finds one)."""
+    head_sha: str = ""
+    """The pull request's head commit when the run read it."""
     remarks: list[Remark] = field(default_factory=list)
     threads: list[Thread] = field(default_factory=list)
 
@@ -67,10 +76,29 @@ def _pull_task(t: Trigger, repo: Repository, pull: PullRequest) -> Task:
     check_same_repository(pull, t.repository)
     task = Task(t.title or pull.title, t.body or (pull.body or ""), t.request,
                 pull.base.ref, pull.head.ref, pull.head.ref, pull_number=pull.number,
-                remarks=earlier_remarks(t, repo))
+                head_sha=pull.head.sha, remarks=earlier_remarks(t, repo))
     if t.kind == Kind.REVIEW:
         task.threads = review_threads(t, repo)
     return task
+
+
+class NothingToFix(RunError):
+    """A CI round found nothing to fix on the pull request's head commit."""
+
+    retry_hint = "Once CI fails on the pull request's head commit, comment `/agent fix ci`."
+
+
+def ci_request(client: Github, t: Trigger, task: Task) -> str:
+    """A CI round's request: what failed on the head commit (jobs.github.ci), or NothingToFix."""
+    if t.head_sha and t.head_sha != task.head_sha:
+        raise NothingToFix(f"the branch moved past `{t.head_sha[:7]}` (where CI failed) since the "
+                           "round was asked for; Orca leaves the new commit to its own CI.")
+    state = ci_state(client, t.repository, task.head_sha)
+    if state.state != "failed":
+        raise NothingToFix(f"CI has not failed on the head commit `{task.head_sha[:7]}` "
+                           f"(it is {state.state}), so there is nothing to fix.")
+    found = failures(client, t.repository, task.head_sha, CI_REQUEST_BUDGET)
+    return ci_round_request(task.head_sha, found, t.request)
 
 
 def check_same_repository(pull: PullRequest, repository: str) -> None:

@@ -1,0 +1,134 @@
+"""CI on Orca's pull requests (#15): a CI failure on a commit Orca pushed starts one round that
+reads what failed and pushes a fix; the state shows on the tracking comment; never for a
+person's commit, past the cap, or for a failure the base has too. Deliveries are built from
+GitHub's published examples with the fake's own CI objects."""
+
+from __future__ import annotations
+
+from core.runs import RunStore
+from tests import ci_payloads
+from tests.e2e.conftest import HELLO_FILES, Scene, labeled_payload, pulls
+from tests.e2e.conversation_scenes import bodies, command
+from tests.fakes.github_ci import CI_PERMISSIONS, Annotation
+from tests.fakes.model import reply, text, tool_use
+
+REPO = "octo-org/hello"
+LOG = (b"2026-12-03T10:00:00.0000000Z ##[group]Run pytest\n"
+       b"2026-12-03T10:00:01.0000000Z FAILED tests/test_hello.py::test_greet - "
+       b"AssertionError: 'helo, world' != 'hello, world'\n"
+       b"2026-12-03T10:00:01.1000000Z ##[error]Process completed with exit code 1.\n")
+
+
+def fix(old: str, new: str):
+    return tool_use("str_replace_based_edit_tool", {
+        "command": "str_replace", "path": "/workspace/hello.py", "old_str": old, "new_str": new})
+
+
+def opened_pull(orca) -> tuple[Scene, object, str]:
+    """Orca opens a pull request for an issue in an installation that granted CI's read
+    permissions; (the scene, the pull request, its head commit)."""
+    github = orca.github
+    installation_id = github.add_installation("octo-org", CI_PERMISSIONS)
+    requester = github.add_user("octocat")
+    repo = github.add_repo(REPO, installation_id, private=True, files=HELLO_FILES)
+    github.set_permission(REPO, "octocat", "write")
+    number = github.add_issue(REPO, "Fix the greeting typo", "helo", "octocat", labels=["agent"])
+    scene = Scene(installation_id, repo, number, requester)
+    orca.model.script(reply(fix("'helo, world'", "'hallo, world'")), reply(text("Done.")),
+                      reply(text("Fixed the greeting.")))
+    orca.deliver("issues", labeled_payload(github, scene))
+    orca.drain()
+    [pull] = pulls(github)
+    return scene, pull, github.branch_sha(REPO, pull.pull.head_ref)
+
+
+def failing_ci(orca, sha: str, log: bytes = LOG):
+    job = orca.github.ci.add_job(REPO, sha, "test", "failure", log=log, title="1 failed",
+                                 annotations=[Annotation("tests/test_hello.py", 4,
+                                                         "AssertionError: greeting")])
+    return job
+
+
+def deliver_suite(orca, job) -> None:
+    orca.deliver("check_suite", ci_payloads.check_suite_completed(orca.github, job.check_run.suite))
+
+
+def tracking(orca, scene: Scene) -> str:
+    return bodies(orca.github, REPO, scene.number)[0]
+
+
+def test_a_failing_check_starts_one_round_that_reads_the_log_and_pushes_a_fix(orca):
+    scene, pull, sha = opened_pull(orca)
+    job = failing_ci(orca, sha)
+    orca.model.script(reply(fix("'hallo, world'", "'hello, world'")), reply(text("Done.")),
+                      reply(text("Made the greeting match the test.")))
+    before = len(orca.model.requests)
+    deliver_suite(orca, job)
+    orca.deliver("check_run", ci_payloads.check_run_completed(orca.github, job.check_run))
+    orca.drain()
+    round_request = orca.model.requests[before]["messages"][0]["content"]
+    asked = round_request if isinstance(round_request, str) else " ".join(
+        b.get("text", "") for b in round_request)
+    assert "Fix CI: test" in asked and "AssertionError: 'helo, world' != 'hello, world'" in asked
+    assert "tests/test_hello.py` line 4" in asked
+    assert len(orca.model.requests) == before + 3  # one round, though two deliveries came
+    head = orca.github.branch_sha(REPO, pull.pull.head_ref)
+    assert head != sha
+    assert orca.github.read_file(REPO, pull.pull.head_ref, "hello.py").endswith("'hello, world'\n")
+    assert f"**CI** on `{sha[:7]}`: ❌ failed (`test`). CI round 1 of 2 under way" in tracking(orca, scene)
+    said_on_pull = bodies(orca.github, REPO, pull.number)
+    assert said_on_pull[-1].startswith(f"✅ Pushed `{head[:7]}`")
+
+    passed = orca.github.ci.add_job(REPO, head, "test", "success")
+    deliver_suite(orca, passed)
+    orca.drain()
+    assert f"**CI** on `{head[:7]}`: ✅ passed" in bodies(orca.github, REPO, pull.number)[-1]
+    assert len(orca.model.requests) == before + 3
+
+
+def test_a_commit_a_person_pushed_gets_no_round(orca):
+    _scene, pull, _sha = opened_pull(orca)
+    theirs = orca.github.push_commit(REPO, pull.pull.head_ref, {"NOTES.md": "mine\n"}, "Mine")
+    before = len(orca.model.requests)
+    deliver_suite(orca, failing_ci(orca, theirs))
+    orca.drain()
+    assert len(orca.model.requests) == before
+    assert RunStore(orca.redis).runs_on(f"{REPO}#{pull.number}") == []
+
+
+def test_past_the_cap_orca_comments_once_and_starts_nothing(orca, monkeypatch):
+    monkeypatch.setenv("ORCA_MAX_CI_ROUNDS", "0")
+    scene, pull, sha = opened_pull(orca)
+    before = len(orca.model.requests)
+    deliver_suite(orca, failing_ci(orca, sha))
+    orca.drain()
+    assert len(orca.model.requests) == before
+    [capped] = bodies(orca.github, REPO, pull.number)
+    assert capped.startswith(f"⚠️ CI still fails on `{sha[:7]}` after 0 CI rounds")
+    assert "no round: 0 were the cap" in tracking(orca, scene)
+
+
+def test_a_failure_the_base_has_too_is_reported_as_flaky_not_fixed(orca):
+    scene, pull, sha = opened_pull(orca)
+    base = orca.github.branch_sha(REPO, "main")
+    failing_ci(orca, base)  # the same check fails the same way at the base commit
+    before = len(orca.model.requests)
+    deliver_suite(orca, failing_ci(orca, sha))
+    orca.drain()
+    assert len(orca.model.requests) == before
+    assert "fail the same way at the pull request's base commit" in tracking(orca, scene)
+    assert RunStore(orca.redis).runs_on(f"{REPO}#{pull.number}") == []
+
+
+def test_a_writer_asks_for_a_round_with_agent_fix_ci(orca):
+    scene, pull, sha = opened_pull(orca)
+    failing_ci(orca, sha)
+    orca.model.script(reply(fix("'hallo, world'", "'hello, world'")), reply(text("Done.")),
+                      reply(text("Fixed.")))
+    before = len(orca.model.requests)
+    command(orca, scene, pull.number, "/agent fix ci: only the greeting", on_pull_request=True)
+    orca.drain()
+    first = orca.model.requests[before]["messages"][0]["content"]
+    asked = first if isinstance(first, str) else " ".join(b.get("text", "") for b in first)
+    assert "Fix CI: test" in asked and "only the greeting" in asked
+    assert bodies(orca.github, REPO, pull.number)[-1].startswith("✅ Pushed")
