@@ -26,10 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._servers import machine
 from bench._world import World, orca_world
-from tests.e2e.conftest import Scene, labeled_payload, make_scene, pulls
+from tests import ci_payloads
+from tests.e2e.conftest import HELLO_FILES, Scene, labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import pull_scene, review_payload
 from tests.e2e.test_label_to_pull_request import script_fix
 from tests.fakes.github import Call
+from tests.fakes.github_ci import CI_PERMISSIONS, Annotation
 from tests.fakes.model import reply, text, tool_use
 
 API_PREFIX = "/api/v3"
@@ -113,6 +115,49 @@ def review_round(world: World, n: int) -> list[Call]:
         world.drain()
 
     return calls_during(world, run)
+
+
+CI_REPO = "ci-org/hello"
+
+
+@scenario("CI round")
+def ci_round(world: World, n: int) -> list[Call]:
+    """CI fails on the commit Orca pushed to its PR: the CI delivery's fast job, then one round
+    that reads the failing check, its annotation and its job's log, and pushes a fix."""
+    github = world.github
+    if n == 1:  # Orca's PR, in an installation that granted CI's read permissions
+        installation_id = github.add_installation("ci-org", CI_PERMISSIONS)
+        repo = github.add_repo(CI_REPO, installation_id, private=True, files=HELLO_FILES)
+        github.set_permission(CI_REPO, "octocat", "write")
+        number = github.add_issue(CI_REPO, "Fix the greeting typo", "helo", "octocat",
+                                  labels=["agent"])
+        scene = Scene(installation_id, repo, number, github.add_user("octocat"))
+        script_fix(world.model)
+        world.deliver("issues", labeled_payload(github, scene))
+        world.drain()
+        world.ci_pull = next(p for p in pulls(github) if p.repo.id == repo["id"])
+    branch = world.ci_pull.pull.head_ref
+    sha = github.branch_sha(CI_REPO, branch)
+    job = github.ci.add_job(CI_REPO, sha, "test", "failure", title="1 failed",
+                            log=b"FAILED tests/test_hello.py::test_greet - AssertionError\n",
+                            annotations=[Annotation("tests/test_hello.py", 4, "AssertionError")])
+    world.model.script(
+        reply(tool_use("str_replace_based_edit_tool", {
+            "command": "str_replace", "path": "/workspace/hello.py", "old_str": "def greet",
+            "new_str": f"def greet_ci{n}"})),
+        reply(text("Done.")), reply(text("Fixed what CI reported.")))
+
+    def run() -> None:
+        status, answer = world.deliver("check_suite",
+                                       ci_payloads.check_suite_completed(github, job.check_run.suite))
+        if status != 202:
+            raise SystemExit(f"delivery answered {status}: {answer}")
+        world.drain()
+
+    calls = calls_during(world, run)
+    if github.branch_sha(CI_REPO, branch) == sha:
+        raise SystemExit("the CI round pushed nothing; see the calls below:\n" + table(calls))
+    return calls
 
 
 # -- counting and printing -------------------------------------------------------------------
