@@ -52,6 +52,12 @@ def ci_round(repository: str, sha: str) -> str:
     return f"orca:ci-round:{repository}:{sha}"
 
 
+def ci_permissions(installation_id: int | str) -> str:
+    """Whether an installation has been told what CI's permissions would add ("said"), or
+    has them ("granted")."""
+    return f"orca:ci-permissions:{installation_id}"
+
+
 def ci_rounds(name: str) -> str:
     """Counter of CI rounds on a pull request (`owner/repo#n`)."""
     return f"orca:ci-rounds:{name}"

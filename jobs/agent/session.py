@@ -26,6 +26,8 @@ from jobs.agent.prompt import repository_instructions, review_prompt, system_pro
 from jobs.agent.setup import SetupPhase, SetupPlan, setup_phase
 from jobs.agent.tools import Toolbox
 from jobs.sandbox import Sandbox, SandboxUnavailable, make_sandbox
+from jobs.verify.cache import BaseResults
+from jobs.verify.checks import Checks
 from jobs.workspace import Workspace
 from jobs.workspace.commit import DEFAULT_PROTECTED
 from jobs.workspace.config import (
@@ -35,8 +37,6 @@ from jobs.workspace.config import (
     SetupFailed,
     load_config,
 )
-from jobs.verify.cache import BaseResults
-from jobs.verify.checks import Checks
 from jobs.workspace.environments import products, toolchain
 
 log = logging.getLogger("orca.session")

@@ -88,6 +88,12 @@ class GitHubApp:
                         retry=CountingRetry(), lazy=True, **_UNPACED)
         return pacer.pace(client) if pacer else client
 
+    def installation_permissions(self, installation_id: int) -> dict[str, str]:
+        """What the installation has granted the App (`GET /app/installations/{id}`)."""
+        _headers, data = self.integration.requester.requestJsonAndCheck(
+            "GET", f"/app/installations/{installation_id}")
+        return dict(data.get("permissions") or {})
+
     def identity(self, client: Github, cache: redis.Redis | None = None) -> BotIdentity:
         """The App's bot user, cached in Redis for a day."""
         if cache is not None and (raw := cache.get(keys.APP_IDENTITY)):

@@ -12,13 +12,17 @@ from typing import Any
 
 from github import Github
 
+from core import keys
 from jobs.agent.session import SessionResult
 from jobs.context import RunContext
-from jobs.github import RUN_PERMISSIONS, BotIdentity, report
+from jobs.github import CI_PERMISSIONS, RUN_PERMISSIONS, BotIdentity, report
 from jobs.task.read import Task
 from jobs.task.threads import parse_answers
 from jobs.workspace import Workspace
 from jobs.workspace.commit import Author, Commit, Pushed, open_or_update_pull, push
+
+# An installation is told about CI's permissions once a year at most.
+CI_NOTE_SECONDS = 365 * 24 * 3600
 
 
 @dataclass
@@ -73,13 +77,28 @@ def _issue_words(run: Finished, client: Github, pushed: Pushed | None,
     verification = run.session.verification
     regressed = bool(run.session.checks and run.session.checks.regressed)
     pr_body = report.pull_body(t.number, result.summary, run.done.dropped, result.stopped_by,
-                               t.requester, run.done.nested, verification, regressed)
+                               t.requester, run.done.nested, verification, regressed,
+                               _ci_permissions_note(ctx))
     pull = open_or_update_pull(repo, pushed.branch, run.task.base, run.task.title, pr_body,
                                draft=bool(result.stopped_by) or regressed)
     outcome.update(pr_url=pull.html_url, pr_number=pull.number)
     return report.opened(ctx.run_id, pull.number, pull.html_url, result.summary, run.figures,
                          run.done.dropped, result.stopped_by, run.done.nested, verification,
                          regressed)
+
+
+def _ci_permissions_note(ctx: RunContext) -> str:
+    """Once per installation, on the first pull request Orca opens there: what accepting CI's
+    permissions would add, if it has not."""
+    installation = ctx.trigger.installation_id
+    key = keys.ci_permissions(installation)
+    if ctx.redis.exists(key):
+        return ""
+    granted = ctx.app.installation_permissions(installation)
+    lacking = [name for name in CI_PERMISSIONS if granted.get(name) not in ("read", "write")]
+    if not ctx.redis.set(key, "said" if lacking else "granted", nx=True, ex=CI_NOTE_SECONDS):
+        return ""  # another run got there first
+    return report.ci_permissions(lacking) if lacking else ""
 
 
 def _pull_words(run: Finished, pushed: Pushed | None) -> str:

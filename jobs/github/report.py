@@ -94,7 +94,7 @@ def failed(run_id: str, reason: str, retry_hint: str) -> str:
 
 def pull_body(number: int, summary: str, dropped: list[str], stopped_by: str | None,
               requester: str, nested: Sequence[str] = (), verification: str | None = None,
-              regressed: bool = False) -> str:
+              regressed: bool = False, note: str = "") -> str:
     """The PR description: what closes, what the agent says it did, what Orca dropped, and
     what Orca's own test runs found."""
     parts = [f"Fixes #{number}", f"Requested by @{requester}."]
@@ -106,6 +106,7 @@ def pull_body(number: int, summary: str, dropped: list[str], stopped_by: str | N
     parts.append("## Summary\n\n" + (summary or "The agent gave no summary."))
     parts.append(left_out(dropped, nested))
     parts.append(verification or "")
+    parts.append(note)
     return "\n\n".join(p for p in parts if p)
 
 
@@ -283,6 +284,15 @@ def ci_round_request(sha: str, failures: Sequence, guidance: str = "") -> str:
     if guidance:
         parts.append(f"The person who asked added:\n{guidance}")
     return "\n\n".join(parts)
+
+
+def ci_permissions(lacking: Sequence[str]) -> str:
+    names = {"checks": "Checks", "statuses": "Commit statuses", "actions": "Actions"}
+    listed = ", ".join(names.get(p, p) for p in lacking)
+    return (f"**Orca can follow CI here** and fix what fails on its pull requests once this "
+            f"installation accepts the read permissions Orca now asks for: {listed}. An owner "
+            "accepts them in the installation's settings on GitHub; until then Orca works as "
+            "before. (Said once per installation.)")
 
 
 def ci_capped(rounds: int, sha: str) -> str:

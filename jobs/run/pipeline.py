@@ -36,8 +36,8 @@ from jobs.run import endings, spending
 from jobs.run.lease import holding
 from jobs.task.gate import require_write
 from jobs.task.read import Task, ci_request, read_task
-from jobs.workspace import Workspace, borrow_worktree, refresh_mirror, return_worktree
 from jobs.verify.cache import BaseResults
+from jobs.workspace import Workspace, borrow_worktree, refresh_mirror, return_worktree
 from jobs.workspace.commit import Author, commit
 from jobs.workspace.environments import EnvironmentStore
 

@@ -27,7 +27,7 @@ from core.runs import new_run_id
 from core.triggers import AGENT_BRANCH_PREFIX, Kind, Trigger
 from jobs.context import RunContext, TrackingComment
 from jobs.github import ACK_PERMISSIONS, CI_PERMISSIONS, report
-from jobs.github.ci import CiState, ci_state, failures, fails_the_same_way
+from jobs.github.ci import CiState, ci_state, fails_the_same_way, failures
 
 log = logging.getLogger("orca.ci")
 # What CI said, at most, in the round's request (the agent can read more with its tools).

@@ -24,7 +24,6 @@ from jobs.task.conversation import Remark, earlier_remarks
 from jobs.task.threads import Thread, review_threads
 from jobs.workspace import issue_branch
 
-
 # What CI said, at most, in a CI round's request (the agent can read more with its tools).
 CI_REQUEST_BUDGET = 24_000
 

@@ -20,7 +20,13 @@ from core.snapshot import Worktree, snapshot
 from jobs.sandbox import Sandbox
 from jobs.verify import detect, words
 from jobs.verify.cache import BaseResults, result_key
-from jobs.verify.compare import TestFiles, Verdict, changed_test_files, name_status, verdict
+from jobs.verify.compare import (
+    TestFiles,
+    Verdict,
+    changed_test_files,
+    name_status,
+    verdict,
+)
 from jobs.verify.detect import Detected
 from jobs.verify.results import TestRun
 from jobs.verify.run import run_tests

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from core.runs import RunStore
 from tests import ci_payloads
-from tests.e2e.conftest import HELLO_FILES, Scene, labeled_payload, pulls
+from tests.e2e.conftest import HELLO_FILES, Scene, labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import bodies, command
 from tests.fakes.github_ci import CI_PERMISSIONS, Annotation
 from tests.fakes.model import reply, text, tool_use
@@ -132,3 +132,28 @@ def test_a_writer_asks_for_a_round_with_agent_fix_ci(orca):
     asked = first if isinstance(first, str) else " ".join(b.get("text", "") for b in first)
     assert "Fix CI: test" in asked and "only the greeting" in asked
     assert bodies(orca.github, REPO, pull.number)[-1].startswith("✅ Pushed")
+
+
+def test_an_installation_without_cis_permissions_is_told_once_what_they_would_add(orca):
+    github = orca.github
+    scene = make_scene(github)  # the default installation: no checks, statuses or actions
+    orca.model.script(reply(fix("'helo, world'", "'hello, world'")), reply(text("Done.")),
+                      reply(text("Fixed.")))
+    orca.deliver("issues", labeled_payload(github, scene))
+    orca.drain()
+    [first] = pulls(github)
+    assert "**Orca can follow CI here**" in first.body
+    assert "asks for: Commit statuses, Actions." in first.body  # it had checks: read
+    second = github.add_issue(REPO, "Another", "again", "octocat", labels=["agent"])
+    orca.model.script(reply(fix("def greet", "def greet_again")), reply(text("Done.")),
+                      reply(text("Renamed.")))
+    orca.deliver("issues", labeled_payload(github, Scene(scene.installation_id, scene.repo,
+                                                         second, scene.requester)))
+    orca.drain()
+    newest = max(pulls(github), key=lambda p: p.number)
+    assert newest.number != first.number and "Orca can follow CI here" not in newest.body
+
+
+def test_an_installation_with_them_is_told_nothing(orca):
+    _scene, pull, _sha = opened_pull(orca)
+    assert "Orca can follow CI here" not in pull.body
