@@ -173,3 +173,12 @@ def review_prompt(diff: str, test_command: str | None) -> str:
             + test +
             "If anything needs fixing, fix it now. Then reply without calling a tool, with the "
             "summary for the pull request description.")
+
+
+def cut_note(limit: int, calls: list[str]) -> str:
+    """Said after a reply cut at the output limit: what was not run, and how to fit."""
+    lost = (f" Its call to `{calls[-1]}` was cut short and nothing in it was run."
+            if calls else "")
+    return (f"Your last reply was cut off at the output limit ({limit:,} tokens).{lost} Reply "
+            "again, shorter: write a large file in parts (create it with the first part, then "
+            "add the rest with `insert`), and keep explanations brief.")
