@@ -1,13 +1,12 @@
 """The agent loop: the model proposes tool calls, the sandbox runs them, until done.
 
-Small on purpose (after mini-swe-agent): the limits are checked every turn, the few
+Small on purpose (after mini-swe-agent): the limits are checked before every request, the few
 ways a loop ends are named, and every request, tool call and result becomes an event.
-History is append-only so every turn reads the prompt cache; see `_with_breakpoints`.
+History is append-only so every turn reads the prompt cache (jobs.agent.request).
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -17,15 +16,14 @@ from typing import Any, Callable, Protocol
 import anthropic
 
 from core.budget import Budget, Forecast, Spent, before_call, near_end, output_room
-from core.errors import ModelUnavailable, UnexpectedAnswer
+from core.errors import UnexpectedAnswer
 from core.pricing import Prices, Usage, cost, price_for
 from jobs.agent.prompt import cut_note
-from jobs.agent.tools import ToolResult, tool_definitions
+from jobs.agent.request import MAX_OUTPUT_TOKENS, as_param, request
+from jobs.agent.tools import ToolResult
 
 log = logging.getLogger("orca.agent")
 
-# Room for a long final summary or a large file written in one call.
-MAX_OUTPUT_TOKENS = 16_000
 # Less room for the answer than this cannot hold a tool call with its reasoning, or a summary:
 # the request's input would be paid for and the answer cut, so the run ends before it instead.
 LEAST_OUTPUT_TOKENS = 1_000
@@ -42,7 +40,6 @@ ENDS_RUN = {
     "model_context_window_exceeded": ("the model's context window (stop reason "
                                       "`model_context_window_exceeded`)"),
 }
-EPHEMERAL = {"type": "ephemeral"}
 
 # The context window of current Claude models (https://docs.anthropic.com/en/docs/about-claude/models);
 # ORCA_CONTEXT_WINDOW overrides it for models with a larger one.
@@ -76,57 +73,6 @@ class AgentResult:
     stopped_by: str | None = None
     cost: float | None = 0.0
     """Dollars at the price table's rates; None for a model with no known price."""
-
-
-def _with_breakpoints(messages: list[dict]) -> list[dict]:
-    """A copy of the history with a cache breakpoint on the newest block.
-
-    Tools and system carry their own breakpoint; this moving one makes the next turn
-    read everything before it from the cache. Only the request copy is marked, so at
-    most two breakpoints are ever sent (the API allows four).
-    """
-    marked = copy.copy(messages)
-    last = copy.deepcopy(marked[-1])
-    last["content"][-1]["cache_control"] = EPHEMERAL
-    marked[-1] = last
-    return marked
-
-
-def _as_param(block: Any) -> dict:
-    """A response block as the request param the API takes back (only what it needs)."""
-    if block.type == "tool_use":
-        return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
-    if block.type == "text":
-        return {"type": "text", "text": block.text}
-    return block.model_dump(exclude_none=True)
-
-
-def _request(client: anthropic.Anthropic, model: str, system: str, messages: list[dict],
-             max_tokens: int = MAX_OUTPUT_TOKENS):
-    tools = tool_definitions()
-    try:
-        return client.messages.create(
-            model=model, max_tokens=max_tokens, tools=tools,
-            system=[{"type": "text", "text": system, "cache_control": EPHEMERAL}],
-            messages=_with_breakpoints(messages),
-        )
-    except anthropic.APIStatusError as exc:
-        raise ModelUnavailable(f"The model API answered {exc.status_code} "
-                               f"({type(exc).__name__}) after retries.") from exc
-    except anthropic.APITimeoutError as exc:
-        raise ModelUnavailable(f"The model API did not answer within {_read_timeout(client)}, "
-                               f"{client.max_retries + 1} times in a row.") from exc
-    except anthropic.APIConnectionError as exc:
-        raise ModelUnavailable("The model API could not be reached after retries.") from exc
-    except anthropic.APIResponseValidationError as exc:  # ORCA_STRICT_MODEL_RESPONSES
-        raise UnexpectedAnswer(f"the model API's answer did not match the SDK's types "
-                               f"({exc.message[:200]}).") from exc
-
-
-def _read_timeout(client: anthropic.Anthropic) -> str:
-    """How long one request may wait for the answer (ORCA_MODEL_TIMEOUT), for the user."""
-    seconds = getattr(client.timeout, "read", client.timeout)
-    return f"{seconds:g} s" if isinstance(seconds, (int, float)) else "its time limit"
 
 
 def _run_tools(content: list, tools: Tools, emit: Emit) -> list[dict]:
@@ -224,7 +170,7 @@ class _Loop:
                                    f"(stop reason `{reason}`), so Orca ended the run rather "
                                    "than take its answer as finished.")
         # An empty assistant turn would make the next request invalid.
-        content = [_as_param(b) for b in response.content] or [{"type": "text", "text": "(no answer)"}]
+        content = [as_param(b) for b in response.content] or [{"type": "text", "text": "(no answer)"}]
         self.messages.append({"role": "assistant", "content": content})
         if any(b["type"] == "tool_use" for b in content):
             self._say(_run_tools(response.content, self.tools, self.emit))
@@ -286,13 +232,13 @@ class _Loop:
         goes in a thread of its own, and on a stop its client is closed and the answer left
         behind (the thread dies with the run's process at the latest)."""
         if self.stop is None:
-            return _request(self.client, self.model, self.system, self.messages, self.cap)
+            return request(self.client, self.model, self.system, self.messages, self.cap)
         answer: dict[str, Any] = {}
         done = threading.Event()
 
         def call() -> None:
             try:
-                answer["response"] = _request(self.client, self.model, self.system, self.messages,
+                answer["response"] = request(self.client, self.model, self.system, self.messages,
                                               self.cap)
             except BaseException as exc:  # raised again in the loop's own thread
                 answer["error"] = exc
