@@ -191,3 +191,41 @@ def test_bash_names_a_bound_the_command_ran_into_and_counts_it(worktree):
             "starts with an empty one]")
     assert tools.run("bash", {"command": "true"}).content == "(no output)"
     assert tools.bounds_hit == {"/tmp full (1 MiB)": 2}
+
+
+def test_an_edit_that_breaks_python_is_kept_with_a_warning_naming_the_line(tools, worktree):
+    result = edit(tools, command="str_replace", path=APP, old_str="def g():", new_str="def g(:")
+    assert not result.is_error and "def g(:" in (worktree / "app.py").read_text()
+    assert result.content.endswith(
+        "\n\nWarning: /workspace/app.py does not parse as Python (line 5: invalid syntax). "
+        "The edit was kept; fix the file unless this is intended.")
+    fixed = edit(tools, command="str_replace", path=APP, old_str="def g(:", new_str="def g():")
+    assert "Warning" not in fixed.content
+
+
+@pytest.mark.parametrize(("name", "text", "line"), [
+    ("data.json", '{"a": 1,\n "b": }\n', "line 2"),
+    ("pyproject.toml", '[project]\nname = "x"\nversion = \n', "line 3"),
+    ("ci.yml", "on: push\njobs:\n  - a\n  b: c\n", "line 4"),
+    ("stub.pyi", "def f(x: int) -> int: ...\nclass\n", "line 2"),
+])
+def test_created_json_toml_yaml_and_stubs_are_checked(tools, name, text, line):
+    result = edit(tools, command="create", path=f"/workspace/{name}", file_text=text)
+    assert not result.is_error and result.content.startswith("File created successfully")
+    assert "does not parse as" in result.content and f"({line}: " in result.content
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("tsconfig.json", '{\n  // comments are allowed here\n  "strict": true\n}\n'),
+    ("template.yaml", "Resources:\n  B:\n    Value: !Ref Other\n"),
+    ("notes.txt", "def (:\n"),
+    ("ok.py", "x = '\\d'\n"),  # an invalid escape warns at runtime; it is not a syntax error
+])
+def test_what_is_not_checked_or_parses_gets_no_warning(tools, name, text):
+    result = edit(tools, command="create", path=f"/workspace/{name}", file_text=text)
+    assert result.content == f"File created successfully at: /workspace/{name}"
+
+
+def test_an_insert_that_breaks_indentation_is_reported(tools):
+    result = edit(tools, command="insert", path=APP, insert_line=1, insert_text="  oops = 1")
+    assert "does not parse as Python (line 3: unexpected indent)" in result.content
