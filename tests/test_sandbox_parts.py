@@ -164,6 +164,18 @@ def test_staged_mounts_are_found_where_the_outer_bwrap_put_them(tmp_path):
     assert Mounts(tmp_path / "wt").binds() == [("--bind", str(tmp_path / "wt"), "/workspace")]
 
 
+def test_the_scratch_directory_is_bound_read_only_at_a_fixed_path_staged_or_not(tmp_path):
+    plain = Mounts(tmp_path / "wt", (tmp_path / "mirror",), scratch=tmp_path / "s")
+    assert plain.binds()[-1] == ("--ro-bind", str(tmp_path / "s"), "/orca-scratch")
+    staged = Mounts(tmp_path / "wt", (tmp_path / "mirror",), (tmp_path / "admin",), staged=True,
+                    scratch=tmp_path / "s")
+    assert staged.sources()[-1] == tmp_path / "s"
+    assert staged.binds()[-1] == ("--ro-bind", "/tmp/3", "/orca-scratch")
+    argv = bwrap_argv("true", staged, Limits())
+    assert argv[argv.index("/tmp/3") - 2:argv.index("/tmp/3") + 1] == [
+        "--bind", str(tmp_path / "s"), "/tmp/3"]
+
+
 @root_only
 def test_lending_gives_nobody_the_tree_but_not_its_top_nor_what_links_lead_to(tmp_path):
     top, outside = tmp_path / "wt", tmp_path / "outside"

@@ -25,7 +25,7 @@ from jobs.agent.loop import AgentResult, Emit, run_agent
 from jobs.agent.prompt import repository_instructions, review_prompt, system_prompt
 from jobs.agent.setup import SetupPhase, SetupPlan, setup_phase
 from jobs.agent.tools import Toolbox
-from jobs.sandbox import Sandbox, SandboxUnavailable, make_sandbox
+from jobs.sandbox import Sandbox, SandboxUnavailable, Scratch, make_sandbox
 from jobs.workspace import Workspace
 from jobs.workspace.commit import DEFAULT_PROTECTED
 from jobs.workspace.config import (
@@ -133,6 +133,7 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
     if settings.sandbox == "none":
         log.warning("ORCA_SANDBOX=none: the agent's commands run UNSANDBOXED on this machine")
     plan = plan or SetupPlan(network=False)
+    scratch = Scratch()  # cut outputs kept whole: made at the first command, removed at the end
 
     def sandbox_for(worktree: Path, mode: str, **kw: Any) -> Sandbox:
         return make_sandbox(worktree, mode, stop=stop.event, **kw)
@@ -146,7 +147,7 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         started = time.monotonic()
         sandbox = sandbox_for(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
                               rw_binds=[workspace.admin_dir], network=config.network,
-                              limits=settings.sandbox_limits())
+                              limits=settings.sandbox_limits(), scratch=scratch)
     except SetupFailed:
         if not stop.is_set():
             raise  # a setup command killed by a stop is the stop, not a failure
@@ -159,14 +160,17 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         return review_prompt(patch, config.test) if patch.strip() else None
 
     tools = Toolbox(sandbox, command_timeout=settings.command_timeout)
-    result = run_agent(
-        model_client(settings), model=model, emit=emit, budget=budget,
-        system=system_prompt(sandbox.root, config.network),
-        task=task_for(repository_instructions(workspace.mirror, revision), config.test),
-        tools=tools, review=review,
-        context_window=settings.context_window, prices=settings.prices,
-        stop=lambda: f"a stop request ({stop.reason})" if stop.is_set() else None,
-    )
+    try:
+        result = run_agent(
+            model_client(settings), model=model, emit=emit, budget=budget,
+            system=system_prompt(sandbox.root, config.network),
+            task=task_for(repository_instructions(workspace.mirror, revision), config.test),
+            tools=tools, review=review,
+            context_window=settings.context_window, prices=settings.prices,
+            stop=lambda: f"a stop request ({stop.reason})" if stop.is_set() else None,
+        )
+    finally:
+        scratch.remove()
     agent_seconds = time.monotonic() - started
     emit("agent_phase", {"seconds": round(agent_seconds, 2), "network": config.network})
     return SessionResult(result, config, model, dict(tools.bounds_hit), setup, agent_seconds,
