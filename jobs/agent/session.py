@@ -163,7 +163,7 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
     try:
         result = run_agent(
             model_client(settings), model=model, emit=emit, budget=budget,
-            system=system_prompt(sandbox.root, config.network),
+            system=system_prompt(sandbox.root, config.network, budget, settings.command_timeout),
             task=task_for(repository_instructions(workspace.mirror, revision), config.test),
             tools=tools, review=review,
             context_window=settings.context_window, prices=settings.prices,
