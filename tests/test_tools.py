@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from jobs.agent.editor import MAX_FILE_BYTES
 from jobs.agent.tools import Toolbox, tool_definitions
 from jobs.sandbox import Limits, Scratch, make_sandbox
+from jobs.sandbox.user import SANDBOX_GID
 
 EDIT = "str_replace_based_edit_tool"
 APP = "/workspace/app.py"
@@ -254,6 +257,12 @@ def test_a_cut_output_is_kept_whole_outside_the_worktree_for_later_commands(work
         "/orca-scratch/output-1.txt` or `grep -n PATTERN /orca-scratch/output-1.txt`]")
     host = scratch.path / "output-1.txt"
     assert host.read_text() == "".join(f"{n}\n" for n in range(1, 100001))
+    # Orca's own, readable by the sandbox's user only (nobody's group when Orca is root).
+    shared = os.geteuid() == 0
+    for path, mode in ((scratch.path, 0o750 if shared else 0o700), (host, 0o640 if shared else 0o600)):
+        info = path.stat()
+        assert (stat.S_IMODE(info.st_mode), info.st_uid) == (mode, os.geteuid())
+        assert info.st_gid == (SANDBOX_GID if shared else os.getegid())
     assert worktree not in host.parents and list(worktree.iterdir()) == [worktree / "app.py"]
     # A later command reads it in parts, and cannot change it.
     assert tools.run("bash", {"command": "sed -n '50000,50002p' /orca-scratch/output-1.txt"}

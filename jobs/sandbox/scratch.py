@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from jobs.sandbox.process import CommandResult
+from jobs.sandbox.user import SANDBOX_GID, switches_user
 
 SEEN_AT = "/orca-scratch"
 """Where sandboxed commands see the directory (its host path is private to Orca)."""
@@ -38,16 +39,15 @@ class Scratch:
         """The host directory, created the first time it is asked for."""
         if self._path is None:
             self._path = Path(tempfile.mkdtemp(prefix="orca-scratch-", dir=self._parent))
-            # Readable by the sandbox's user (nobody when Orca is root), writable by Orca only.
-            os.chmod(self._path, 0o755)
+            _share(os.open(self._path, os.O_RDONLY | os.O_DIRECTORY), 0o750)
         return self._path
 
     def keep(self, data: bytes) -> str:
         """Writes `data` to a new file and returns its name."""
         self._count += 1
         name = f"output-{self._count}.txt"
-        fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        os.fchmod(fd, 0o644)  # whatever the worker's umask
+        fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        _share(os.dup(fd), 0o640)
         with os.fdopen(fd, "wb") as file:
             file.write(data)
         return name
@@ -57,6 +57,18 @@ class Scratch:
         if self._path is not None:
             shutil.rmtree(self._path, ignore_errors=True)
             self._path = None
+
+
+def _share(fd: int, mode: int) -> None:
+    """Only Orca's user can read what is private to it (0700, 0600: output of a private
+    repository, on a shared host); when commands run as nobody (Orca is root), nobody's group
+    may also read (0750, 0640), and never write. Closes `fd`."""
+    try:
+        if switches_user():
+            os.fchown(fd, -1, SANDBOX_GID)
+            os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def keep_whole(result: CommandResult, scratch: Scratch | None, seen_at: str) -> None:
