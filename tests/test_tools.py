@@ -303,3 +303,11 @@ def test_three_identical_calls_in_a_row_get_a_note(tools):
     assert "in a row" not in tools.run("bash", {"command": "ls"}).content
     third = [edit(tools, command="view", path=APP) for _ in range(3)][-1]
     assert "3 times in a row" in third.content and not third.is_error
+
+
+def test_without_a_sandbox_the_kept_output_is_named_by_its_host_path(worktree, scratch):
+    tools = Toolbox(make_sandbox(worktree, "none", scratch=scratch), command_timeout=10,
+                    max_output=400)
+    result = tools.run("bash", {"command": "seq 1 10000"})
+    assert f"are in {scratch.path}/output-1.txt:" in result.content
+    assert tools.run("bash", {"command": f"tail -n 1 {scratch.path}/output-1.txt"}).content == "10000"
