@@ -50,7 +50,7 @@ class SandboxUnavailable(RunError):
 
 
 class UnexpectedAnswer(RunError):
-    """The model answered in a way Orca does not know (a new stop reason, a malformed response).
+    """The model stopped for a reason Orca does not know (one newer than this code).
 
     Taking such an answer as the end of the work could publish it unfinished, so the run ends
     with a comment instead, and the reason is logged for the operators."""

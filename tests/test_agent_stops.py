@@ -2,6 +2,7 @@
 
 import logging
 
+import anthropic
 import pytest
 
 from core.errors import UnexpectedAnswer
@@ -88,7 +89,7 @@ def test_an_unknown_stop_reason_is_logged_and_ends_the_run_as_an_error(fake_mode
     assert "brand_new_reason" in caplog.text
 
 
-def test_a_response_the_strict_client_rejects_ends_the_run_as_an_error(fake_model):
+def test_the_strict_client_rejects_an_unknown_stop_reason_before_the_loop_sees_it(fake_model):
     fake_model.script(Reply([text("Done.")], stop_reason="brand_new_reason"))
-    with pytest.raises(UnexpectedAnswer, match="did not match the SDK's types"):
+    with pytest.raises(anthropic.APIResponseValidationError):
         run(fake_model, RecordingTools())
