@@ -90,9 +90,14 @@ def test_each_request_asks_for_no_more_output_than_the_dollar_budget_has_left(fa
 
 
 def wrap_up_notes(request):
-    return [(m, b["text"]) for m, message in enumerate(request["messages"])
-            if message["role"] == "user" for b in message["content"]
-            if b.get("type") == "text" and b["text"].endswith(WRAP_UP)]
+    """(message index, note) of each wrap-up note: the end of a tool result, or a text block."""
+    found = []
+    for m, message in enumerate(request["messages"]):
+        for block in message["content"] if message["role"] == "user" else []:
+            said = block.get("text") if block["type"] == "text" else block.get("content")
+            if isinstance(said, str) and said.endswith(WRAP_UP + ("]" if block["type"] == "tool_result" else "")):
+                found.append((m, said.rsplit("\n", 1)[-1]))
+    return found
 
 
 def test_the_model_is_told_once_when_few_turns_are_left(fake_model):
@@ -102,9 +107,11 @@ def test_the_model_is_told_once_when_few_turns_are_left(fake_model):
     assert result.summary == "Done." and result.stopped_by is None
     # After the third turn five are left: the note rides on that turn's tool results.
     assert wrap_up_notes(fake_model.requests[2]) == []
-    assert wrap_up_notes(fake_model.requests[3]) == [(6, "5 turns left: " + WRAP_UP)]
-    assert fake_model.requests[3]["messages"][6]["content"][0]["type"] == "tool_result"
-    assert wrap_up_notes(fake_model.requests[-1]) == [(6, "5 turns left: " + WRAP_UP)]
+    # It ends that turn's (last) tool result: text after tool results teaches the model to stop.
+    assert wrap_up_notes(fake_model.requests[3]) == [(6, "[5 turns left: " + WRAP_UP + "]")]
+    [result] = fake_model.requests[3]["messages"][6]["content"]
+    assert result["content"] == "ran bash\n\n[5 turns left: " + WRAP_UP + "]"
+    assert wrap_up_notes(fake_model.requests[-1]) == [(6, "[5 turns left: " + WRAP_UP + "]")]
     assert [d for k, d in events if k == "near_end"] == [{"left": "5 turns left"}]
     assert fake_model.violations == []
 
@@ -132,4 +139,14 @@ def test_the_model_is_told_once_when_little_time_is_left(fake_model):
     # After the 18th minute, a tenth of the time is left.
     assert wrap_up_notes(fake_model.requests[17]) == []
     notes = wrap_up_notes(fake_model.requests[-1])
-    assert notes == [(36, "2 minutes left: " + WRAP_UP)]
+    assert notes == [(36, "[2 minutes left: " + WRAP_UP + "]")]
+
+
+def test_after_a_text_message_the_note_is_a_text_block_of_its_own(fake_model):
+    fake_model.script(reply(tool_use("bash", {"command": "true"})), reply(text("Done.")),
+                      reply(text("Checked.")))
+    run(fake_model, RecordingTools(), max_turns=7, review=lambda: "check your diff")
+    # Turn 1 leaves 6; turn 2 (the first answer) leaves 5: the review carries the note.
+    assert fake_model.requests[2]["messages"][-1]["content"] == [
+        {"type": "text", "text": "check your diff"},
+        {"type": "text", "text": "5 turns left: " + WRAP_UP, "cache_control": {"type": "ephemeral"}}]

@@ -201,12 +201,20 @@ class _Loop:
         return True
 
     def _say(self, blocks: list[dict]) -> None:
-        """The next user message; the first time the budget nears its end, with a note saying so."""
+        """The next user message; the first time the budget nears its end, with a note saying so.
+
+        After tool results the note ends the last one rather than following as a text block:
+        text right after tool results teaches the model to end its turn there
+        (https://docs.anthropic.com/en/api/handling-stop-reasons, "Empty responses")."""
         left = None if self.warned else near_end(self.budget, self._spent())
         if left:
             self.warned = True
             self.emit("near_end", {"left": left})
-            blocks = [*blocks, {"type": "text", "text": f"{left}: run the tests and wrap up."}]
+            note, last = f"{left}: run the tests and wrap up.", blocks[-1]
+            if last.get("type") == "tool_result":
+                blocks[-1] = {**last, "content": f"{last['content']}\n\n[{note}]"}
+            else:
+                blocks = [*blocks, {"type": "text", "text": note}]
         self.messages.append({"role": "user", "content": blocks})
 
     def _spent(self) -> Spent:
