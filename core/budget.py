@@ -120,8 +120,11 @@ def before_call(budget: Budget, spent: Spent, next_call: Forecast, least_output:
 
 
 def near_end(budget: Budget, spent: Spent) -> str | None:
-    """What little is left ("5 turns left"), once a budget is nearly used up, else None."""
+    """What little is left ("5 turns left"), once a budget is nearly used up, else None (and
+    None at the turn limit, when there is no turn left to say it in)."""
     turns = budget.max_turns - spent.turns
+    if turns <= 0:
+        return None
     if turns <= NEAR_END_TURNS:
         return f"{turns} turn{'s' if turns != 1 else ''} left"
     if budget.max_minutes is not None:

@@ -49,6 +49,7 @@ def test_before_call_refuses_a_request_the_budget_cannot_pay_for(used, expected)
     (spent(turns=144), None),
     (spent(turns=145), "5 turns left"),
     (spent(turns=149), "1 turn left"),
+    (spent(turns=150, minutes=44), None),
     (spent(minutes=40.4), None),
     (spent(minutes=41), "4 minutes left"),
     (spent(dollars=9.05), "$0.95 of the dollar budget left"),
