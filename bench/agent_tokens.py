@@ -63,15 +63,18 @@ def main() -> None:
         make_repository(root)
         sandbox = NoSandbox(root)
         script(model, sandbox.root)
-        result = run_agent(model.client(), model="claude-sonnet-5-5", system=system_prompt(sandbox.root, False),
+        budget = Budget(max_turns=TURNS + 2, max_minutes=45)
+        system = system_prompt(sandbox.root, False, budget, command_timeout=300)
+        result = run_agent(model.client(), model="claude-sonnet-5-5", system=system,
                            task="Make every function add zero, carefully.", tools=Toolbox(sandbox),
-                           emit=lambda kind, data: None, budget=Budget(max_turns=TURNS + 2),
+                           emit=lambda kind, data: None, budget=budget,
                            review=lambda: "Check your diff before you finish.")
         usage = result.usage
         sizes = [len(json.dumps(body).encode()) for body in model.requests]
         largest = max(range(len(sizes)), key=sizes.__getitem__)
         print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
         print(f"turns: {result.turns}  requests: {len(model.requests)}  stopped_by: {result.stopped_by}")
+        print(f"system prompt: {len(system):,} characters, about {estimate_tokens(system):,} tokens")
         print(f"input tokens: {usage.total_input:,} (new {usage.input_tokens:,}, cache writes "
               f"{usage.cache_creation_input_tokens:,}, cache reads {usage.cache_read_input_tokens:,})")
         print(f"share read from cache: {usage.cache_read_input_tokens / usage.total_input:.1%} (target >= 85%)")

@@ -47,3 +47,13 @@ class SandboxUnavailable(RunError):
 
     retry_hint = ("Ask the operators to fix the workers' sandbox (the reason is above), then "
                   "comment `/agent retry`.")
+
+
+class UnexpectedAnswer(RunError):
+    """The model stopped for a reason Orca does not know (one newer than this code).
+
+    Taking such an answer as the end of the work could publish it unfinished, so the run ends
+    with a comment instead, and the reason is logged for the operators."""
+
+    retry_hint = ("To retry, comment `/agent retry`; if it happens again, the operators may need "
+                  "a newer Orca.")

@@ -66,7 +66,9 @@ class AgentSettings(BaseSettings):
                                        ge=1024**2)
     """Size of each sandboxed command's private /tmp ("1GiB"); it is memory, so it counts in
     ORCA_SANDBOX_MEMORY."""
-    max_turns: int = Field(default=60, alias="ORCA_MAX_TURNS", ge=1)
+    # Strong harnesses allow 250 steps or $3 (mini-swe-agent) and take about fifty tool calls
+    # at the median on benchmark tasks: the turns should rarely bind before dollars or minutes.
+    max_turns: int = Field(default=150, alias="ORCA_MAX_TURNS", ge=1)
     """Model turns a run may take before it stops."""
     command_timeout: float = Field(default=300.0, alias="ORCA_COMMAND_TIMEOUT", gt=0)
     """Seconds one bash command may run before its process group is killed."""

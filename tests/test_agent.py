@@ -33,7 +33,8 @@ def breakpoints(request):
 def run(fake, tools, max_turns=10, **options):
     events = []
     budget = options.pop("budget", Budget(max_turns))
-    result = run_agent(fake.client(), model="claude-sonnet-5-5", system="sys", task="do it",
+    client = options.pop("client", None) or fake.client()
+    result = run_agent(client, model="claude-sonnet-5-5", system="sys", task="do it",
                        tools=tools, budget=budget, emit=lambda k, d: events.append((k, d)), **options)
     return result, events
 
@@ -100,10 +101,17 @@ def test_model_overloaded_once_is_retried(fake_model):
 
 
 def test_token_budget_stops_the_loop(fake_model):
-    fake_model.script(*[reply(tool_use("bash", {"command": "true"})) for _ in range(3)])
-    result, events = run(fake_model, RecordingTools(), budget=Budget(10, max_tokens=1))
-    assert result.turns == 1 and result.stopped_by == "the token budget (1 tokens)"
+    fake_model.script(*[reply(tool_use("bash", {"command": "true"}), usage={"output_tokens": 2000})
+                        for _ in range(3)])
+    result, events = run(fake_model, RecordingTools(), budget=Budget(10, max_tokens=2500))
+    assert result.turns == 1 and result.stopped_by == "the token budget (2,500 tokens)"
     assert ("stopped", {"by": result.stopped_by, **events[-1][1]}) == events[-1]
+
+
+def test_a_token_budget_too_small_for_one_answer_makes_no_request(fake_model):
+    result, events = run(fake_model, RecordingTools(), budget=Budget(10, max_tokens=1))
+    assert result.turns == 0 and result.stopped_by == "the token budget (1 tokens)"
+    assert fake_model.requests == [] and events[-1][0] == "stopped"
 
 
 def test_dollar_budget_stops_the_loop_at_the_configured_price(fake_model):

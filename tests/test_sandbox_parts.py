@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from jobs.sandbox.argv import CommandFds, Mounts, bwrap_argv, tmp_free
 from jobs.sandbox.bounds import Measures, bounds_hit, human_bytes, tally_line
 from jobs.sandbox.cgroup import CgroupLayout, CommandCgroup
 from jobs.sandbox.network import REFUSED, egress_problem, own_addresses, rules
+from jobs.sandbox.scratch import Scratch
 from jobs.sandbox.user import SANDBOX_GID, SANDBOX_UID, lend
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="cgroups are used as root only")
@@ -164,6 +166,18 @@ def test_staged_mounts_are_found_where_the_outer_bwrap_put_them(tmp_path):
     assert Mounts(tmp_path / "wt").binds() == [("--bind", str(tmp_path / "wt"), "/workspace")]
 
 
+def test_the_scratch_directory_is_bound_read_only_at_a_fixed_path_staged_or_not(tmp_path):
+    plain = Mounts(tmp_path / "wt", (tmp_path / "mirror",), scratch=tmp_path / "s")
+    assert plain.binds()[-1] == ("--ro-bind", str(tmp_path / "s"), "/orca-scratch")
+    staged = Mounts(tmp_path / "wt", (tmp_path / "mirror",), (tmp_path / "admin",), staged=True,
+                    scratch=tmp_path / "s")
+    assert staged.sources()[-1] == tmp_path / "s"
+    assert staged.binds()[-1] == ("--ro-bind", "/tmp/3", "/orca-scratch")
+    argv = bwrap_argv("true", staged, Limits())
+    assert argv[argv.index("/tmp/3") - 2:argv.index("/tmp/3") + 1] == [
+        "--bind", str(tmp_path / "s"), "/tmp/3"]
+
+
 @root_only
 def test_lending_gives_nobody_the_tree_but_not_its_top_nor_what_links_lead_to(tmp_path):
     top, outside = tmp_path / "wt", tmp_path / "outside"
@@ -180,3 +194,20 @@ def test_lending_gives_nobody_the_tree_but_not_its_top_nor_what_links_lead_to(tm
     for path in (top / "src", top / "src" / "app.py", top / "src" / "link", top / "dirlink"):
         assert owner(path) == (SANDBOX_UID, SANDBOX_GID), path
     assert owner(outside) == (0, 0) and owner(tmp_path) == (0, 0)
+
+
+@pytest.mark.parametrize("as_root", [False, True])
+def test_the_scratch_directory_is_private_to_orca_and_the_sandbox_user(tmp_path, monkeypatch, as_root):
+    if as_root and os.geteuid() != 0:
+        pytest.skip("giving a file to nobody's group needs root")
+    monkeypatch.setattr("jobs.sandbox.scratch.switches_user", lambda: as_root)
+    scratch = Scratch(tmp_path)
+    name = scratch.keep(b"all of it")
+    made = scratch.path
+    assert made.parent == tmp_path and (made / name).read_bytes() == b"all of it"
+    modes = (0o750, 0o640) if as_root else (0o700, 0o600)
+    assert (stat.S_IMODE(made.stat().st_mode), stat.S_IMODE((made / name).stat().st_mode)) == modes
+    if as_root:
+        assert made.stat().st_gid == (made / name).stat().st_gid == SANDBOX_GID
+    scratch.remove()
+    assert not made.exists() and list(tmp_path.iterdir()) == []

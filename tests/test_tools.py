@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from jobs.agent.editor import MAX_FILE_BYTES
 from jobs.agent.tools import Toolbox, tool_definitions
-from jobs.sandbox import Limits, make_sandbox
+from jobs.sandbox import Limits, Scratch, make_sandbox
+from jobs.sandbox.user import SANDBOX_GID
 
 EDIT = "str_replace_based_edit_tool"
 APP = "/workspace/app.py"
@@ -175,10 +178,14 @@ def test_bash_keeps_head_and_tail(tools):
     assert "characters cut ...]" in result.content and len(result.content) < 500
 
 
-def test_bash_timeout(worktree):
+def test_bash_timeout_names_the_limit_and_what_to_do(worktree):
     tools = Toolbox(make_sandbox(worktree), command_timeout=0.5)
     result = tools.run("bash", {"command": "echo partial; sleep 30"})
-    assert result.content == "partial\n[command timed out after 0.5 s and was killed]"
+    assert result.content == (
+        "partial\n[command timed out after 0.5 s and was killed. Every command has this limit, "
+        "and what it leaves running in the background is killed with it: split the work into "
+        "shorter commands or make it faster (run only the relevant tests, stop at the first "
+        "failure)]")
 
 
 def test_bash_names_a_bound_the_command_ran_into_and_counts_it(worktree):
@@ -191,3 +198,116 @@ def test_bash_names_a_bound_the_command_ran_into_and_counts_it(worktree):
             "starts with an empty one]")
     assert tools.run("bash", {"command": "true"}).content == "(no output)"
     assert tools.bounds_hit == {"/tmp full (1 MiB)": 2}
+
+
+def test_an_edit_that_breaks_python_is_kept_with_a_warning_naming_the_line(tools, worktree):
+    result = edit(tools, command="str_replace", path=APP, old_str="def g():", new_str="def g(:")
+    assert not result.is_error and "def g(:" in (worktree / "app.py").read_text()
+    assert result.content.endswith(
+        "\n\nWarning: /workspace/app.py does not parse as Python (line 5: invalid syntax). "
+        "The edit was kept; fix the file unless this is intended.")
+    fixed = edit(tools, command="str_replace", path=APP, old_str="def g(:", new_str="def g():")
+    assert "Warning" not in fixed.content
+
+
+@pytest.mark.parametrize(("name", "text", "line"), [
+    ("data.json", '{"a": 1,\n "b": }\n', "line 2"),
+    ("pyproject.toml", '[project]\nname = "x"\nversion = \n', "line 3"),
+    ("ci.yml", "on: push\njobs:\n  - a\n  b: c\n", "line 4"),
+    ("stub.pyi", "def f(x: int) -> int: ...\nclass\n", "line 2"),
+])
+def test_created_json_toml_yaml_and_stubs_are_checked(tools, name, text, line):
+    result = edit(tools, command="create", path=f"/workspace/{name}", file_text=text)
+    assert not result.is_error and result.content.startswith("File created successfully")
+    assert "does not parse as" in result.content and f"({line}: " in result.content
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("tsconfig.json", '{\n  // comments are allowed here\n  "strict": true\n}\n'),
+    ("template.yaml", "Resources:\n  B:\n    Value: !Ref Other\n"),
+    ("notes.txt", "def (:\n"),
+    ("ok.py", "x = '\\d'\n"),  # an invalid escape warns at runtime; it is not a syntax error
+])
+def test_what_is_not_checked_or_parses_gets_no_warning(tools, name, text):
+    result = edit(tools, command="create", path=f"/workspace/{name}", file_text=text)
+    assert result.content == f"File created successfully at: /workspace/{name}"
+
+
+def test_an_insert_that_breaks_indentation_is_reported(tools):
+    result = edit(tools, command="insert", path=APP, insert_line=1, insert_text="  oops = 1")
+    assert "does not parse as Python (line 3: unexpected indent)" in result.content
+
+
+@pytest.fixture
+def scratch():
+    made = Scratch()
+    yield made
+    made.remove()
+
+
+def test_a_cut_output_is_kept_whole_outside_the_worktree_for_later_commands(worktree, scratch):
+    tools = Toolbox(make_sandbox(worktree, scratch=scratch), command_timeout=10, max_output=400)
+    assert tools.run("bash", {"command": "echo short"}).content == "short"
+    result = tools.run("bash", {"command": "seq 1 100000"})
+    size = len("".join(f"{n}\n" for n in range(1, 100001)))
+    assert "characters cut ...]" in result.content
+    assert result.content.endswith(
+        f"[output cut in the middle; all {size:,} bytes of it are in /orca-scratch/output-1.txt: "
+        "read parts with `sed -n '200,300p' /orca-scratch/output-1.txt`, `tail -n 100 "
+        "/orca-scratch/output-1.txt` or `grep -n PATTERN /orca-scratch/output-1.txt`]")
+    host = scratch.path / "output-1.txt"
+    assert host.read_text() == "".join(f"{n}\n" for n in range(1, 100001))
+    # Orca's own, readable by the sandbox's user only (nobody's group when Orca is root).
+    shared = os.geteuid() == 0
+    for path, mode in ((scratch.path, 0o750 if shared else 0o700), (host, 0o640 if shared else 0o600)):
+        info = path.stat()
+        assert (stat.S_IMODE(info.st_mode), info.st_uid) == (mode, os.geteuid())
+        assert info.st_gid == (SANDBOX_GID if shared else os.getegid())
+    assert worktree not in host.parents and list(worktree.iterdir()) == [worktree / "app.py"]
+    # A later command reads it in parts, and cannot change it.
+    assert tools.run("bash", {"command": "sed -n '50000,50002p' /orca-scratch/output-1.txt"}
+                     ).content == "50000\n50001\n50002"
+    denied = tools.run("bash", {"command": "echo x > /orca-scratch/output-1.txt; "
+                                           "touch /orca-scratch/new"})
+    assert "Read-only file system" in denied.content and "exit code: 1" in denied.content
+    assert host.stat().st_size == size and not (scratch.path / "new").exists()
+    made = scratch.path
+    scratch.remove()
+    assert not made.exists()
+
+
+def test_a_kept_output_holds_at_most_its_cap(worktree, scratch, monkeypatch):
+    monkeypatch.setattr("jobs.sandbox.KEEP_BYTES", 1000)
+    monkeypatch.setattr("jobs.agent.tools.KEEP_BYTES", 1000)
+    tools = Toolbox(make_sandbox(worktree, scratch=scratch), command_timeout=10, max_output=400)
+    result = tools.run("bash", {"command": "head -c 5000 /dev/zero | tr '\\0' a"})
+    assert "its first 1,000 of 5,000 bytes are in /orca-scratch/output-1.txt" in result.content
+    assert (scratch.path / "output-1.txt").read_bytes() == b"a" * 1000
+
+
+def test_without_a_scratch_or_a_cut_nothing_is_kept(worktree, scratch):
+    tools = Toolbox(make_sandbox(worktree), command_timeout=10, max_output=400)
+    assert "/orca-scratch" not in tools.run("bash", {"command": "seq 1 100000"}).content
+    tools = Toolbox(make_sandbox(worktree, scratch=scratch), command_timeout=10, max_output=400)
+    tools.run("bash", {"command": "seq 1 10"})
+    assert list(scratch.path.iterdir()) == []
+
+
+def test_three_identical_calls_in_a_row_get_a_note(tools):
+    notes = [tools.run("bash", {"command": "ls"}).content for _ in range(4)]
+    assert [n.endswith("try a different approach.]") for n in notes] == [False, False, True, True]
+    assert "the same call, with the same input, 3 times in a row" in notes[2]
+    assert "4 times in a row" in notes[3]
+    # Another call in between starts the count again.
+    tools.run("bash", {"command": "pwd"})
+    assert "in a row" not in tools.run("bash", {"command": "ls"}).content
+    third = [edit(tools, command="view", path=APP) for _ in range(3)][-1]
+    assert "3 times in a row" in third.content and not third.is_error
+
+
+def test_without_a_sandbox_the_kept_output_is_named_by_its_host_path(worktree, scratch):
+    tools = Toolbox(make_sandbox(worktree, "none", scratch=scratch), command_timeout=10,
+                    max_output=400)
+    result = tools.run("bash", {"command": "seq 1 10000"})
+    assert f"are in {scratch.path}/output-1.txt:" in result.content
+    assert tools.run("bash", {"command": f"tail -n 1 {scratch.path}/output-1.txt"}).content == "10000"

@@ -4,7 +4,8 @@ Behaviour follows Anthropic's tool description and reference implementation, whi
 trained on: `view` prints `cat -n` output or a two-level directory listing, `create` makes a new
 file and refuses an existing one (the trained description says so, and it keeps the model from
 clobbering a file it never read), `str_replace` needs exactly one verbatim match, `insert` adds
-text after a line (0 = at the top). Differences from the reference, on purpose: tabs are not
+text after a line (0 = at the top); after an edit, a file that no longer parses gets a warning
+(jobs.agent.syntax). Differences from the reference, on purpose: tabs are not
 expanded (Makefiles need them) and there is no `undo_edit` (that tool version has none).
 The editor works on host paths from `Sandbox.host_path`, so it can never leave the worktree.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from jobs.agent.syntax import checked, syntax_warning
 from jobs.sandbox import Sandbox, SandboxPathError
 
 COMMANDS = ("view", "create", "str_replace", "insert")
@@ -49,6 +51,14 @@ class Editor:
         host = self._host(path)
         if command == "view":
             return self.view(path, host, tool_input.get("view_range"))
+        done = self._change(command, path, host, tool_input)
+        if not checked(path):
+            return done
+        # The file as just written (UTF-8, at most MAX_FILE_BYTES), read back for the check.
+        return done + syntax_warning(path, host.read_bytes().decode("utf-8", errors="replace"))
+
+    def _change(self, command: str, path: str, host: Path, tool_input: dict) -> str:
+        """create, str_replace or insert; the text for the model."""
         if command == "create":
             return create(path, host, _required(tool_input, "file_text", str))
         if command == "str_replace":

@@ -1,29 +1,46 @@
 """The agent loop: the model proposes tool calls, the sandbox runs them, until done.
 
-Small on purpose (after mini-swe-agent): the limits are checked every turn, the few
+Small on purpose (after mini-swe-agent): the limits are checked before every request, the few
 ways a loop ends are named, and every request, tool call and result becomes an event.
-History is append-only so every turn reads the prompt cache; see `_with_breakpoints`.
+History is append-only so every turn reads the prompt cache (jobs.agent.request).
 """
 
 from __future__ import annotations
 
-import copy
+import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol
 
 import anthropic
 
-from core.budget import Budget, Spent, exhausted
-from core.errors import ModelUnavailable
-from core.pricing import Prices, Usage, cost
-from jobs.agent.tools import ToolResult, tool_definitions
+from core.budget import Budget, Forecast, Spent, before_call, near_end, output_room
+from core.errors import UnexpectedAnswer
+from core.pricing import Prices, Usage, cost, price_for
+from jobs.agent.prompt import cut_note
+from jobs.agent.request import MAX_OUTPUT_TOKENS, as_param, request
+from jobs.agent.tools import ToolResult
 
-# Room for a long final summary or a large file written in one call.
-MAX_OUTPUT_TOKENS = 16_000
-EPHEMERAL = {"type": "ephemeral"}
+log = logging.getLogger("orca.agent")
+
+# Less room for the answer than this cannot hold a tool call with its reasoning, or a summary:
+# the request's input would be paid for and the answer cut, so the run ends before it instead.
+LEAST_OUTPUT_TOKENS = 1_000
+# A reply cut at max_tokens is never the summary and its tool calls never run; the model is asked
+# for a shorter one at most this many times in a row (a third cut reply ends the run), since
+# the same request cut three times is not getting shorter.
+MAX_CONTINUATIONS = 2
+# Stop reasons (https://docs.anthropic.com/en/api/handling-stop-reasons). `stop_sequence` cannot
+# happen (Orca sends none) but is a finished answer; `pause_turn` only comes with server tools,
+# which Orca does not use, so it is unknown here like any reason added after this list.
+ANSWERED = frozenset({"end_turn", "tool_use", "stop_sequence"})
+ENDS_RUN = {
+    "refusal": "the model declining to go on (stop reason `refusal`)",
+    "model_context_window_exceeded": ("the model's context window (stop reason "
+                                      "`model_context_window_exceeded`)"),
+}
 
 # The context window of current Claude models (https://docs.anthropic.com/en/docs/about-claude/models);
 # ORCA_CONTEXT_WINDOW overrides it for models with a larger one.
@@ -57,53 +74,6 @@ class AgentResult:
     stopped_by: str | None = None
     cost: float | None = 0.0
     """Dollars at the price table's rates; None for a model with no known price."""
-
-
-def _with_breakpoints(messages: list[dict]) -> list[dict]:
-    """A copy of the history with a cache breakpoint on the newest block.
-
-    Tools and system carry their own breakpoint; this moving one makes the next turn
-    read everything before it from the cache. Only the request copy is marked, so at
-    most two breakpoints are ever sent (the API allows four).
-    """
-    marked = copy.copy(messages)
-    last = copy.deepcopy(marked[-1])
-    last["content"][-1]["cache_control"] = EPHEMERAL
-    marked[-1] = last
-    return marked
-
-
-def _as_param(block: Any) -> dict:
-    """A response block as the request param the API takes back (only what it needs)."""
-    if block.type == "tool_use":
-        return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
-    if block.type == "text":
-        return {"type": "text", "text": block.text}
-    return block.model_dump(exclude_none=True)
-
-
-def _request(client: anthropic.Anthropic, model: str, system: str, messages: list[dict]):
-    tools = tool_definitions()
-    try:
-        return client.messages.create(
-            model=model, max_tokens=MAX_OUTPUT_TOKENS, tools=tools,
-            system=[{"type": "text", "text": system, "cache_control": EPHEMERAL}],
-            messages=_with_breakpoints(messages),
-        )
-    except anthropic.APIStatusError as exc:
-        raise ModelUnavailable(f"The model API answered {exc.status_code} "
-                               f"({type(exc).__name__}) after retries.") from exc
-    except anthropic.APITimeoutError as exc:
-        raise ModelUnavailable(f"The model API did not answer within {_read_timeout(client)}, "
-                               f"{client.max_retries + 1} times in a row.") from exc
-    except anthropic.APIConnectionError as exc:
-        raise ModelUnavailable("The model API could not be reached after retries.") from exc
-
-
-def _read_timeout(client: anthropic.Anthropic) -> str:
-    """How long one request may wait for the answer (ORCA_MODEL_TIMEOUT), for the user."""
-    seconds = getattr(client.timeout, "read", client.timeout)
-    return f"{seconds:g} s" if isinstance(seconds, (int, float)) else "its time limit"
 
 
 def _run_tools(content: list, tools: Tools, emit: Emit) -> list[dict]:
@@ -153,34 +123,118 @@ class _Loop:
     clock: Callable[[], float]
     stop: Callable[[], str | None] | None = None
     messages: list[dict] = field(default_factory=list)
+    result: AgentResult = field(default_factory=lambda: AgentResult(summary="", turns=0))
+    started: float = 0.0
+    last: Usage = field(default_factory=Usage)
+    """The last response's usage: the next request's input is at least as large."""
+    cap: int = MAX_OUTPUT_TOKENS
+    """The last request's max_tokens."""
+    cuts: int = 0
+    """Replies cut at max_tokens in a row."""
+    warned: bool = False
+    """Whether the model has been told it is near the end of its budget."""
 
     def run(self, task: str) -> AgentResult:
         self.messages = [{"role": "user", "content": [{"type": "text", "text": task}]}]
-        result, started = AgentResult(summary="", turns=0), self.clock()
+        self.started = self.clock()
         self.emit("budget", self.budget.as_dict())
         while True:
+            # Before every request, so a run at its budget makes no further one.
+            spent = self._spent()
+            self.result.stopped_by = ((self.stop and self.stop())
+                                      or before_call(self.budget, spent, self._forecast(),
+                                                     LEAST_OUTPUT_TOKENS))
+            if self.result.stopped_by:
+                return self._ended()
+            self.cap = self._output_cap(spent)
             response = self._answer_unless_stopped()
             if response is None:  # stopped while the model was thinking
-                return self._stopped(result, started)
-            spent = self._account(result, response, started)
-            # An empty assistant turn would make the next request invalid.
-            content = [_as_param(b) for b in response.content] or [{"type": "text", "text": "(no answer)"}]
-            self.messages.append({"role": "assistant", "content": content})
-            if any(b["type"] == "tool_use" for b in content):
-                results = _run_tools(response.content, self.tools, self.emit)
-                self.messages.append({"role": "user", "content": results})
-            else:
-                result.summary = _text(response.content) or result.summary
-                follow_up = None if exhausted(self.budget, spent) else self._review_once()
-                if follow_up is None:
-                    return result
-                self.messages.append({"role": "user", "content": [{"type": "text", "text": follow_up}]})
+                self.result.stopped_by = self.stop() if self.stop else None
+                return self._ended()
+            self._account(response)
+            if not self._go_on(response):
+                return self.result
             self._trim_context(response.usage)
-            spent.minutes = (self.clock() - started) / 60
-            result.stopped_by = (self.stop and self.stop()) or exhausted(self.budget, spent)
-            if result.stopped_by:
-                self.emit("stopped", {"by": result.stopped_by, **spent.figures()})
-                return result
+
+    def _go_on(self, response: Any) -> bool:
+        """Act on the answer by its stop reason; False when the run ends with it."""
+        reason = response.stop_reason
+        if reason == "max_tokens":
+            return self._continue_cut(response)
+        self.cuts = 0
+        if reason in ENDS_RUN:
+            self.result.stopped_by = ENDS_RUN[reason]
+            self._ended()
+            return False
+        if reason not in ANSWERED:
+            log.warning("the model stopped for an unknown reason: %r", reason)
+            self.emit("unknown_stop_reason", {"stop_reason": reason})
+            raise UnexpectedAnswer(f"the model stopped for a reason Orca does not know "
+                                   f"(stop reason `{reason}`), so Orca ended the run rather "
+                                   "than take its answer as finished.")
+        # An empty assistant turn would make the next request invalid.
+        content = [as_param(b) for b in response.content] or [{"type": "text", "text": "(no answer)"}]
+        self.messages.append({"role": "assistant", "content": content})
+        if any(b["type"] == "tool_use" for b in content):
+            self._say(_run_tools(response.content, self.tools, self.emit))
+            return True
+        self.result.summary = _text(response.content) or self.result.summary
+        last_call = before_call(self.budget, self._spent(), self._forecast(), LEAST_OUTPUT_TOKENS)
+        follow_up = None if last_call else self._review_once()
+        if follow_up is None:
+            return False
+        self._say([{"type": "text", "text": follow_up}])
+        return True
+
+    def _continue_cut(self, response: Any) -> bool:
+        """A reply cut at max_tokens: its text is kept as said, its tool calls are not run (the
+        last one is incomplete), and the model is asked for a shorter reply, a bounded number
+        of times in a row."""
+        self.cuts += 1
+        if self.cuts > MAX_CONTINUATIONS:
+            self.result.stopped_by = (f"the output limit (the model's answer was cut off at "
+                                      f"{self.cap:,} tokens {self.cuts} times in a row)")
+            self._ended()
+            return False
+        said = [{"type": "text", "text": b.text} for b in response.content
+                if b.type == "text" and b.text.strip()]
+        self.messages.append({"role": "assistant", "content": said or [{"type": "text", "text": "(cut off)"}]})
+        calls = [b.name for b in response.content if b.type == "tool_use"]
+        self._say([{"type": "text", "text": cut_note(self.cap, calls)}])
+        return True
+
+    def _say(self, blocks: list[dict]) -> None:
+        """The next user message; the first time the budget nears its end, with a note saying so.
+
+        After tool results the note ends the last one rather than following as a text block:
+        text right after tool results teaches the model to end its turn there
+        (https://docs.anthropic.com/en/api/handling-stop-reasons, "Empty responses")."""
+        left = None if self.warned else near_end(self.budget, self._spent())
+        if left:
+            self.warned = True
+            self.emit("near_end", {"left": left})
+            note, last = f"{left}: run the tests and wrap up.", blocks[-1]
+            if last.get("type") == "tool_result":
+                blocks[-1] = {**last, "content": f"{last['content']}\n\n[{note}]"}
+            else:
+                blocks = [*blocks, {"type": "text", "text": note}]
+        self.messages.append({"role": "user", "content": blocks})
+
+    def _spent(self) -> Spent:
+        return Spent(self.result.turns, self.result.usage, self.result.cost,
+                     (self.clock() - self.started) / 60)
+
+    def _forecast(self) -> Forecast:
+        """The next request's input, as large as the last one's, and the price of its output."""
+        price = price_for(self.model, self.prices)
+        inputs = replace(self.last, output_tokens=0)
+        return Forecast(inputs.total_input, cost(self.model, inputs, self.prices) or 0.0,
+                        price[1] / 1e6 if price else None)
+
+    def _output_cap(self, spent: Spent) -> int:
+        """max_tokens for the next request: room for a long answer, within what the budget has left."""
+        room = output_room(self.budget, spent, self._forecast())
+        return MAX_OUTPUT_TOKENS if room is None else max(1, min(MAX_OUTPUT_TOKENS, room[0]))
 
     def _answer_unless_stopped(self) -> Any | None:
         """The model's next answer; None as soon as a stop is asked for while it is awaited.
@@ -189,13 +243,14 @@ class _Loop:
         goes in a thread of its own, and on a stop its client is closed and the answer left
         behind (the thread dies with the run's process at the latest)."""
         if self.stop is None:
-            return _request(self.client, self.model, self.system, self.messages)
+            return request(self.client, self.model, self.system, self.messages, self.cap)
         answer: dict[str, Any] = {}
         done = threading.Event()
 
         def call() -> None:
             try:
-                answer["response"] = _request(self.client, self.model, self.system, self.messages)
+                answer["response"] = request(self.client, self.model, self.system, self.messages,
+                                              self.cap)
             except BaseException as exc:  # raised again in the loop's own thread
                 answer["error"] = exc
             finally:
@@ -210,21 +265,21 @@ class _Loop:
             raise answer["error"]
         return answer["response"]
 
-    def _stopped(self, result: AgentResult, started: float) -> AgentResult:
-        result.stopped_by = self.stop() if self.stop else None
-        spent = Spent(result.turns, result.usage, result.cost, (self.clock() - started) / 60)
-        self.emit("stopped", {"by": result.stopped_by, **spent.figures()})
-        return result
+    def _ended(self) -> AgentResult:
+        """Record why the run stopped, with the running figures."""
+        self.emit("stopped", {"by": self.result.stopped_by, **self._spent().figures()})
+        return self.result
 
-    def _account(self, result: AgentResult, response: Any, started: float) -> Spent:
+    def _account(self, response: Any) -> None:
         """Add the response's usage to the run's, record it with the running figures."""
+        result = self.result
         result.turns += 1
+        self.last = Usage.of(response.usage)
         result.usage.add(response.usage)
         result.cost = cost(self.model, result.usage, self.prices)
-        spent = Spent(result.turns, result.usage, result.cost, (self.clock() - started) / 60)
         self.emit("model", {"turn": result.turns, "stop_reason": response.stop_reason,
-                            "usage": response.usage.model_dump(), "spent": spent.figures()})
-        return spent
+                            "max_tokens": self.cap, "usage": response.usage.model_dump(),
+                            "spent": self._spent().figures()})
 
     def _review_once(self) -> str | None:
         reviews = [] if self.review is None else [self.review] if callable(self.review) else list(self.review)

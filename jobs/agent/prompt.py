@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.budget import Budget
 from jobs.workspace.repo_files import NotRegularFile, find_blob, read_text
 
 # Instruction files other agents read, looked up case-insensitively at the repository root.
@@ -27,15 +28,28 @@ _IMAGE_ALT = re.compile(r"!\[[^\]]*\]\(")
 # A link's title (`[text](url "title")`) shows only on hover: another hiding place.
 _LINK_TITLE = re.compile(r"(\]\(\s*<?[^\s)>]*>?)\s+(\"[^\"]*\"|'[^']*'|\([^)]*\))\s*\)")
 
-SYSTEM = """You are Orca, an autonomous software engineer working on a GitHub repository.
-The repository is checked out at {root}; your working directory is {root}.
-You have two tools: `str_replace_based_edit_tool` to view and edit files (absolute paths
-under {root}) and `bash` to run commands (each call is a fresh shell in a sandbox{network}).
-Work the way a careful engineer does: read the relevant code first, make the smallest
-change that fully solves the task, and run the tests that cover it when you can.
-Do not commit, push or create branches: Orca commits your changes when you finish.
-Leave no scratch files behind. When you are done, reply without calling a tool: a short
-summary of what you changed and how you verified it, for the pull request description."""
+SYSTEM = """You are Orca, an autonomous software engineer working on a GitHub repository,
+checked out at {root}: your working directory.
+
+Tools: `str_replace_based_edit_tool` views and edits files (absolute paths under {root});
+`bash` runs a command in a sandbox{network}. Each bash call is a fresh shell: the current
+directory, exported variables and background processes do not carry over to the next call.
+A command is killed after {timeout}. Make independent calls, such as reading several files,
+together in one reply.
+
+Budget: {budget}.
+
+Way of working:
+1. Find the code relevant to the task.
+2. For a bug, write a short script that reproduces it, and run it to see it fail.
+3. Make the smallest change that fully solves the task.
+4. Rerun the reproduction and the tests that cover the change; fix what fails.
+5. Consider edge cases, and check the ones that matter.
+6. Remove your scratch files, the reproduction included unless it belongs in the test suite.
+
+Do not commit, push or create branches: Orca commits your changes when you finish. When you
+are done, reply without calling a tool: a short summary of what you changed and how you
+verified it, for the pull request description."""
 
 
 def sanitise(text: str) -> str:
@@ -46,8 +60,20 @@ def sanitise(text: str) -> str:
     return _IMAGE_ALT.sub("![](", text)
 
 
-def system_prompt(root: str, network: bool) -> str:
-    return SYSTEM.format(root=root, network="" if network else " without network access")
+def system_prompt(root: str, network: bool, budget: Budget, command_timeout: float) -> str:
+    """The same for every turn of a run (it heads the prompt cache): the tools, the budget the
+    model works within, and a way of working."""
+    limits = [f"{budget.max_turns} turns (each reply is one)"]
+    if budget.max_minutes is not None:
+        limits.append(f"{budget.max_minutes:g} minutes")
+    return SYSTEM.format(root=root, network="" if network else " without network access",
+                         timeout=_duration(command_timeout), budget=" and ".join(limits))
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} minute{'s' if seconds != 60 else ''}"
+    return f"{seconds:g} seconds"
 
 
 def repository_instructions(repository: Path, revision: str) -> list[tuple[str, str]]:
@@ -173,3 +199,15 @@ def review_prompt(diff: str, test_command: str | None) -> str:
             + test +
             "If anything needs fixing, fix it now. Then reply without calling a tool, with the "
             "summary for the pull request description.")
+
+
+def cut_note(limit: int, calls: list[str]) -> str:
+    """Said after a reply cut at the output limit: what was not run, and how to fit."""
+    lost = ""
+    if len(calls) == 1:
+        lost = f" Its call to `{calls[0]}` was cut short and not run."
+    elif calls:
+        lost = f" Its tool calls were not run; the last, to `{calls[-1]}`, was cut short."
+    return (f"Your last reply was cut off at the output limit ({limit:,} tokens).{lost} Reply "
+            "again, shorter: write a large file in parts (create it with the first part, then "
+            "add the rest with `insert`), and keep explanations brief.")

@@ -25,7 +25,7 @@ from jobs.agent.loop import AgentResult, Emit, run_agent
 from jobs.agent.prompt import repository_instructions, review_prompt, system_prompt
 from jobs.agent.setup import SetupPhase, SetupPlan, setup_phase
 from jobs.agent.tools import Toolbox
-from jobs.sandbox import Sandbox, SandboxUnavailable, make_sandbox
+from jobs.sandbox import Sandbox, SandboxUnavailable, Scratch, make_sandbox
 from jobs.verify.cache import BaseResults
 from jobs.verify.checks import Checks
 from jobs.workspace import Workspace
@@ -151,6 +151,7 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         log.warning("ORCA_SANDBOX=none: the agent's commands run UNSANDBOXED on this machine")
     plan = plan or SetupPlan(network=False)
     checks = Checks.detect(workspace.mirror, revision, config.test) if verify else None
+    scratch = Scratch()  # cut outputs kept whole: made at the first command, removed at the end
 
     def sandbox_for(worktree: Path, mode: str, **kw: Any) -> Sandbox:
         return make_sandbox(worktree, mode, stop=stop.event, **kw)
@@ -164,7 +165,7 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         started = time.monotonic()
         sandbox = sandbox_for(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
                               rw_binds=[workspace.admin_dir], network=config.network,
-                              limits=settings.sandbox_limits())
+                              limits=settings.sandbox_limits(), scratch=scratch)
     except SetupFailed:
         if not stop.is_set():
             raise  # a setup command killed by a stop is the stop, not a failure
@@ -185,16 +186,19 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         reviews.append(lambda: checks.review(sandbox, timeout, emit))
 
     tools = Toolbox(sandbox, command_timeout=settings.command_timeout)
-    result = run_agent(
-        model_client(settings), model=model, emit=emit, budget=budget,
-        system=system_prompt(sandbox.root, config.network),
-        task=task_for(repository_instructions(workspace.mirror, revision), config.test),
-        tools=tools, review=reviews,
-        context_window=settings.context_window, prices=settings.prices,
-        stop=lambda: f"a stop request ({stop.reason})" if stop.is_set() else None,
-    )
-    if checks is not None and not stop.is_set():
-        checks.finish(sandbox, timeout, workspace.view, (*made, *checks.made), emit)
+    try:
+        result = run_agent(
+            model_client(settings), model=model, emit=emit, budget=budget,
+            system=system_prompt(sandbox.root, config.network, budget, settings.command_timeout),
+            task=task_for(repository_instructions(workspace.mirror, revision), config.test),
+            tools=tools, review=reviews,
+            context_window=settings.context_window, prices=settings.prices,
+            stop=lambda: f"a stop request ({stop.reason})" if stop.is_set() else None,
+        )
+        if checks is not None and not stop.is_set():  # in the same sandbox, scratch and all
+            checks.finish(sandbox, timeout, workspace.view, (*made, *checks.made), emit)
+    finally:
+        scratch.remove()
     agent_seconds = time.monotonic() - started - (checks.seconds if checks else 0)
     emit("agent_phase", {"seconds": round(agent_seconds, 2), "network": config.network})
     return SessionResult(result, config, model, dict(tools.bounds_hit), setup, agent_seconds,

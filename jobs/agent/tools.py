@@ -8,14 +8,18 @@ the model reads the message and corrects itself.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 
 from jobs.agent.editor import Editor, EditorError
 from jobs.sandbox import Sandbox
+from jobs.sandbox.scratch import KEEP_BYTES
 
 EDITOR_TOOL = "str_replace_based_edit_tool"
 BASH_TOOL = "bash"
+# The same call three times in a row is rarely progress: the third gets a note saying so.
+LOOPING_AFTER = 3
 
 
 @dataclass
@@ -39,7 +43,8 @@ class Toolbox:
 
     The bash tool keeps no session: every command is a new `bash -c` process, so `cd`, exported
     variables and background jobs do not carry over to the next call, and `restart` has nothing
-    to reset. Output is capped at max_output characters, keeping head and tail.
+    to reset. Output is capped at max_output characters, keeping head and tail; a sandbox with a
+    scratch directory keeps the whole of it there, and the result says where.
     """
 
     def __init__(
@@ -56,9 +61,23 @@ class Toolbox:
         self.editor = Editor(sandbox, max_characters=max_characters)
         self.bounds_hit: Counter[str] = Counter()
         """How many commands ran into each of the sandbox's bounds, by the bound's name."""
+        self._last_call = ""
+        self._repeats = 0
 
     def run(self, name: str, tool_input: dict) -> ToolResult:
-        """Runs tool `name` with the model's input; model mistakes give is_error results."""
+        """Runs tool `name` with the model's input; model mistakes give is_error results. The
+        third identical call in a row, and every one after it, says the agent may be looping."""
+        result = self._dispatch(name, tool_input)
+        call = json.dumps([name, tool_input], sort_keys=True, default=str)
+        self._repeats = self._repeats + 1 if call == self._last_call else 1
+        self._last_call = call
+        if self._repeats >= LOOPING_AFTER:
+            result.content += (f"\n[note: this is the same call, with the same input, "
+                               f"{self._repeats} times in a row. You may be going in circles: if "
+                               "the result did not help before, try a different approach.]")
+        return result
+
+    def _dispatch(self, name: str, tool_input: dict) -> ToolResult:
         if not isinstance(tool_input, dict):
             return ToolResult(f"The input to {name} must be a JSON object.", is_error=True)
         if name == EDITOR_TOOL:
@@ -90,8 +109,10 @@ class Toolbox:
             )
         result = self.sandbox.run(command, self.command_timeout, self.max_output)
         parts = [result.output.rstrip("\n")] if result.output.strip() else []
+        if result.kept:
+            parts.append(f"[{kept_note(result.kept, result.size)}]")
         if result.timed_out:
-            parts.append(f"[command timed out after {self.command_timeout:g} s and was killed]")
+            parts.append(f"[{timeout_note(self.command_timeout)}]")
         elif result.exit_code != 0:
             parts.append(f"[exit code: {result.exit_code}]")
         for hit in result.bounds:
@@ -99,3 +120,19 @@ class Toolbox:
             self.bounds_hit[hit.name] += 1
         # A failing command is information for the model, not a broken tool call.
         return ToolResult("\n".join(parts) or "(no output)")
+
+
+def kept_note(path: str, size: int) -> str:
+    """Where a cut output is whole (or its first KEEP_BYTES), and how to read parts of it."""
+    what = (f"all {size:,} bytes of it are" if size <= KEEP_BYTES
+            else f"its first {KEEP_BYTES:,} of {size:,} bytes are")
+    return (f"output cut in the middle; {what} in {path}: read parts with `sed -n '200,300p' "
+            f"{path}`, `tail -n 100 {path}` or `grep -n PATTERN {path}`")
+
+
+def timeout_note(seconds: float) -> str:
+    """Said when a command ran out of time."""
+    return (f"command timed out after {seconds:g} s and was killed. Every command has this "
+            "limit, and what it leaves running in the background is killed with it: split the "
+            "work into shorter commands or make it faster (run only the relevant tests, stop "
+            "at the first failure)")

@@ -5,7 +5,8 @@ BubblewrapSandbox is the real one, composed here from its parts: the command lin
 private /tmp of bounded size, no capabilities, a clean environment, its own namespaces), the
 cgroup (jobs.sandbox.cgroup: processes and memory), the network when allowed
 (jobs.sandbox.network: the internet and nothing of ours), the user it runs as when Orca is
-root (jobs.sandbox.user: nobody), and the bounds a command ran into (jobs.sandbox.bounds).
+root (jobs.sandbox.user: nobody), the bounds a command ran into (jobs.sandbox.bounds), and the
+directory keeping cut outputs whole (jobs.sandbox.scratch).
 NoSandbox runs commands directly, for explicit local trials only.
 """
 
@@ -18,6 +19,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +32,7 @@ from jobs.sandbox.fds import Plumbing
 from jobs.sandbox.network import egress_problem
 from jobs.sandbox.paths import SandboxPathError, WorktreeSandbox
 from jobs.sandbox.process import CommandResult, run_captured
+from jobs.sandbox.scratch import KEEP_BYTES, SEEN_AT as SCRATCH, Scratch, keep_whole
 from jobs.sandbox.user import lend, switches_user
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "Sandbox",
     "SandboxPathError",
     "SandboxUnavailable",
+    "Scratch",
     "make_sandbox",
 ]
 
@@ -74,27 +78,33 @@ class NoSandbox(WorktreeSandbox):
     the caller must log loudly that it is in use."""
 
     def __init__(self, worktree: Path, stop: threading.Event | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, scratch: Scratch | None = None) -> None:
         super().__init__(worktree, str(Path(worktree).resolve()), stop)
         self.env = {**CLEAN_ENV, **(env or {})}
+        self.scratch = scratch
 
     def run(self, command: str, timeout: float, max_output: int) -> CommandResult:
         """Runs `bash -c command` in the worktree; see Sandbox.run."""
-        return run_captured(
+        result = run_captured(
             ["bash", "-c", command],
             env=dict(self.env),
             cwd=str(self.worktree),
             timeout=timeout,
             max_output=max_output,
             stop=self.stop,
+            keep=KEEP_BYTES if self.scratch else 0,
         )
+        if self.scratch is not None:
+            keep_whole(result, self.scratch, str(self.scratch.path))
+        return result
 
 
 class BubblewrapSandbox(WorktreeSandbox):
     """Runs each command in a fresh bubblewrap container with the worktree at /workspace.
 
     Extra `ro_binds` / `rw_binds` appear at their own paths (e.g. the git mirror a worktree points
-    into, so `git status` works inside). Processes a command leaves in the background die with it:
+    into, so `git status` works inside); a `scratch` directory, read-only at /orca-scratch, holds
+    the whole output of commands whose output was cut (jobs.sandbox.scratch). Processes a command leaves in the background die with it:
     bwrap's PID namespace ends when the command's shell exits. With `network`, each command
     reaches the internet through its own slirp4netns (jobs.sandbox.network).
     """
@@ -109,8 +119,10 @@ class BubblewrapSandbox(WorktreeSandbox):
         rw_binds: Sequence[Path] = (),
         stop: threading.Event | None = None,
         env: Mapping[str, str] | None = None,
+        scratch: Scratch | None = None,
     ) -> None:
         super().__init__(worktree, WORKSPACE, stop)
+        self.scratch = scratch
         self.env = dict(env or {})
         """Variables added to the clean environment: setup-only secrets (jobs.agent.session)."""
         self.network = network
@@ -122,6 +134,8 @@ class BubblewrapSandbox(WorktreeSandbox):
     def run(self, command: str, timeout: float, max_output: int) -> CommandResult:
         """Runs `bash -c command` inside the container; see Sandbox.run."""
         self._lend_once()
+        if self.scratch is not None and self.mounts.scratch is None:  # made at the first command
+            self.mounts = replace(self.mounts, scratch=self.scratch.path)
         cgroup = self._cgroup()
         plumbing = Plumbing(network=self.network, gitconfig=self.mounts.staged)
         try:
@@ -133,8 +147,10 @@ class BubblewrapSandbox(WorktreeSandbox):
                 preexec_fn=_child_setup(self.limits, cgroup),
                 on_timeout=cgroup.kill_all if cgroup else None, stop=self.stop,
                 pass_fds=plumbing.child_fds, on_start=plumbing.started,
+                keep=KEEP_BYTES if self.scratch else 0,
             )
             result.bounds = bounds_hit(self.limits, plumbing.measures(result.exit_code, cgroup))
+            keep_whole(result, self.scratch, SCRATCH)
             return result
         finally:
             plumbing.close()
@@ -204,7 +220,7 @@ def make_sandbox(worktree: Path, mode: str = "bubblewrap", **kw: Any) -> Sandbox
     network is asked for and cannot be given without reaching the host.
     """
     if mode == "none":
-        return NoSandbox(worktree, stop=kw.get("stop"), env=kw.get("env"))
+        return NoSandbox(worktree, stop=kw.get("stop"), env=kw.get("env"), scratch=kw.get("scratch"))
     if mode != "bubblewrap":
         raise SandboxUnavailable(f"unknown sandbox mode {mode!r}; use 'bubblewrap' or 'none'")
     problem = bubblewrap_problem(network=bool(kw.get("network")))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.settings import Limits
+from jobs.sandbox.scratch import SEEN_AT as SCRATCH
 from jobs.sandbox.user import outer_argv, stage_path
 
 WORKSPACE = "/workspace"
@@ -63,15 +64,21 @@ class Mounts:
     rw_binds: tuple[Path, ...] = ()
     staged: bool = False
     """bwrap finds them staged by an outer one (jobs.sandbox.user), in `sources()` order."""
+    scratch: Path | None = None
+    """The session's scratch directory, read-only at SCRATCH (jobs.sandbox.scratch)."""
 
     def sources(self) -> list[Path]:
-        """The host paths bwrap binds: the worktree, then ro_binds, then rw_binds."""
-        return [self.worktree, *self.ro_binds, *self.rw_binds]
+        """The host paths bwrap binds: the worktree, ro_binds, rw_binds, then the scratch."""
+        extra = [self.scratch] if self.scratch is not None else []
+        return [self.worktree, *self.ro_binds, *self.rw_binds, *extra]
 
     def binds(self) -> list[tuple[str, str, str]]:
         """(bwrap option, where bwrap finds it, where the command sees it) for each source."""
         options = ["--bind"] + ["--ro-bind"] * len(self.ro_binds) + ["--bind"] * len(self.rw_binds)
         seen = [WORKSPACE, *map(str, self.ro_binds), *map(str, self.rw_binds)]
+        if self.scratch is not None:
+            options.append("--ro-bind")
+            seen.append(SCRATCH)
         found = ([stage_path(i) for i in range(len(seen))] if self.staged
                  else [str(p) for p in self.sources()])
         return list(zip(options, found, seen))
@@ -99,7 +106,7 @@ def bwrap_argv(command: str, mounts: Mounts, limits: Limits, fds: CommandFds = C
     # After the /tmp tmpfs, so binds that live under /tmp on the host are mounted on top.
     for option, found, seen in mounts.binds():
         argv += [option, found, seen]
-    # bwrap's root is a scratch tmpfs; made read-only, only /workspace, /tmp and rw_binds
+    # bwrap's root is a tmpfs of its own; made read-only, only /workspace, /tmp and rw_binds
     # take writes.
     argv += ["--remount-ro", "/"]
     if fds.status is not None and fds.block is not None:

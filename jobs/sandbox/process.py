@@ -41,6 +41,12 @@ class CommandResult:
     """True when the middle of the output was cut to respect max_output."""
     bounds: tuple[BoundHit, ...] = ()
     """The sandbox's bounds the command ran into (out of memory, /tmp full...)."""
+    size: int = 0
+    """Bytes of output in all."""
+    whole: bytes | None = None
+    """The raw output up to the cap asked for (`keep`), when `output` was cut."""
+    kept: str | None = None
+    """Where the command's later neighbours find `whole` (jobs.sandbox.scratch), if kept."""
 
 
 class HeadTail:
@@ -82,6 +88,21 @@ class HeadTail:
         return f"{self._head}\n[... {cut} characters cut ...]\n{self._tail}"
 
 
+class Whole:
+    """The raw bytes of a stream up to `cap`, and how many there were in all."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.data = bytearray()
+        self.size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        room = self.cap - len(self.data)
+        if room > 0:
+            self.data += chunk[:room]
+
+
 def run_captured(
     argv: Sequence[str],
     *,
@@ -94,6 +115,7 @@ def run_captured(
     stop: threading.Event | None = None,
     pass_fds: Sequence[int] = (),
     on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    keep: int = 0,
 ) -> CommandResult:
     """Runs argv in a new session, killing its whole process group at the timeout.
 
@@ -101,7 +123,8 @@ def run_captured(
     outside the group (a cgroup, a PID namespace). Setting `stop` ends the command as if its
     time were up: the run it belongs to was asked to stop. `on_start` is called once the
     process exists, before its output is read; if it raises, the process is killed as at a
-    timeout and the exception goes to the caller.
+    timeout and the exception goes to the caller. With `keep`, an output cut to max_output
+    also comes back whole, up to `keep` bytes (`CommandResult.whole`).
     """
     # start_new_session makes the child a process-group leader, so one killpg reaches every
     # descendant that did not itself call setsid.
@@ -120,17 +143,22 @@ def run_captured(
             proc.stdout.close()
             proc.wait()
             raise
-    output = HeadTail(max_output)
+    output, whole = HeadTail(max_output), Whole(keep)
+
+    def feed(chunk: bytes) -> None:
+        output.feed(chunk)
+        whole.feed(chunk)
+
     deadline = time.monotonic() + timeout
     with proc.stdout:
-        finished = _read_until(proc.stdout.fileno(), output, deadline, stop)
+        finished = _read_until(proc.stdout.fileno(), feed, deadline, stop)
         if finished:
             finished = _wait_until(proc, deadline, stop)
         if not finished:
             _kill_group(proc)
             if on_timeout is not None:
                 on_timeout()
-            _read_until(proc.stdout.fileno(), output, time.monotonic() + _DRAIN_AFTER_KILL_SECONDS)
+            _read_until(proc.stdout.fileno(), feed, time.monotonic() + _DRAIN_AFTER_KILL_SECONDS)
     output.feed(b"", final=True)
     exit_code = proc.wait()
     if finished:
@@ -140,12 +168,14 @@ def run_captured(
         exit_code=exit_code if finished else None,
         timed_out=not finished,
         truncated=output.truncated,
+        size=whole.size,
+        whole=bytes(whole.data) if keep and output.truncated else None,
     )
 
 
-def _read_until(fd: int, output: HeadTail, deadline: float,
+def _read_until(fd: int, feed: Callable[[bytes], None], deadline: float,
                 stop: threading.Event | None = None) -> bool:
-    """Reads fd into output until EOF (True) or the deadline or a stop (False)."""
+    """Reads fd into `feed` until EOF (True) or the deadline or a stop (False)."""
     with selectors.DefaultSelector() as selector:
         selector.register(fd, selectors.EVENT_READ)
         while True:
@@ -157,7 +187,7 @@ def _read_until(fd: int, output: HeadTail, deadline: float,
             chunk = os.read(fd, _READ_CHUNK)
             if not chunk:
                 return True
-            output.feed(chunk)
+            feed(chunk)
 
 
 def _wait_until(proc: subprocess.Popen[bytes], deadline: float,

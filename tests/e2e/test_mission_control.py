@@ -45,5 +45,5 @@ def test_a_finished_run_in_mission_control_and_metrics(orca):
     row = client.get("/runs").text.split(f'id="run-{run_id}"')[1].split("</tr>")[0]
     assert f"/octo-org/hello/pull/{pull.number}" in row and ">5<" in row and "done" in row
     page = client.get(f"/runs/{run_id}").text
-    assert "5 of 60" in page and "str_replace_based_edit_tool: str_replace /workspace/hello.py" in page
+    assert "5 of 150" in page and "str_replace_based_edit_tool: str_replace /workspace/hello.py" in page
     assert orca.github.violations == []

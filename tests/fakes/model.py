@@ -118,9 +118,11 @@ class FakeModel:
         return self._serving.url
 
     def client(self, **options: Any) -> anthropic.Anthropic:
-        """A real client bound to this fake, validating every response strictly."""
+        """A real client bound to this fake, validating every response strictly unless
+        `_strict_response_validation=False` is given (as with ORCA_STRICT_MODEL_RESPONSES off)."""
         options.setdefault("api_key", self.api_key)
-        return anthropic.Anthropic(base_url=self.base_url, _strict_response_validation=True, **options)
+        options.setdefault("_strict_response_validation", True)
+        return anthropic.Anthropic(base_url=self.base_url, **options)
 
     # -- scripting ---------------------------------------------------------------------------
 
