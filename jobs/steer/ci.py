@@ -37,7 +37,11 @@ FAILURE_BUDGET = 24_000
 def check(ctx: RunContext) -> None:
     """Look at CI on the trigger's commit and act on it (see the module's doc)."""
     t = ctx.trigger
-    client = ctx.client(ctx.mint({**ACK_PERMISSIONS, **CI_PERMISSIONS}))
+    try:
+        client = ctx.client(ctx.mint({**ACK_PERMISSIONS, **CI_PERMISSIONS}))
+    except GithubException as exc:  # the installation has not granted reading CI
+        ctx.log("CI news ignored: no token that reads CI (%s)", exc.status)
+        return
     repo = client.get_repo(t.repository)
     numbers = [t.number] if t.number else [p.number for p in repo.get_commit(t.head_sha).get_pulls()]
     for number in numbers:

@@ -157,3 +157,20 @@ def test_an_installation_without_cis_permissions_is_told_once_what_they_would_ad
 def test_an_installation_with_them_is_told_nothing(orca):
     _scene, pull, _sha = opened_pull(orca)
     assert "Orca can follow CI here" not in pull.body
+
+
+def test_ci_news_from_an_installation_that_cannot_read_ci_is_ignored_cleanly(orca):
+    from rq.registry import FailedJobRegistry
+
+    from core.queues import FAST_QUEUE
+    scene = make_scene(orca.github)  # no statuses or actions: a token that reads CI is refused
+    orca.model.script(reply(fix("'helo, world'", "'hello, world'")), reply(text("Done.")),
+                      reply(text("Fixed.")))
+    orca.deliver("issues", labeled_payload(orca.github, scene))
+    orca.drain()
+    [pull] = pulls(orca.github)
+    before = len(orca.model.requests)
+    deliver_suite(orca, failing_ci(orca, orca.github.branch_sha(REPO, pull.pull.head_ref)))
+    orca.drain()
+    assert len(orca.model.requests) == before
+    assert FailedJobRegistry(FAST_QUEUE, connection=orca.redis).get_job_ids() == []
