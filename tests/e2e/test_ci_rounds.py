@@ -174,3 +174,13 @@ def test_ci_news_from_an_installation_that_cannot_read_ci_is_ignored_cleanly(orc
     orca.drain()
     assert len(orca.model.requests) == before
     assert FailedJobRegistry(FAST_QUEUE, connection=orca.redis).get_job_ids() == []
+
+
+def test_agent_fix_ci_on_an_issue_says_it_works_on_a_pull_request(orca):
+    scene, _pull, _sha = opened_pull(orca)
+    before = len(orca.model.requests)
+    command(orca, scene, scene.number, "/agent fix ci")
+    orca.drain()
+    assert len(orca.model.requests) == before
+    assert bodies(orca.github, REPO, scene.number)[-1].startswith(
+        "🚫 Orca cannot do this: `/agent fix ci` works on a pull request")
