@@ -165,11 +165,7 @@ class RunStore:
 
     def count_round(self, target: str) -> int:
         """Count one more review round on a pull request; returns the new count."""
-        key = keys.rounds(target)
-        pipe = self.redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, ROUNDS_SECONDS)
-        return int(pipe.execute()[0])
+        return self._count(keys.rounds(target))
 
     def mark_pushed(self, repository: str, sha: str, run_id: str) -> None:
         """Remember that `run_id` pushed `sha`, for as long as a pull request is open."""
@@ -194,7 +190,10 @@ class RunStore:
 
     def count_ci_round(self, target: str) -> int:
         """Count one more CI round on a pull request; returns the new count."""
-        key = keys.ci_rounds(target)
+        return self._count(keys.ci_rounds(target))
+
+    def _count(self, key: str) -> int:
+        """One more on a pull request's counter, kept as long as a pull request is open."""
         pipe = self.redis.pipeline()
         pipe.incr(key)
         pipe.expire(key, ROUNDS_SECONDS)
