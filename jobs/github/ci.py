@@ -37,6 +37,9 @@ ACTIONS_APP = "github-actions"
 # Annotations read per check run; GitHub takes at most 50 per request when a check writes
 # them (https://docs.github.com/en/rest/checks/runs#update-a-check-run), and fifty say enough.
 MAX_ANNOTATIONS = 50
+# What CI said, at most, in a CI round's request (the agent can read more with its tools); the
+# same budget decides which failures fail the same way at the base.
+ROUND_BUDGET = 24_000
 SUITE_FAILED = "the check suite failed without a check run (for GitHub Actions: a workflow that "\
                "could not start, such as one whose file does not parse)"
 

@@ -27,11 +27,9 @@ from core.runs import new_run_id
 from core.triggers import AGENT_BRANCH_PREFIX, Kind, Trigger
 from jobs.context import RunContext, TrackingComment
 from jobs.github import ACK_PERMISSIONS, CI_PERMISSIONS, report
-from jobs.github.ci import CiState, ci_state, fails_the_same_way, failures
+from jobs.github.ci import ROUND_BUDGET, CiState, ci_state, fails_the_same_way, failures
 
 log = logging.getLogger("orca.ci")
-# What CI said, at most, in the round's request (the agent can read more with its tools).
-FAILURE_BUDGET = 24_000
 
 
 def check(ctx: RunContext) -> None:
@@ -76,8 +74,8 @@ def _round_or_why_not(ctx: RunContext, client: Github, pull: PullRequest, state:
     t, sha = ctx.trigger, pull.head.sha
     if asker is None:
         return "the run that pushed it is no longer on record, so Orca leaves it"
-    found = failures(client, t.repository, sha, FAILURE_BUDGET)
-    at_base = failures(client, t.repository, pull.base.sha, FAILURE_BUDGET) if found else []
+    found = failures(client, t.repository, sha, ROUND_BUDGET)
+    at_base = failures(client, t.repository, pull.base.sha, ROUND_BUDGET) if found else []
     flaky = [f.name for f in found if fails_the_same_way(f, at_base)]
     if found and len(flaky) == len(found):
         return report.ci_flaky(sha, flaky)

@@ -18,15 +18,11 @@ from github.Repository import Repository
 from core.errors import RunError
 from core.git import git
 from core.triggers import Kind, Trigger
-from jobs.github.ci import ci_state, failures
+from jobs.github.ci import ROUND_BUDGET, ci_state, failures
 from jobs.github.report import ci_round_request
 from jobs.task.conversation import Remark, earlier_remarks
 from jobs.task.threads import Thread, review_threads
 from jobs.workspace import issue_branch
-
-# What CI said, at most, in a CI round's request (the agent can read more with its tools).
-CI_REQUEST_BUDGET = 24_000
-
 
 class ForkPull(RunError):
     """The pull request's head is in a fork, which the App's token cannot push to."""
@@ -96,7 +92,7 @@ def ci_request(client: Github, t: Trigger, task: Task) -> str:
     if state.state != "failed":
         raise NothingToFix(f"CI has not failed on the head commit `{task.head_sha[:7]}` "
                            f"(it is {state.state}), so there is nothing to fix.")
-    found = failures(client, t.repository, task.head_sha, CI_REQUEST_BUDGET)
+    found = failures(client, t.repository, task.head_sha, ROUND_BUDGET)
     return ci_round_request(task.head_sha, found, t.request)
 
 
