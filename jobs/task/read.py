@@ -24,6 +24,7 @@ from jobs.task.conversation import Remark, earlier_remarks
 from jobs.task.threads import Thread, review_threads
 from jobs.workspace import issue_branch
 
+
 class ForkPull(RunError):
     """The pull request's head is in a fork, which the App's token cannot push to."""
 
