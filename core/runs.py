@@ -117,6 +117,11 @@ class Run:
                    **{name: value for name, value in found.items() if name in known})
 
 
+def ending_event(reason: str | None, outcome: Mapping[str, Any]) -> dict[str, Any]:
+    """What a run's last event says when its caller gives none: why, or what it did."""
+    return {"reason": reason} if reason is not None else dict(outcome)
+
+
 def decode(raw: Mapping[bytes, bytes]) -> dict[str, Any]:
     """A run record's hash as Redis returns it (every value JSON), as named fields."""
     return {name.decode(): json.loads(value) for name, value in raw.items()}
@@ -242,7 +247,7 @@ class RunStore:
         if reason is not None:
             written["reason"] = reason
         if event is None:
-            event = {"reason": reason} if reason is not None else dict(outcome)
+            event = ending_event(reason, outcome)
         self._write(run_id, written, (_ENDINGS[status], event))
 
     def update(self, run_id: str, **values: Any) -> None:

@@ -23,7 +23,7 @@ from rq import get_current_job
 
 from core import keys
 from core.errors import RunError
-from core.runs import RunStore, Status
+from core.runs import RunStore, Status, ending_event
 from core.settings import Settings, load_settings
 from core.triggers import Trigger
 from jobs.github import ACK_PERMISSIONS, GitHubApp
@@ -123,9 +123,8 @@ class RunContext:
         """The run's last transition (RunStore.finish), its event redacted."""
         if reason is not None:
             reason = self.redactor.text(reason)
-        if event is None:
-            event = {"reason": reason} if reason is not None else dict(outcome)
-        self.store.finish(self.run_id, status, reason, event=self.redactor.data(event), **outcome)
+        event = self.redactor.data(ending_event(reason, outcome) if event is None else event)
+        self.store.finish(self.run_id, status, reason, event=event, **outcome)
 
     def finish_comment(self, body: str, client: Github | None = None) -> None:
         """Edit the tracking comment to its final words, or reply if there is none yet.
