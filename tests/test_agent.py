@@ -146,7 +146,7 @@ def test_diff_review_is_shown_once_then_the_final_answer_is_accepted(fake_model)
                       reply(text("Removed a scratch file; fixed the bug.")))
     reviews = []
     result, _ = run(fake_model, RecordingTools(),
-                    review=lambda: reviews.append(1) or "<diff>\n+fix\n</diff> Checklist")
+                    review=lambda ask: reviews.append(1) or "<diff>\n+fix\n</diff> Checklist")
     assert reviews == [1] and result.turns == 3
     assert result.summary == "Removed a scratch file; fixed the bug."
     second = fake_model.requests[1]["messages"]
@@ -156,13 +156,13 @@ def test_diff_review_is_shown_once_then_the_final_answer_is_accepted(fake_model)
 
 def test_no_diff_means_no_review(fake_model):
     fake_model.script(reply(text("Nothing to change.")))
-    result, _ = run(fake_model, RecordingTools(), review=lambda: None)
+    result, _ = run(fake_model, RecordingTools(), review=lambda ask: None)
     assert result.summary == "Nothing to change." and result.turns == 1
 
 
 def test_a_used_up_budget_skips_the_review(fake_model):
     fake_model.script(reply(tool_use("bash", {"command": "true"})), reply(text("Done.")))
-    result, _ = run(fake_model, RecordingTools(), max_turns=2, review=lambda: "check it")
+    result, _ = run(fake_model, RecordingTools(), max_turns=2, review=lambda ask: "check it")
     assert result.summary == "Done." and result.stopped_by is None and fake_model.remaining == 0
 
 

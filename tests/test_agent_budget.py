@@ -146,7 +146,7 @@ def test_the_model_is_told_once_when_little_time_is_left(fake_model):
 def test_after_a_text_message_the_note_is_a_text_block_of_its_own(fake_model):
     fake_model.script(reply(tool_use("bash", {"command": "true"})), reply(text("Done.")),
                       reply(text("Checked.")))
-    run(fake_model, RecordingTools(), max_turns=7, review=lambda: "check your diff")
+    run(fake_model, RecordingTools(), max_turns=7, review=lambda ask: "check your diff")
     # Turn 1 leaves 6; turn 2 (the first answer) leaves 5: the review carries the note.
     assert fake_model.requests[2]["messages"][-1]["content"] == [
         {"type": "text", "text": "check your diff"},

@@ -72,7 +72,7 @@ def test_a_refusal_or_a_full_context_window_ends_the_run_with_that_reason(fake_m
                             stop_reason=reason),
                       reply(text("never asked")))
     tools = RecordingTools()
-    result, events = run(fake_model, tools, review=lambda: "check your diff")
+    result, events = run(fake_model, tools, review=lambda ask: "check your diff")
     assert result.stopped_by == ENDS_RUN[reason] and f"`{reason}`" in result.stopped_by
     assert result.summary == "" and len(tools.calls) == 1 and fake_model.remaining == 1
     assert events[-1][0] == "stopped" and events[-1][1]["by"] == result.stopped_by

@@ -55,9 +55,23 @@ STOP_POLL_SECONDS = 0.1
 CLEARED = "[old tool output cleared to save context]"
 
 Emit = Callable[[str, dict[str, Any]], None]
-Review = Callable[[], "str | None"]
-"""Called when the model first answers without a tool call: the text that asks it to check
-its diff, or None when there is nothing to check (no changes)."""
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The answer to a request made beside the conversation (jobs.agent.fresh_check)."""
+
+    text: str
+    tokens: int
+    cost: float | None
+
+
+Ask = Callable[[str, str, int], "Asked | None"]
+"""(system, message, max output tokens) → a separate request with no history and no tools,
+counted in the run's budgets; None when the budget has no room for it or a stop came."""
+Review = Callable[[Ask], "str | None"]
+"""Called when the model answers without a tool call: what it should read and act on before
+it finishes (its diff, what Orca's tests or the fresh-context check found), or None."""
 
 
 class Tools(Protocol):
@@ -236,21 +250,48 @@ class _Loop:
         room = output_room(self.budget, spent, self._forecast())
         return MAX_OUTPUT_TOKENS if room is None else max(1, min(MAX_OUTPUT_TOKENS, room[0]))
 
-    def _answer_unless_stopped(self) -> Any | None:
-        """The model's next answer; None as soon as a stop is asked for while it is awaited.
+    def ask(self, system: str, message: str, max_tokens: int) -> Asked | None:
+        """A request beside the conversation (the fresh-context check): checked against the
+        budget first like every turn, and its usage counted in the run's, but not a turn and
+        not in the history."""
+        spent = self._spent()
+        if self.stop and self.stop():
+            return None
+        if before_call(self.budget, spent, self._forecast(), LEAST_OUTPUT_TOKENS):
+            return None
+        cap = max(1, min(max_tokens, self._output_cap(spent)))
+        response = self._answer_unless_stopped(
+            system, [{"role": "user", "content": [{"type": "text", "text": message}]}], cap,
+            one_off=True)
+        if response is None:
+            return None
+        usage = Usage.of(response.usage)
+        self.result.usage.add(response.usage)
+        self.result.cost = cost(self.model, self.result.usage, self.prices)
+        self.emit("model", {"turn": 0, "purpose": "check", "stop_reason": response.stop_reason,
+                            "max_tokens": cap, "usage": response.usage.model_dump(),
+                            "spent": self._spent().figures()})
+        return Asked(_text(response.content), usage.total,
+                     cost(self.model, usage, self.prices))
+
+    def _answer_unless_stopped(self, system: str | None = None, messages: list[dict] | None = None,
+                               cap: int | None = None, one_off: bool = False) -> Any | None:
+        """The model's next answer (to the conversation unless other messages are given); None
+        as soon as a stop is asked for while it is awaited.
 
         A request can take minutes (ORCA_MODEL_TIMEOUT), and a stop means now: the request
         goes in a thread of its own, and on a stop its client is closed and the answer left
         behind (the thread dies with the run's process at the latest)."""
+        args = (self.client, self.model, system or self.system,
+                self.messages if messages is None else messages, cap or self.cap, one_off)
         if self.stop is None:
-            return request(self.client, self.model, self.system, self.messages, self.cap)
+            return request(*args)
         answer: dict[str, Any] = {}
         done = threading.Event()
 
         def call() -> None:
             try:
-                answer["response"] = request(self.client, self.model, self.system, self.messages,
-                                              self.cap)
+                answer["response"] = request(*args)
             except BaseException as exc:  # raised again in the loop's own thread
                 answer["error"] = exc
             finally:
@@ -284,7 +325,7 @@ class _Loop:
     def _review_once(self) -> str | None:
         reviews = [] if self.review is None else [self.review] if callable(self.review) else list(self.review)
         while reviews:
-            said = reviews.pop(0)()
+            said = reviews.pop(0)(self.ask)
             if said is not None:
                 self.review = reviews
                 return said
