@@ -89,7 +89,8 @@ def event_summary(event: dict[str, Any]) -> str:
                 f"tokens · {dollars(data.get('max_dollars'))} · {data.get('max_minutes')} min")
     if kind == "model":
         spent = data.get("spent") or {}
-        return (f"turn {data.get('turn')} ({data.get('stop_reason')}) · so far "
+        what = "fresh-context check" if data.get("purpose") == "check" else f"turn {data.get('turn')}"
+        return (f"{what} ({data.get('stop_reason')}) · so far "
                 f"{number(spent.get('tokens'))} tokens · {dollars(spent.get('dollars'))}")
     if kind == "tool":
         return _tool_line(data)

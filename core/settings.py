@@ -74,6 +74,9 @@ class AgentSettings(BaseSettings):
     """Seconds one bash command may run before its process group is killed."""
     model_timeout: float = Field(default=600.0, alias="ORCA_MODEL_TIMEOUT", gt=0)
     """Seconds a model request may go without an answer before the SDK gives up and retries."""
+    fresh_check: bool = Field(default=True, alias="ORCA_FRESH_CHECK")
+    """Before publishing, one model call that sees only the request, the diff and the test
+    output looks for defects (jobs.agent.fresh_check)."""
     strict_model_responses: bool = Field(default=False, alias="ORCA_STRICT_MODEL_RESPONSES")
     """Reject model responses that do not match the SDK's types (tests)."""
     max_tokens: int = Field(default=10_000_000, alias="ORCA_MAX_TOKENS", ge=1)

@@ -2,7 +2,9 @@
 
 config (`.github/orca.yml` at the base commit) → budget → the setup phase, in a sandbox of its
 own (jobs.agent.setup) → the agent phase: its sandbox (the network only with `network: true`)
-and the loop, with the diff review before it finishes. Publishing is the caller's business.
+and the loop. The loop ends in one fixed order: the diff review → Orca's tests (jobs.verify) →
+the fresh-context check (jobs.agent.fresh_check) → at most one repair round with what they
+found → the tests once more. Publishing is the caller's business.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from core.pricing import price_for
 from core.settings import AgentSettings
 from core.snapshot import diff, snapshot
 from core.stops import StopSignal
-from jobs.agent.loop import AgentResult, Emit, run_agent
+from jobs.agent.fresh_check import FreshCheck, run_check
+from jobs.agent.loop import AgentResult, Ask, Emit, Review, run_agent
 from jobs.agent.prompt import repository_instructions, review_prompt, system_prompt
 from jobs.agent.setup import SetupPhase, SetupPlan, setup_phase
 from jobs.agent.tools import Toolbox
@@ -64,6 +67,8 @@ class SessionResult:
     """What the setup phase left in the worktree (or restored into it)."""
     checks: Checks | None = None
     """Orca's own test runs (jobs.verify): None when the session ran none (orca solve)."""
+    fresh_check: FreshCheck | None = None
+    """What the fresh-context check said; None when it is off or the session publishes nothing."""
 
     @property
     def left_out(self) -> tuple[str, ...]:
@@ -73,7 +78,10 @@ class SessionResult:
     @property
     def verification(self) -> str | None:
         """The Verification section for the pull request and the comment."""
-        return self.checks.section() if self.checks is not None else None
+        if self.checks is None:
+            return None
+        said = self.fresh_check.words() if self.fresh_check is not None else ""
+        return f"{self.checks.section()}\n\n{said}" if said else self.checks.section()
 
     @property
     def phases(self) -> str:
@@ -173,25 +181,46 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
     except SandboxUnavailable as exc:
         raise SandboxMissing(f"the worker cannot start its sandbox: {exc}") from exc
 
-    def review() -> str | None:
-        patch = worktree_diff(workspace, left_out=(*made, *(checks.made if checks else ())))
-        return review_prompt(patch, config.test) if patch.strip() else None
+    def patch() -> str:
+        return worktree_diff(workspace, left_out=(*made, *(checks.made if checks else ())))
+
+    def review(ask: Ask) -> str | None:
+        changed = patch()
+        return review_prompt(changed, config.test) if changed.strip() else None
 
     timeout = settings.command_timeout
-    reviews: list[Callable[[], str | None]] = [review]
+    task = task_for(repository_instructions(workspace.mirror, revision), config.test)
+    fresh = FreshCheck() if checks is not None and settings.fresh_check else None
+
+    def before_publishing(ask: Ask) -> str | None:
+        """Orca's tests, then the fresh-context check, then at most one repair round with what
+        they found. A change that broke tests goes back with the failures alone: a check of
+        code about to change would be paid for and stale."""
+        assert checks is not None
+        broke = checks.review(sandbox, timeout, emit)
+        if fresh is not None and broke is None and not checks.repair_asked:
+            run_check(fresh, ask, task, patch(), checks.evidence(), emit)
+        found = broke or (fresh.for_agent() if fresh is not None else None)
+        if found is None:
+            return None
+        checks.repair_asked = True  # the tests run again after the repair (Checks.finish)
+        if fresh is not None and fresh.outcome == "defects":
+            fresh.asked_again = True
+        return found
+
+    reviews: list[Review] = [review]
     if checks is not None:
         checks.view = workspace.view
         checks.at_base(sandbox, timeout, test_results, workspace.base_sha, config.setup,
                        toolchain(), emit)
-        reviews.append(lambda: checks.review(sandbox, timeout, emit))
+        reviews.append(before_publishing)
 
     tools = Toolbox(sandbox, command_timeout=settings.command_timeout)
     try:
         result = run_agent(
             model_client(settings), model=model, emit=emit, budget=budget,
             system=system_prompt(sandbox.root, config.network, budget, settings.command_timeout),
-            task=task_for(repository_instructions(workspace.mirror, revision), config.test),
-            tools=tools, review=reviews,
+            task=task, tools=tools, review=reviews,
             context_window=settings.context_window, prices=settings.prices,
             stop=lambda: f"a stop request ({stop.reason})" if stop.is_set() else None,
         )
@@ -202,4 +231,4 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
     agent_seconds = time.monotonic() - started - (checks.seconds if checks else 0)
     emit("agent_phase", {"seconds": round(agent_seconds, 2), "network": config.network})
     return SessionResult(result, config, model, dict(tools.bounds_hit), setup, agent_seconds,
-                         made, checks)
+                         made, checks, fresh)

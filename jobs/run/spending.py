@@ -47,7 +47,7 @@ def metered(ctx: RunContext) -> Emit:
             usage = data.get("usage") or {}
             # The event holds the response's usage as JSON: read it as the SDK's object.
             dollars = cost(model, Usage.of(SimpleNamespace(**usage)), ctx.settings.prices)
-            record_turn(ctx.redis, t.installation_id, t.repository_id, int(data.get("turn", 0)),
+            record_turn(ctx.redis, t.installation_id, t.repository_id, int(data.get("turn") or 0),
                         usage, dollars, time.time())
     return emit
 

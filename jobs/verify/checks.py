@@ -3,8 +3,10 @@ per base commit and command), on the agent's result when it first says it is don
 more after the one repair round a regression earns.
 
 `Checks` is what the session (jobs.agent.session) holds: `at_base` before the loop, `review`
-as the loop's follow-up after the diff review (the agent reads what broke, once), `finish`
-after the loop; `section` is the Verification section of the pull request and the comment.
+in the loop's follow-up after the diff review (the agent reads what broke, once), `evidence`
+for the fresh-context check, `finish` after the loop (again when a repair round was given, for
+a regression or for the check's defects); `section` is the Verification section of the pull
+request and the comment.
 """
 
 from __future__ import annotations
@@ -96,14 +98,24 @@ class Checks:
 
     def finish(self, sandbox: Sandbox, timeout: float, view: Worktree,
                left_out: tuple[str, ...], emit: Emit) -> None:
-        """After the loop: run again when the agent had a repair round or the loop ended before
-        the tests ran (a budget); and which test files the change touches."""
+        """After the loop: run again when the agent had a repair round (`repair_asked`, set by
+        the session for the check's defects too) or the loop ended before the tests ran (a
+        budget); and which test files the change touches."""
         self.files = changed_files(view, left_out)
         if self.detected is None or (self.verdict is not None and not self.repair_asked):
             return
         after = self._run(sandbox, timeout, emit, "final")
         self.verdict = verdict(self.base, after)
         emit("tests", {"at": "final", "regressed": self.verdict.regressed, **_figures(after)})
+
+    def evidence(self) -> str:
+        """The last test result in words, with its output's end: what the fresh-context check
+        reads (jobs.agent.fresh_check)."""
+        if self.detected is None:
+            return f"Orca ran no tests: {self.why_none}"
+        if self.verdict is None:
+            return "Orca has not run the tests on this change."
+        return f"{words.result_line(self.verdict)}\n\n{self.verdict.after.output_tail}"
 
     def section(self) -> str:
         """The Verification section: what ran and how, or why nothing did."""

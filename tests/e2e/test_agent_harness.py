@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 
 from tests.e2e.conftest import comments_on, labeled_payload, make_scene, pulls
-from tests.fakes.model import Reply, reply, text, tool_use
+from tests.fakes.model import Reply, looks_right, reply, text, tool_use
 
 
 def tool_results(request) -> list[str]:
@@ -31,6 +31,7 @@ def test_a_cut_output_is_kept_for_later_commands_and_never_published(orca, tmp_p
                                            "echo notes > NOTES.md"})),
         reply(text("Added notes.")),
         reply(text("Checked the diff; added notes.")),
+        looks_right(),
     )
     orca.deliver("issues", labeled_payload(orca.github, scene))
     orca.drain()

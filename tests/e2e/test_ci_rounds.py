@@ -10,7 +10,7 @@ from tests import ci_payloads
 from tests.e2e.conftest import HELLO_FILES, Scene, labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import bodies, command
 from tests.fakes.github_ci import CI_PERMISSIONS, Annotation
-from tests.fakes.model import reply, text, tool_use
+from tests.fakes.model import looks_right, reply, text, tool_use
 
 REPO = "octo-org/hello"
 LOG = (b"2026-12-03T10:00:00.0000000Z ##[group]Run pytest\n"
@@ -61,7 +61,7 @@ def test_a_failing_check_starts_one_round_that_reads_the_log_and_pushes_a_fix(or
     scene, pull, sha = opened_pull(orca)
     job = failing_ci(orca, sha)
     orca.model.script(reply(fix("'hallo, world'", "'hello, world'")), reply(text("Done.")),
-                      reply(text("Made the greeting match the test.")))
+                      reply(text("Made the greeting match the test.")), looks_right())
     before = len(orca.model.requests)
     deliver_suite(orca, job)
     orca.deliver("check_run", ci_payloads.check_run_completed(orca.github, job.check_run))
@@ -71,7 +71,7 @@ def test_a_failing_check_starts_one_round_that_reads_the_log_and_pushes_a_fix(or
         b.get("text", "") for b in round_request)
     assert "Fix CI: test" in asked and "AssertionError: 'helo, world' != 'hello, world'" in asked
     assert "tests/test_hello.py` line 4" in asked
-    assert len(orca.model.requests) == before + 3  # one round, though two deliveries came
+    assert len(orca.model.requests) == before + 4  # one round (and its check), though two deliveries came
     head = orca.github.branch_sha(REPO, pull.pull.head_ref)
     assert head != sha
     assert orca.github.read_file(REPO, pull.pull.head_ref, "hello.py").endswith("'hello, world'\n")
@@ -83,7 +83,7 @@ def test_a_failing_check_starts_one_round_that_reads_the_log_and_pushes_a_fix(or
     deliver_suite(orca, passed)
     orca.drain()
     assert f"**CI** on `{head[:7]}`: ✅ passed" in bodies(orca.github, REPO, pull.number)[-1]
-    assert len(orca.model.requests) == before + 3
+    assert len(orca.model.requests) == before + 4
 
 
 def test_a_commit_a_person_pushed_gets_no_round(orca):

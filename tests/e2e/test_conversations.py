@@ -15,7 +15,7 @@ from tests.e2e.conversation_scenes import (
     pull_scene,
     repo_spec,
 )
-from tests.fakes.model import reply, text, tool_use
+from tests.fakes.model import looks_right, reply, text, tool_use
 
 FIXED = "def greet():\n    return 'hello, world'\n"
 
@@ -26,7 +26,7 @@ def edit(old: str, new: str, path: str = "/workspace/hello.py") -> dict:
 
 
 def script_edit(model, old="'helo, world'", new="'hello, world'", summary="Fixed the typo.") -> None:
-    model.script(reply(edit(old, new)), reply(text("Done.")), reply(text(summary)))
+    model.script(reply(edit(old, new)), reply(text("Done.")), reply(text(summary)), looks_right())
 
 
 def log(github, full_name, ref, fmt="%H") -> list[str]:
@@ -108,7 +108,7 @@ def test_a_follow_up_on_an_issue_updates_its_pull_request(orca):
     tips = log(github, scene.full_name, branch)
     assert first_tip in tips and len(tips) == 4  # initial commit + three runs
     # The follow-ups were told they continue earlier work, with the request.
-    second = orca.model.requests[3]["messages"][0]["content"][0]["text"]
+    second = orca.model.requests[4]["messages"][0]["content"][0]["text"]  # after the check
     assert "This is a follow-up" in second and "capitalise the greeting too" in second
     assert "Title case." in pull.body  # the PR's description follows the latest run
     finals = [b for b in bodies(github, scene.full_name, scene.number) if b.startswith("✅ Opened")]
@@ -180,9 +180,9 @@ def test_a_second_request_waits_for_the_first_and_says_so(orca):
     scene = make_scene(github)
     orca.model.script(reply(tool_use("bash", {"command": "sleep 1"}), delay=0.5),
                       reply(edit("'helo, world'", "'hello, world'")), reply(text("Done.")),
-                      reply(text("First.")),
+                      reply(text("First.")), looks_right(),
                       reply(edit("'hello, world'", "'hello, there'")), reply(text("Done.")),
-                      reply(text("Second.")))
+                      reply(text("Second.")), looks_right())
     orca.deliver("issues", labeled_payload(github, scene))
     drain_fast(orca)
     command(orca, scene, scene.number, "/agent say hello there instead")

@@ -32,7 +32,7 @@ from tests.e2e.conversation_scenes import (
     drain_fast,
     wait_for,
 )
-from tests.fakes.model import reply, text, tool_use
+from tests.fakes.model import looks_right, reply, text, tool_use
 from tests.redis_server import RedisServer
 
 # GitHub counts a delivery as failed when it gets no answer within 10 seconds
@@ -57,7 +57,8 @@ def fix_replies(delay: float = 0.0) -> list:
     edit = tool_use("str_replace_based_edit_tool", {
         "command": "str_replace", "path": "/workspace/hello.py",
         "old_str": "'helo, world'", "new_str": "'hello, world'"})
-    return [reply(edit, delay=delay), reply(text("Done.")), reply(text("Fixed the greeting."))]
+    return [reply(edit, delay=delay), reply(text("Done.")), reply(text("Fixed the greeting.")),
+            looks_right()]
 
 
 def opened(github, scene) -> str:
@@ -135,7 +136,7 @@ def test_redis_restarted_mid_run_with_append_only_loses_nothing(orca, redis_serv
     assert run["status"] == "done" and run["pr_number"] == pulls(github)[0].number
     kinds = [e["kind"] for e in store.events(answer["run"])]
     assert "acknowledged" in before and kinds[:len(before)] == before  # kept across the restart
-    assert kinds[-1] == "finished" and kinds.count("model") == 3
+    assert kinds[-1] == "finished" and kinds.count("model") == 4  # three turns and the check
     _, runs = queues(orca.redis)
     assert StartedJobRegistry(queue=runs).get_job_ids() == []
     assert FinishedJobRegistry(queue=runs).get_job_ids() == [f"run-{answer['run']}"]
@@ -211,7 +212,7 @@ def test_a_stalled_model_answer_is_asked_again_and_the_run_goes_on(orca, monkeyp
     opened(orca.github, scene)
     first, second = orca.model.requests[:2]
     assert first["messages"] == second["messages"]  # the SDK sent the stalled request again
-    assert len(orca.model.requests) == 4 and orca.model.remaining == 0
+    assert len(orca.model.requests) == 5 and orca.model.remaining == 0
 
 
 def test_a_model_that_never_answers_fails_the_run_in_bounded_time(orca, monkeypatch):

@@ -6,7 +6,7 @@ import subprocess
 
 from tests.e2e.conftest import comments_on as comments
 from tests.e2e.conftest import labeled_payload, make_scene, pulls
-from tests.fakes.model import reply, text, tool_use
+from tests.fakes.model import looks_right, reply, text, tool_use
 
 FIXED = "def greet():\n    return 'hello, world'\n"
 
@@ -22,6 +22,7 @@ def script_fix(model) -> None:
         reply(text("Done, I think.")),
         # Orca shows the diff and its checklist once; this answer is the one that counts.
         reply(text("Fixed the typo in `greet()`; it now returns 'hello, world'. Verified by calling it.")),
+        looks_right(),  # the fresh-context check
     )
 
 

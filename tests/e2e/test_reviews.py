@@ -9,7 +9,7 @@ from tests.e2e.conversation_scenes import (
     review_payload,
     thread_replies,
 )
-from tests.fakes.model import reply, text, tool_use
+from tests.fakes.model import looks_right, reply, text, tool_use
 
 ANSWERS = ('Renamed it.\n<reply thread="1">Renamed `greet` to `hello`.</reply>\n'
            '<reply thread="2">Added the docstring.</reply>\n'
@@ -23,6 +23,7 @@ def script_review_fix(model) -> None:
             "old_str": "def greet():\n", "new_str": 'def hello():\n    """Say hello."""\n'})),
         reply(text("Done.")),
         reply(text(ANSWERS)),
+        looks_right(),
     )
 
 
@@ -126,7 +127,7 @@ def test_reviews_past_the_round_cap_get_a_clear_comment(orca, monkeypatch):
 
     last = bodies(github, ps.full_name, ps.number)[-1]
     assert last.startswith("@octocat Orca has already addressed 1 review rounds on this pull request")
-    assert len(model.requests) == 3  # only the first round reached the model
+    assert len(model.requests) == 4  # only the first round reached the model (and its check)
 
 
 def test_a_review_on_someone_elses_pull_request_is_not_a_run(orca):

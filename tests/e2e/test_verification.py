@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from core.runs import RunStore
 from tests.e2e.conftest import comments_on, labeled_payload, make_scene, pulls
-from tests.fakes.model import reply, text, tool_use
+from tests.fakes.model import defects, error, looks_right, reply, text, tool_use
 
 CALC = "def add(a, b):\n    return a + b\n"
 TEST = ("import unittest\n\nfrom calc import add\n\n\nclass Add(unittest.TestCase):\n"
@@ -78,8 +78,9 @@ def test_passing_tests_are_shown_base_to_after_and_no_round_is_added(orca):
         orca, FILES,
         reply(edit("return a + b", "return a + b  # fine")),
         reply(text("Done.")),
-        reply(text("Looks right.")))
-    assert len(orca.model.requests) == 3  # no repair round
+        reply(text("Looks right.")),
+        looks_right())
+    assert len(orca.model.requests) == 4  # the check, and no repair round
     assert pull.pull.draft is False and "→ passed" in pull.body
     assert "The change adds, removes and edits no test files." in pull.body
 
@@ -90,7 +91,84 @@ def test_a_repository_without_a_test_command_says_nothing_was_verified(orca):
         orca, files,
         reply(edit("return a + b", "return a + b  # fine")),
         reply(text("Done.")),
-        reply(text("Looks right.")))
+        reply(text("Looks right.")),
+        looks_right())
     assert "## Verification\n\nOrca did not run any tests:" in pull.body
     assert "Orca did not run any tests:" in comment
     assert "passed" not in pull.body.split("## Verification")[1]
+
+
+# The fresh-context check (#16): after Orca's tests pass, one model call that sees only the
+# request, the diff and the test output; its defects go back to the agent once.
+
+def test_the_fresh_check_sees_only_the_request_diff_and_tests_and_its_defects_go_back_once(orca):
+    scene, pull, comment = run(
+        orca, FILES,
+        reply(edit("return a + b", "return a + b  # faster\n\n\ndef sub(a, b):\n    return a + b")),
+        reply(text("Done.")),                                     # → the diff review
+        reply(text("The diff is what I meant.")),                 # → tests pass → the check
+        defects("calc.py:5 sub() adds instead of subtracting"),   # → one repair round
+        reply(tool_use("str_replace_based_edit_tool", {
+            "command": "str_replace", "path": "/workspace/calc.py",
+            "old_str": "def sub(a, b):\n    return a + b", "new_str": "def sub(a, b):\n    return a - b"})),
+        reply(text("Made add() faster; sub() subtracts.")))       # → publish: nothing reopens
+    check = orca.model.requests[3]
+    assert "tools" not in check and len(check["messages"]) == 1
+    seen = check["messages"][0]["content"][0]["text"]
+    assert "<body>\ngreet() says helo instead of hello.\n</body>" in seen  # the request
+    assert "+def sub(a, b):" in seen                          # the diff
+    assert f"`{COMMAND}`: passed" in seen and "OK" in seen    # the test result and output's end
+    assert "The diff is what I meant." not in seen and "Done." not in seen  # no agent context
+    repair = user_text(orca.model.requests[4])
+    assert "- calc.py:5 sub() adds instead of subtracting" in repair
+    assert "\n\n+def sub" not in repair
+    assert pull.pull.draft is False
+    assert ("A fresh-context check (a separate model call that saw only the request, the diff "
+            "and the test output, under $0.01) found 1 defect; the agent had one round to fix "
+            "them:\n- `calc.py:5 sub() adds instead of subtracting`") in pull.body
+    assert "found 1 defect" in comment
+    [run_id] = RunStore(orca.redis).runs_on(f"{scene.full_name}#{scene.number}")
+    events = RunStore(orca.redis).events(run_id)
+    order = [e["kind"] if e["kind"] != "tests" else f"tests {e['data']['at']}" for e in events
+             if e["kind"] in ("tests", "fresh_check")]
+    assert order == ["tests base", "tests after", "fresh_check", "tests final"]
+    # its tokens are the run's: the running figures after it count every request's
+    models = [e["data"] for e in events if e["kind"] == "model"]
+    [checked] = [m for m in models if m.get("purpose") == "check"]
+    assert checked["turn"] == 0 and checked["spent"]["turns"] == 3  # not a turn of the agent's
+    assert models[-1]["spent"]["tokens"] == sum(
+        sum(m["usage"][name] for name in ("input_tokens", "output_tokens",
+                                          "cache_creation_input_tokens", "cache_read_input_tokens"))
+        for m in models)
+
+
+def test_a_change_the_check_finds_right_is_published_with_it_said(orca):
+    _scene, pull, comment = run(
+        orca, FILES,
+        reply(edit("return a + b", "return a + b  # fine")),
+        reply(text("Done.")),
+        reply(text("Looks right.")),
+        looks_right())
+    assert len(orca.model.requests) == 4  # the check, and no repair round
+    assert "found no defects." in pull.body and "found no defects." in comment
+
+
+def test_the_check_is_not_asked_about_a_change_that_broke_tests(orca):
+    run(orca, FILES,
+        reply(edit("return a + b", "return a - b  # faster")),
+        reply(text("Done.")),
+        reply(text("The diff is what I meant.")),     # tests fail → the repair round, no check
+        reply(edit("return a - b  # faster", "return a + b  # checked")),
+        reply(text("Made add() correct again.")))     # the one round was spent: publish
+    assert all("tools" in request for request in orca.model.requests)
+
+
+def test_a_check_the_model_cannot_answer_is_said_and_the_work_is_published(orca):
+    _scene, pull, _comment = run(
+        orca, FILES,
+        reply(edit("return a + b", "return a + b  # fine")),
+        reply(text("Done.")),
+        reply(text("Looks right.")),
+        error(400, message="prompt is too long"))
+    assert pull.pull.draft is False
+    assert "The fresh-context check did not run: The model API answered 400" in pull.body

@@ -28,12 +28,23 @@ import anthropic
 import pytest
 
 from tests.fakes.model_checks import check_request
-from tests.fakes.model_script import ErrorReply, Reply, as_scripted, error, reply, text, tool_use
+from tests.fakes.model_script import (
+    ErrorReply,
+    Reply,
+    as_scripted,
+    defects,
+    error,
+    looks_right,
+    reply,
+    text,
+    tool_use,
+)
 from tests.fakes.model_usage import PromptCache, count_input_tokens, estimate_tokens
 from tests.fakes import model_wire
 from tests.serving import Background
 
-__all__ = ["FakeModel", "Reply", "ErrorReply", "error", "fake_model", "reply", "text", "tool_use"]
+__all__ = ["FakeModel", "Reply", "ErrorReply", "defects", "error", "fake_model", "looks_right", "reply",
+           "text", "tool_use"]
 
 MESSAGES_PATH = "/v1/messages"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"

@@ -98,6 +98,16 @@ def reply(
                  stall=stall)
 
 
+def looks_right() -> Reply:
+    """The fresh-context check's answer when it finds nothing (jobs.agent.fresh_check)."""
+    return reply(text("LOOKS RIGHT"))
+
+
+def defects(*found: str) -> Reply:
+    """The fresh-context check's answer listing defects, one per line."""
+    return reply(text("\n".join(f"- {defect}" for defect in found)))
+
+
 def _retry_headers(headers: dict[str, str] | None) -> dict[str, str]:
     """Default retry hints unless the test sets its own.
 
