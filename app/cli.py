@@ -112,7 +112,7 @@ def _solve(args: argparse.Namespace) -> int:
         settings = load_agent_settings()
         if not settings.anthropic_api_key:
             raise SettingsError("ANTHROPIC_API_KEY is not set")
-        outcome = solve_locally(settings, args.path, args.request)
+        outcome = solve_locally(settings, args.path, args.request, verify=args.verify)
     except (SettingsError, RunError) as exc:
         print(f"orca: {exc}", file=sys.stderr)
         return 1
@@ -124,6 +124,8 @@ def _solve(args: argparse.Namespace) -> int:
         print(f"\nDropped changes to protected paths: {', '.join(outcome.dropped)}")
     if outcome.nested:
         print(f"\nLeft out folders holding a git repository of their own: {', '.join(outcome.nested)}")
+    if outcome.session.verification:
+        print(f"\n{outcome.session.verification}")
     where = f"commit {outcome.commit[:12]}" if outcome.commit else "no changes"
     cost = f"${result.cost:.2f}" if result.cost is not None else "cost unknown"
     print(f"\nBranch: {outcome.branch} ({where}) · {result.turns} turns · {cost}")
@@ -135,6 +137,9 @@ def _add_solve(commands: argparse._SubParsersAction) -> None:
                                 "lands on a new branch agent/local-<slug> (needs ANTHROPIC_API_KEY only)")
     solve.add_argument("path", type=Path, help="a git checkout; the branch starts at its HEAD")
     solve.add_argument("request", help="what to do, in words")
+    solve.add_argument("--verify", action="store_true",
+                       help="end as a run on GitHub does: Orca runs the tests at HEAD and on the "
+                       "result, and the fresh-context check reads the diff; prints what they found")
     solve.set_defaults(handler=_solve, needs_settings=False)
 
 

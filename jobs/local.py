@@ -91,15 +91,16 @@ def commit_as_user(workspace: Workspace, request: str, summary: str,
 
 
 def solve_locally(settings: AgentSettings, path: Path, request: str,
-                  log: TextIO | None = None) -> LocalOutcome:
-    """Run the agent on `request` in a worktree of `path`; the branch stays, the worktree goes."""
+                  log: TextIO | None = None, verify: bool = False) -> LocalOutcome:
+    """Run the agent on `request` in a worktree of `path`; the branch stays, the worktree goes.
+    With `verify`, the run ends as on GitHub: Orca's tests and the fresh-context check."""
     identity = user_identity(path)
     scratch = Path(tempfile.mkdtemp(prefix="orca-solve-"))
     workspace = open_worktree(path, request, scratch)
     try:
         session = run_session(settings, workspace,
                               lambda found, test: local_task_prompt(request, found, test),
-                              _progress(log or sys.stderr))
+                              _progress(log or sys.stderr), verify=verify)
         done = commit_as_user(workspace, request, session.agent.summary, session.protected,
                               identity, session.left_out)
         return LocalOutcome(workspace.branch, done.sha, done.dropped, session, done.nested)
@@ -120,7 +121,8 @@ def _progress(log: TextIO):
         elif kind == "model":
             spent = data["spent"]
             dollars = f"${spent['dollars']:.2f}" if spent["dollars"] is not None else "cost unknown"
-            print(f"turn {spent['turns']}: {spent['tokens']:,} tokens, {dollars}", file=log)
+            what = "fresh-context check" if data.get("purpose") == "check" else f"turn {spent['turns']}"
+            print(f"{what}: {spent['tokens']:,} tokens, {dollars}", file=log)
         elif kind in ("setup", "context", "stopped"):
             print(f"{kind}: {json.dumps(data)[:300]}", file=log)
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from app.cli import main
-from tests.fakes.model import reply, text, tool_use
+from tests.fakes.model import defects, reply, text, tool_use
 
 ENV_SECRETS = ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET")
 
@@ -87,3 +87,28 @@ def test_solve_reports_a_malformed_config(checkout, model_env, capsys):
     assert main(["solve", str(checkout), "Anything"]) == 1
     assert "budgets.max_turns: Input should be a valid integer" in capsys.readouterr().err
     assert model_env.requests == []
+
+
+def test_solve_verify_ends_as_a_run_on_github_does(checkout, model_env, capsys):
+    (checkout / "test_hello.py").write_text(
+        "import unittest\n\nfrom hello import greet\n\n\nclass Greet(unittest.TestCase):\n"
+        "    def test_greets(self):\n        self.assertTrue(greet().startswith('hel'))\n")
+    (checkout / ".github").mkdir()
+    (checkout / ".github" / "orca.yml").write_text("test: python3 -m unittest -q\n")
+    git("add", ".", cwd=checkout)
+    git("commit", "--quiet", "-m", "tests", cwd=checkout)
+    model_env.script(
+        reply(tool_use("str_replace_based_edit_tool", {
+            "command": "str_replace", "path": "/workspace/hello.py",
+            "old_str": "'helo, world'", "new_str": "'hello, world'"})),
+        reply(text("Fixed it.")),
+        reply(text("Fixed the greeting typo.")),   # after the diff review: Orca's tests pass
+        defects("hello.py:2 the docstring still says helo"),
+        reply(text("There is no docstring; nothing to fix.")),
+    )
+    assert main(["solve", "--verify", str(checkout), "Fix the greeting typo"]) == 0
+    out = capsys.readouterr().out
+    assert "## Verification" in out and "`python3 -m unittest -q`: passed" in out
+    assert "found 1 defect; the agent had one round to fix them" in out
+    assert "There is no docstring; nothing to fix." in out
+    assert model_env.remaining == 0 and model_env.violations == []
