@@ -3,7 +3,9 @@
 A 30-turn scripted run through the fake Messages API (tests/fakes/model.py, whose caching
 emulation counts a prefix seen before as a cache read), driving jobs.agent.loop.run_agent with the
 real toolbox on a temporary git repository (NoSandbox: this measures tokens, not isolation).
-Target: at least 85% of input tokens read from the cache.
+Target: at least 85% of input tokens read from the cache. The run ends as a published run does:
+the diff review, then the fresh-context check (jobs.agent.fresh_check) on the real diff, whose
+share of the run's cost is reported.
 
     /tmp/venv/bin/python bench/agent_tokens.py
 """
@@ -21,11 +23,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.budget import Budget  # noqa: E402
+from jobs.agent.fresh_check import FreshCheck, run_check  # noqa: E402
 from jobs.agent.loop import run_agent  # noqa: E402
 from jobs.agent.prompt import system_prompt  # noqa: E402
 from jobs.agent.tools import Toolbox  # noqa: E402
 from jobs.sandbox import NoSandbox  # noqa: E402
-from tests.fakes.model import FakeModel, reply, text, tool_use  # noqa: E402
+from tests.fakes.model import FakeModel, looks_right, reply, text, tool_use  # noqa: E402
 from tests.fakes.model_usage import estimate_tokens  # noqa: E402
 
 TURNS = 30
@@ -54,7 +57,11 @@ def script(model: FakeModel, root: str) -> None:
         else:
             steps.append(tool_use("bash", {"command": f"sed -i 's/+ {i}$/+ {i} + 0/' module_{i}.py && git diff --stat"}))
     model.script(*[reply(text(f"Step {n}."), step) for n, step in enumerate(steps)],
-                 reply(text("Done.")), reply(text("Checked the diff. Done.")))
+                 reply(text("Done.")), reply(text("Checked the diff. Done.")), looks_right())
+
+
+def git_diff(root: Path) -> str:
+    return subprocess.run(["git", "diff"], cwd=root, capture_output=True, text=True, check=True).stdout
 
 
 def main() -> None:
@@ -65,10 +72,13 @@ def main() -> None:
         script(model, sandbox.root)
         budget = Budget(max_turns=TURNS + 2, max_minutes=45)
         system = system_prompt(sandbox.root, False, budget, command_timeout=300)
+        check, task = FreshCheck(), "Make every function add zero, carefully."
         result = run_agent(model.client(), model="claude-sonnet-5-5", system=system,
-                           task="Make every function add zero, carefully.", tools=Toolbox(sandbox),
+                           task=task, tools=Toolbox(sandbox),
                            emit=lambda kind, data: None, budget=budget,
-                           review=lambda: "Check your diff before you finish.")
+                           review=[lambda ask: "Check your diff before you finish.",
+                                   lambda ask: run_check(check, ask, task, git_diff(root),
+                                                         "41 passed", lambda *a: None)])
         usage = result.usage
         sizes = [len(json.dumps(body).encode()) for body in model.requests]
         largest = max(range(len(sizes)), key=sizes.__getitem__)
@@ -81,6 +91,8 @@ def main() -> None:
         print(f"largest request: {sizes[largest]:,} bytes, about "
               f"{estimate_tokens(model.requests[largest]):,} tokens (request {largest + 1})")
         print(f"cost at list prices: ${result.cost:.4f}")
+        print(f"fresh-context check: {check.outcome}, {check.tokens:,} tokens, ${check.cost:.4f} = "
+              f"{check.cost / result.cost:.1%} of the run's cost")
 
 
 if __name__ == "__main__":
