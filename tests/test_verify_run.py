@@ -228,3 +228,23 @@ def test_the_command_runs_as_its_own_bash_whatever_it_does(worktree):
     assert result.exit_code == 1 and "never" not in result.output_tail
     assert "no per-test report" in result.per_test_note
     assert os.listdir(worktree) == []
+
+
+def test_a_same_size_edit_in_the_same_second_is_not_hidden_by_a_stale_pycache(worktree):
+    """Python trusts a `__pycache__` entry whose source has the recorded mtime (whole seconds)
+    and size: the agent's own run writes one, an edit of the same size follows within the
+    second, and only a fresh compile sees it."""
+    (worktree / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    (worktree / "test_calc.py").write_text(
+        "import unittest\nfrom calc import add\n\n\nclass T(unittest.TestCase):\n"
+        "    def test_add(self):\n        self.assertEqual(add(2, 2), 4)\n")
+    command = "python3 -m unittest -q"
+    sandbox = make_sandbox(worktree)
+    second = int(time.time())
+    os.utime(worktree / "calc.py", (second, second))
+    sandbox.run("python3 -c 'import calc'", 60, 10_000)  # the agent's own run: calc's pyc
+    assert list((worktree / "__pycache__").glob("calc.*.pyc"))
+    (worktree / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    os.utime(worktree / "calc.py", (second, second))  # the same second, as a quick edit is
+    after = run_tests(sandbox, command, 60)
+    assert not after.passed and "AssertionError: 0 != 4" in after.output_tail

@@ -38,7 +38,10 @@ _PLAIN_WORD = r"[^\s;&|<>()$`'\"\\*?\[\]{}~#!]+"
 _GO_TEST = re.compile(rf"^(\s*(?:[A-Za-z_][A-Za-z0-9_]*={_PLAIN_WORD}?\s+)*go\s+test)"
                       rf"((?:\s+{_PLAIN_WORD})*\s*)$")
 # The command's own environment gets the venv and the report's path; the script's keeps the
-# clean PATH, so its `head` and `rm` are the system's whatever the worktree holds.
+# clean PATH, so its `head` and `rm` are the system's whatever the worktree holds. Python
+# compiles afresh into the run's own folder (PYTHONPYCACHEPREFIX): a `__pycache__` in the
+# worktree records a source's mtime in whole seconds and its size, so an edit of the same
+# size within the second after it was written would run the old code, and pass.
 _SCRIPT = """\
 orca_report=$(mktemp -d /tmp/orca-verify.XXXXXX) || orca_report=/nonexistent
 orca_env=()
@@ -47,7 +50,7 @@ if [ -x "$PWD/.venv/bin/python3" ]; then
 fi
 orca_junit="--junitxml=$orca_report/junit.xml -o junit_family=xunit1"
 env "${{orca_env[@]}}" PYTEST_ADDOPTS="${{PYTEST_ADDOPTS:+$PYTEST_ADDOPTS }}$orca_junit" \\
-  bash -c {command}
+  PYTHONPYCACHEPREFIX="$orca_report/pycache" bash -c {command}
 orca_code=$?
 printf '\\n%s\\n' {marker}
 if [ -f "$orca_report/junit.xml" ] && [ ! -L "$orca_report/junit.xml" ]; then
