@@ -5,15 +5,15 @@ are not commands. Lines inside fenced code blocks and quoted lines (`> /agent ..
 quoting someone else) are skipped, so pasting a command as an example does not run it.
 
 What follows `/agent`:
-- `stop`, `stop push` (or `stop and push`), `retry`, `help`, `fix ci` (on a pull request), or
-  nothing: those commands;
+- `stop`, `stop push` (or `stop and push`), `retry`, `help`, `fix ci` (on a pull request),
+  `use attempt <k>` (on a pull request with attempts), or nothing: those commands;
 - a verb reserved for what comes next (RESERVED: reviews, plans, CI fixes, attempts): not yet
   a command, and not a request either, so that it can become one without changing what a
   comment means; the reply says so;
 - `do <request>`: a request, whatever its first word;
 - one other bare word: an unknown command, answered with the help;
-- anything longer: a request. A trailing option reserved for a request (`--attempts 3`) is
-  answered like a reserved verb until Orca takes it.
+- anything longer: a request; `--attempts N` at its end asks for N attempts at once (a value
+  that is not a number is answered with the help).
 """
 
 from __future__ import annotations
@@ -26,15 +26,18 @@ _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 # `/agent stop push` (or `stop and push`) keeps the work so far as a draft. Anything longer
 # that starts with "stop" ("stop using globals in db.py") is a request, not this command.
 _STOP = re.compile(r"stop(?P<push>\s+(and\s+)?push)?[.!]?", re.IGNORECASE)
-# Verbs the coming capabilities take: `/agent review`, `/agent plan <goal>`, `/agent go`,
-# `/agent use attempt <k>`.
-RESERVED = ("review", "plan", "go", "use attempt")
-# Options a request will carry at its end: `/agent <request> --attempts 3`.
-RESERVED_OPTIONS = ("attempts",)
+# Verbs the coming capabilities take: `/agent review`, `/agent plan <goal>`, `/agent go`.
+RESERVED = ("review", "plan", "go")
+# Options a request will carry at its end, once Orca takes them (none today).
+RESERVED_OPTIONS: tuple[str, ...] = ()
 _RESERVED = re.compile(r"(?P<verb>" + "|".join(v.replace(" ", r"\s+") for v in RESERVED)
                        + r")(?=[\s.!?]|$)", re.IGNORECASE)
-_OPTION = re.compile(r"\s--(?P<name>" + "|".join(RESERVED_OPTIONS) + r")(?:[\s=]+\S+)?\s*$",
-                     re.IGNORECASE)
+_OPTION = (re.compile(r"\s--(?P<name>" + "|".join(RESERVED_OPTIONS) + r")(?:[\s=]+\S+)?\s*$",
+                      re.IGNORECASE) if RESERVED_OPTIONS else None)
+# `/agent <request> --attempts 3` (or `--attempts=3`): the request's last words.
+_ATTEMPTS = re.compile(r"(?P<request>.*?)\s+--attempts(?:\s*=\s*|\s+)(?P<n>\S+)\s*", re.IGNORECASE | re.DOTALL)
+# `/agent use attempt 2` on a pull request made from attempts.
+_USE_ATTEMPT = re.compile(r"use\s+attempt\s+#?(?P<k>\d{1,3})[.!]?", re.IGNORECASE)
 _DO = re.compile(r"do\s+(?P<request>\S.*)", re.IGNORECASE | re.DOTALL)
 # `/agent fix ci`, with anything after it as guidance for the round.
 _FIX_CI = re.compile(r"fix\s+ci(?=[\s.!:,;]|$)[\s.!:,;]*(?P<text>.*)", re.IGNORECASE | re.DOTALL)
@@ -48,17 +51,19 @@ HELP = """Orca's commands (a comment line that starts with `/agent`; write acces
 | `/agent stop push` | stops it and pushes the work so far as a draft |
 | `/agent retry` | runs the last request on this issue or PR again |
 | `/agent fix ci` | on a pull request: the agent fixes what failed in CI on its head commit and pushes a commit |
+| `/agent <request> --attempts N` | on an issue: N independent attempts at once; the one with the best evidence becomes the pull request |
+| `/agent use attempt <k>` | on a pull request made from attempts: moves it to attempt k with a new commit |
 | `/agent help` | this list |
 | `/agent do <request>` | a request that starts with one of the words below |
 
-Reserved for what Orca will do next, not yet commands: `review`, `plan`, `go`, `use attempt`, and the option `--attempts` at the end of a request.
+Reserved for what Orca will do next, not yet commands: `review`, `plan` and `go`.
 
 Reviews on Orca's own pull requests need no command: Orca addresses each review's comments in one run."""
 
 
 @dataclass(frozen=True)
 class Command:
-    """A parsed command: `name` is run, stop, retry, help or fix_ci."""
+    """A parsed command: `name` is run, stop, retry, help, fix_ci or use_attempt."""
 
     name: str
     text: str = ""
@@ -67,6 +72,10 @@ class Command:
     """For stop: push the work so far as a draft."""
     unknown: str | None = None
     """For help: the unknown subcommand that asked for it, if any."""
+    attempts: int = 1
+    """For run: how many attempts at once (`--attempts N`)."""
+    attempt: int = 0
+    """For use_attempt: which attempt."""
 
 
 def parse_command(body: str) -> Command | None:
@@ -89,7 +98,7 @@ def reserved_use(text: str) -> str | None:
     verb = _RESERVED.match(text.strip())
     if verb:
         return " ".join(verb["verb"].lower().split())
-    option = _OPTION.search(text)
+    option = _OPTION.search(text) if _OPTION is not None else None
     return f"--{option['name'].lower()}" if option else None
 
 
@@ -99,6 +108,19 @@ def _interpret(rest: str) -> Command:
         return Command("stop", push=bool(stop["push"]))
     if fix := _FIX_CI.fullmatch(rest):
         return Command("fix_ci", text=fix["text"].strip())
+    if re.match(r"--attempts\b", rest, re.IGNORECASE):  # the option with no request before it
+        return Command("help", unknown=rest)
+    if use := _USE_ATTEMPT.fullmatch(rest):
+        return Command("use_attempt", attempt=int(use["k"]))
+    if re.match(r"use\s+attempt\b", rest, re.IGNORECASE):  # with no number
+        return Command("help", unknown=rest)
+    if attempts := _ATTEMPTS.fullmatch(rest):
+        if not attempts["n"].isdigit() or not attempts["request"].strip():
+            return Command("help", unknown=rest)
+        request = _interpret(attempts["request"].strip())
+        if request.name != "run":
+            return Command("help", unknown=rest)
+        return Command("run", text=request.text, attempts=int(attempts["n"]))
     do = _DO.fullmatch(rest)
     if do:
         return Command("run", text=do["request"].strip())

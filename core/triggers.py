@@ -43,11 +43,13 @@ class Kind(StrEnum):
     """CI finished (or moved) on a commit of an `agent/` branch: see whether Orca must act."""
     FIX_CI = "fix_ci"
     """A CI round: the agent fixes what failed on a pull request's head commit (a run)."""
+    USE_ATTEMPT = "use_attempt"
+    """`/agent use attempt <k>`: the pull request moves to another attempt (a run, no agent)."""
 
 
 # Kinds that start a run; the others (stop, retry, help, cancel) are handled on the fast
 # queue without one.
-RUN_KINDS = (Kind.LABEL, Kind.COMMAND, Kind.REVIEW, Kind.FIX_CI)
+RUN_KINDS = (Kind.LABEL, Kind.COMMAND, Kind.REVIEW, Kind.FIX_CI, Kind.USE_ATTEMPT)
 # Reviews that ask for something: an approval or a dismissal does not.
 REVIEW_STATES = ("changes_requested", "commented")
 # Orca's branches; a review on any other branch is a human's PR.
@@ -92,6 +94,11 @@ class Trigger:
     """For stop: push the work so far as a draft."""
     head_sha: str = ""
     """For CI: the commit CI ran on."""
+    attempts: int = 1
+    """For a command: how many attempts at once (`--attempts N`); a label's come from the
+    repository's config."""
+    attempt: int = 0
+    """For use_attempt: the attempt the pull request moves to."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values only, as jobs' arguments and run records keep them."""
@@ -288,6 +295,7 @@ def _command_trigger(payload: dict[str, Any], key: str) -> Trigger | None:
     return Trigger(kind=Kind.COMMAND if command.name == "run" else Kind(command.name),
                    is_pull_request=on_diff or "pull_request" in item, on_diff=on_diff,
                    comment_id=get(comment, "id", int), request=request, push=command.push,
+                   attempts=command.attempts, attempt=command.attempt,
                    at=get(comment, "created_at", str), **base_fields(payload, item))
 
 

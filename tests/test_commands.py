@@ -25,8 +25,13 @@ from core.commands import RESERVED, parse_command, reserved_use
     ("/agent fix ci", "fix_ci", "", None),
     ("/agent fix  CI.", "fix_ci", "", None),
     ("/agent fix ci: the lint job only", "fix_ci", "the lint job only", None),
-    ("/agent use attempt 2", "help", "", "use attempt 2"),
-    ("/agent rename x to y --attempts 3", "help", "", "rename x to y --attempts 3"),
+    ("/agent use attempt 2", "use_attempt", "", None),
+    ("/agent rename x to y --attempts 3", "run", "rename x to y", None),
+    ("/agent do review it --attempts=2", "run", "review it", None),
+    ("/agent rename x --attempts three", "help", "", "rename x --attempts three"),
+    ("/agent --attempts 3", "help", "", "--attempts 3"),
+    ("/agent stop --attempts 2", "help", "", "stop --attempts 2"),
+    ("/agent use attempt two", "help", "", "use attempt two"),
     # ... and `do` makes any of them a request.
     ("/agent do review the error handling", "run", "review the error handling", None),
     ("/agent do plan the release notes\nin two parts", "run", "plan the release notes\nin two parts", None),
@@ -45,5 +50,17 @@ def test_the_grammar(body, name, text, unknown):
 def test_every_reserved_verb_is_named_as_reserved():
     for verb in RESERVED:
         assert reserved_use(f"{verb} something") == verb
-    assert reserved_use("rename x --attempts=2") == "--attempts"
+    assert reserved_use("rename x --attempts=2") is None  # taken: a request's attempts
     assert reserved_use("rename x") is None
+
+
+@pytest.mark.parametrize("body, attempts, attempt", [
+    ("/agent rename x --attempts 3", 3, 0),
+    ("/agent rename x --attempts=1", 1, 0),
+    ("/agent rename x", 1, 0),
+    ("/agent use attempt 2", 1, 2),
+    ("/agent use attempt #12.", 1, 12),
+])
+def test_attempts_and_the_attempt_to_use(body, attempts, attempt):
+    command = parse_command(body)
+    assert (command.attempts, command.attempt) == (attempts, attempt)
