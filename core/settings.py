@@ -74,6 +74,8 @@ class AgentSettings(BaseSettings):
     """Seconds one bash command may run before its process group is killed."""
     model_timeout: float = Field(default=600.0, alias="ORCA_MODEL_TIMEOUT", gt=0)
     """Seconds a model request may go without an answer before the SDK gives up and retries."""
+    max_attempts: int = Field(default=3, alias="ORCA_MAX_ATTEMPTS", ge=1, le=10)
+    """The most attempts one request may ask for (`--attempts N`, `attempts:` in the config)."""
     fresh_check: bool = Field(default=True, alias="ORCA_FRESH_CHECK")
     """Before publishing, one model call that sees only the request, the diff and the test
     output looks for defects (jobs.agent.fresh_check)."""

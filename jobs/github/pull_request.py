@@ -36,6 +36,8 @@ class Finished:
     done: Commit
     figures: report.Figures
     bot: BotIdentity
+    attempts: str = ""
+    """The Attempts section when this work won among several (jobs.run.attempts)."""
 
     @property
     def side_branch(self) -> str:
@@ -78,13 +80,13 @@ def _issue_words(run: Finished, client: Github, pushed: Pushed | None,
     regressed = bool(run.session.checks and run.session.checks.regressed)
     pr_body = report.pull_body(t.number, result.summary, run.done.dropped, result.stopped_by,
                                t.requester, run.done.nested, verification, regressed,
-                               _ci_permissions_note(ctx))
+                               _ci_permissions_note(ctx), run.attempts)
     pull = open_or_update_pull(repo, pushed.branch, run.task.base, run.task.title, pr_body,
                                draft=bool(result.stopped_by) or regressed)
     outcome.update(pr_url=pull.html_url, pr_number=pull.number)
     return report.opened(ctx.run_id, pull.number, pull.html_url, result.summary, run.figures,
                          run.done.dropped, result.stopped_by, run.done.nested, verification,
-                         regressed)
+                         regressed, run.attempts)
 
 
 def _ci_permissions_note(ctx: RunContext) -> str:

@@ -65,7 +65,7 @@ def over_daily_budget(run_id: str, requester: str, spent: float, limit: float,
 
 def opened(run_id: str, pr_number: int, pr_url: str, summary: str, figures: Figures,
            dropped: list[str], stopped_by: str | None, nested: Sequence[str] = (),
-           verification: str | None = None, regressed: bool = False) -> str:
+           verification: str | None = None, regressed: bool = False, attempts: str = "") -> str:
     head = f"✅ Opened #{pr_number}: {pr_url}"
     if stopped_by:
         head = f"⏸️ Stopped by {stopped_by}; the work so far is in draft #{pr_number}: {pr_url}"
@@ -75,6 +75,7 @@ def opened(run_id: str, pr_number: int, pr_url: str, summary: str, figures: Figu
     parts = [head, _quote(summary)]
     parts.append(left_out(dropped, nested))
     parts.append(verification or "")
+    parts.append(attempts)
     parts.append(footer(run_id, figures))
     return "\n\n".join(p for p in parts if p)
 
@@ -94,7 +95,7 @@ def failed(run_id: str, reason: str, retry_hint: str) -> str:
 
 def pull_body(number: int, summary: str, dropped: list[str], stopped_by: str | None,
               requester: str, nested: Sequence[str] = (), verification: str | None = None,
-              regressed: bool = False, note: str = "") -> str:
+              regressed: bool = False, note: str = "", attempts: str = "") -> str:
     """The PR description: what closes, what the agent says it did, what Orca dropped, and
     what Orca's own test runs found."""
     parts = [f"Fixes #{number}", f"Requested by @{requester}."]
@@ -106,6 +107,7 @@ def pull_body(number: int, summary: str, dropped: list[str], stopped_by: str | N
     parts.append("## Summary\n\n" + (summary or "The agent gave no summary."))
     parts.append(left_out(dropped, nested))
     parts.append(verification or "")
+    parts.append(attempts)
     parts.append(note)
     return "\n\n".join(p for p in parts if p)
 

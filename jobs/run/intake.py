@@ -36,6 +36,9 @@ def acknowledge_run(ctx: RunContext) -> None:
                                          "failed in CI on the pull request's head commit.",
                                          "Comment it on the pull request."))
         raise NotAllowed("fix ci on an issue")
+    if why := _attempts_refused(t, ctx.settings.max_attempts):
+        ctx.reply(client, report.refused(*why))
+        raise NotAllowed("attempts out of bounds")
     if t.is_pull_request:
         _check_pull(ctx, client)
     if t.comment_id:
@@ -57,6 +60,24 @@ def acknowledge_run(ctx: RunContext) -> None:
             show_place(ctx, client, place_in_line(ctx.redis, ctx.run_id))
         except (GithubException, RunError, OSError) as exc:  # queued all the same
             ctx.log("could not show its place in line: %r", exc)
+
+
+def _attempts_refused(t: Trigger, most: int) -> tuple[str, str] | None:
+    """(why, hint) when a request's attempts, or `use attempt`, cannot be done where asked."""
+    if t.kind == Kind.USE_ATTEMPT and not t.is_pull_request:
+        return "`/agent use attempt <k>` works on a pull request made from attempts.", \
+            "Comment it on the pull request."
+    if t.attempts == 1:
+        return None
+    if t.is_pull_request:
+        why = ("`--attempts` works on an issue: each attempt starts from the same base commit "
+               "and the best becomes the pull request.")
+        return why, "Ask on the issue."
+    if not 2 <= t.attempts <= most:
+        why = (f"{t.attempts} attempts were asked for; this Orca makes 2 to {most} at once "
+               "(ORCA_MAX_ATTEMPTS).")
+        return why, f"Ask again with `--attempts {most}` or fewer."
+    return None
 
 
 def _check_pull(ctx: RunContext, client: Github) -> None:

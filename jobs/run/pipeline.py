@@ -26,19 +26,27 @@ from core.places import schedule_refresh
 from core.runs import ACTIVE, Run, Status
 from core.stops import StopSignal, watching
 from core.triggers import Kind
+from jobs.agent.loop import Emit
 from jobs.agent.prompt import Brief, task_prompt
 from jobs.agent.session import SessionResult, run_session
 from jobs.agent.setup import SetupPlan
 from jobs.context import RunContext, TrackingComment
-from jobs.github import CI_PERMISSIONS, RUN_PERMISSIONS, noreply_email, report
+from jobs.github import (
+    CI_PERMISSIONS,
+    RUN_PERMISSIONS,
+    BotIdentity,
+    noreply_email,
+    report,
+)
 from jobs.github.pull_request import Finished, publish
 from jobs.run import endings, spending
+from jobs.run.attempts import attempts_for, use_attempt, work_attempts
 from jobs.run.lease import holding
 from jobs.task.gate import require_write
 from jobs.task.read import Task, ci_request, read_task
 from jobs.verify.cache import BaseResults
 from jobs.workspace import Workspace, borrow_worktree, refresh_mirror, return_worktree
-from jobs.workspace.commit import Author, commit
+from jobs.workspace.commit import Author, Commit, commit
 from jobs.workspace.environments import EnvironmentStore
 
 
@@ -106,6 +114,14 @@ def work(ctx: RunContext, stop: StopSignal) -> dict[str, Any]:
     task = read_task(t, repo, mirror)
     if t.kind == Kind.FIX_CI:
         task.request = ci_request(client, t, task)
+    if t.kind == Kind.USE_ATTEMPT:
+        return use_attempt(ctx, token, mirror, task, bot, co_author(ctx))
+    if (count := attempts_for(ctx, mirror, task)) > 1:
+        emit = spending.metered(ctx)
+        return work_attempts(ctx, stop, mirror, task, count, bot, started,
+                             lambda workspace, tagged: _session_and_commit(ctx, workspace, task,
+                                                                           stop, bot, tagged),
+                             emit)
     workspace = borrow_worktree(mirror, s.data_dir, ctx.run_id, task.branch, task.start,
                                 s.worktree_pool)
     ctx.emit("workspace", {"branch": task.branch, "base": task.base, "start": task.start,
@@ -115,9 +131,7 @@ def work(ctx: RunContext, stop: StopSignal) -> dict[str, Any]:
         session = agent(ctx, workspace, task, stop)
         if stop.is_set() and not stop.push:
             raise Cancelled(stop.reason)
-        done = commit(workspace, commit_message(t.kind, task, t.number),
-                      Author(bot.login, bot.email), co_author(ctx), protected=session.protected,
-                      left_out=session.left_out)
+        done = _commit(ctx, workspace, task, bot, session)
         figures = report.Figures(session.agent.turns, session.agent.usage, session.agent.cost,
                                  time.time() - started, session.bounds, session.phases)
         return publish(Finished(ctx, workspace, task, session, done, figures, bot))
@@ -125,7 +139,25 @@ def work(ctx: RunContext, stop: StopSignal) -> dict[str, Any]:
         return_worktree(workspace)
 
 
-def agent(ctx: RunContext, workspace: Workspace, task: Task, stop: StopSignal) -> SessionResult:
+def _commit(ctx: RunContext, workspace: Workspace, task: Task, bot: BotIdentity,
+            session: SessionResult) -> Commit:
+    """Step 8."""
+    return commit(workspace, commit_message(ctx.trigger.kind, task, ctx.trigger.number),
+                  Author(bot.login, bot.email), co_author(ctx), protected=session.protected,
+                  left_out=session.left_out)
+
+
+def _session_and_commit(ctx: RunContext, workspace: Workspace, task: Task, stop: StopSignal,
+                        bot: BotIdentity, emit: Emit) -> tuple[SessionResult, Commit]:
+    """Steps 7 and 8 of one attempt (jobs.run.attempts), in its own worktree."""
+    session = agent(ctx, workspace, task, stop, emit)
+    if stop.is_set() and not stop.push:
+        raise Cancelled(stop.reason)
+    return session, _commit(ctx, workspace, task, bot, session)
+
+
+def agent(ctx: RunContext, workspace: Workspace, task: Task, stop: StopSignal,
+          emit: Emit | None = None) -> SessionResult:
     """Step 7. Config and instructions come from the base branch, never the branch being
     worked on (a PR could otherwise rewrite its own rules)."""
     t = ctx.trigger
@@ -139,7 +171,7 @@ def agent(ctx: RunContext, workspace: Workspace, task: Task, stop: StopSignal) -
     s = ctx.settings
     plan = SetupPlan(EnvironmentStore(s.data_dir, t.repository_id, int(s.env_cache_gb * 1024**3)),
                      s.setup_secret_values())
-    return run_session(s, workspace, task_for, spending.metered(ctx),
+    return run_session(s, workspace, task_for, emit or spending.metered(ctx),
                        config_revision=f"refs/remotes/origin/{task.base}", stop=stop, plan=plan,
                        test_results=BaseResults(s.data_dir, t.repository_id), verify=True)
 

@@ -102,6 +102,8 @@ class RepoConfig(_Strict):
     anyway when its dependency files are the base branch's (jobs.agent.setup)."""
     protected_paths: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
     """Globs (fnmatch) whose changes Orca drops, on top of the defaults."""
+    attempts: int = Field(default=1, ge=1, le=10)
+    """Independent attempts at once for a labelled issue, at most ORCA_MAX_ATTEMPTS (jobs.attempts)."""
 
     @field_validator("setup_key", mode="before")
     @classmethod

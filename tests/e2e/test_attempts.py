@@ -1,0 +1,160 @@
+"""Several attempts at once (#18): they run side by side from one base commit, the evidence
+picks the pull request, the others stay on branches, and `/agent use attempt <k>` switches."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+
+from tests.e2e.conftest import labeled_payload, make_scene, pulls
+from tests.e2e.conversation_scenes import bodies, command
+from tests.fakes.model import error, looks_right, reply, text, tool_use
+
+CALC = "def add(a, b):\n    return a + b\n"
+TEST = ("import unittest\n\nfrom calc import add\n\n\nclass Add(unittest.TestCase):\n"
+        "    def test_two_and_two(self):\n        self.assertEqual(add(2, 2), 4)\n")
+FILES = {"calc.py": CALC, "tests/__init__.py": "", "tests/test_calc.py": TEST,
+         ".github/orca.yml": "test: python3 -m unittest discover -s tests -t .\n"}
+BROKEN = "def add(a, b):\n    return a - b\n"
+LARGE = "def add(a, b):\n" + "".join(f"    # step {i}\n" for i in range(30)) + "    return a + b\n"
+SMALL = "def add(a, b):\n    return b + a\n"
+
+
+def writes(content: str, script: int) -> dict:
+    return tool_use("str_replace_based_edit_tool", {
+        "command": "str_replace", "path": "/workspace/calc.py", "old_str": CALC, "new_str": content},
+        id=f"toolu_s{script}_first")
+
+
+class Attempts:
+    """The fake model's answers for several conversations at once. Each attempt's first request
+    takes the next script; its later ones are known by the first tool call's id. Requests with
+    no tools are the fresh-context check (answered LOOKS RIGHT) or the judge."""
+
+    def __init__(self, scripts: list[list], judge=None) -> None:
+        self.scripts, self.judge, self.lock, self.taken = scripts, judge, threading.Lock(), 0
+        self.judge_prompts: list[str] = []
+
+    def __call__(self, body):
+        if "tools" not in body:
+            if "compare independent attempts" in body["system"]:
+                said = body["messages"][0]["content"][0]["text"]
+                self.judge_prompts.append(said)
+                return self.judge(said)
+            return looks_right()
+        messages = body["messages"]
+        if len(messages) == 1:
+            with self.lock:
+                script, self.taken = self.taken, self.taken + 1
+        else:
+            first = next(b["id"] for b in messages[1]["content"] if b["type"] == "tool_use")
+            script = int(re.match(r"toolu_s(\d+)_", first)[1])
+        step = sum(1 for m in messages if m["role"] == "assistant")
+        return self.scripts[script][step]
+
+
+def attempt_script(content: str, script: int, *after) -> list:
+    return [reply(writes(content, script)), reply(text("Done.")),
+            *(after or [reply(text(f"Wrote attempt {script}."))])]
+
+
+def tie(prompt: str) -> str:
+    numbers = re.findall(r'<attempt number="(\d+)">', prompt)
+    return f"TIE: {', '.join(numbers)}\nBoth keep the tests green."
+
+
+def read_file(github, scene, ref, path="calc.py") -> str:
+    return github.read_file(scene.full_name, ref, path)
+
+
+def branches(github, scene) -> list[str]:
+    out = subprocess.run(["git", "for-each-ref", "--format=%(refname:short)", "refs/heads/agent/"],
+                         cwd=github.git_dir(scene.full_name), capture_output=True, text=True,
+                         check=True).stdout
+    return sorted(out.split())
+
+
+def test_three_attempts_the_evidence_picks_the_small_passing_one(orca):
+    scene = make_scene(orca.github, files=FILES)
+    answers = Attempts([attempt_script(BROKEN, 0, reply(text("Done.")), reply(text("Leaving it."))),
+                        attempt_script(LARGE, 1), attempt_script(SMALL, 2)], judge=tie)
+    orca.model.respond_with(answers)
+    status, _, _ = command(orca, scene, scene.number, "/agent make add() clearer --attempts 3")
+    assert status == 202
+    orca.drain()
+
+    [pull] = pulls(orca.github)
+    assert read_file(orca.github, scene, pull.pull.head_ref) == SMALL
+    assert pull.pull.draft is False
+    body = pull.body
+    assert "## Attempts" in body and "3 attempts from the same base commit" in body
+    rows = {int(m[1]): m[0] for m in re.finditer(r"^\| \**(\d+)\**.*$", body, re.MULTILINE)}
+    by_content = {read_file(orca.github, scene, f"agent/attempts/{scene.number}/{k}"): k
+                  for k in (1, 2, 3)}
+    small, large, broken = by_content[SMALL], by_content[LARGE], by_content[BROKEN]
+    assert "(this pull request)" in rows[small] and "✅ passed" in rows[small]
+    assert "+1 −1" in rows[small] and "+30 −0" in rows[large]
+    assert "❌" in rows[broken]
+    assert f"attempt {small} is this pull request" in body
+    assert "the smaller diff won" in body and "Both keep the tests green." in body
+    # the judge saw only the two attempts without a regression
+    [judged] = answers.judge_prompts
+    assert sorted(re.findall(r'<attempt number="(\d+)">', judged)) == sorted([str(small), str(large)])
+    assert branches(orca.github, scene) == sorted(
+        [pull.pull.head_ref] + [f"agent/attempts/{scene.number}/{k}" for k in (1, 2, 3)])
+    tracking = bodies(orca.github, scene.full_name, scene.number)[-1]
+    assert tracking.startswith(f"✅ Opened #{pull.number}") and "## Attempts" in tracking
+    assert orca.github.violations == []
+
+    # `/agent use attempt <k>` moves the pull request with a new commit on top: no force-push.
+    before = orca.github.branch_sha(scene.full_name, pull.pull.head_ref)
+    command(orca, scene, pull.number, f"/agent use attempt {large}", on_pull_request=True)
+    orca.drain()
+    assert read_file(orca.github, scene, pull.pull.head_ref) == LARGE
+    after = orca.github.branch_sha(scene.full_name, pull.pull.head_ref)
+    parent = subprocess.run(["git", "rev-parse", f"{after}^"], cwd=orca.github.git_dir(scene.full_name),
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert parent == before
+    assert bodies(orca.github, scene.full_name, pull.number)[-1].startswith(
+        f"✅ Moved #{pull.number} to attempt {large}")
+
+
+def test_a_failing_attempt_does_not_sink_the_others_and_the_config_asks_for_attempts(orca):
+    files = {**FILES, ".github/orca.yml": FILES[".github/orca.yml"] + "attempts: 2\n"}
+    scene = make_scene(orca.github, files=files)
+    failing = [reply(writes(SMALL, 0)), error(400, message="prompt is too long")]
+    orca.model.respond_with(Attempts([failing, attempt_script(LARGE, 1)]))
+    orca.deliver("issues", labeled_payload(orca.github, scene))
+    orca.drain()
+
+    [pull] = pulls(orca.github)
+    assert read_file(orca.github, scene, pull.pull.head_ref) == LARGE
+    assert "It is the only attempt without a test regression." not in pull.body
+    assert "It is the only attempt that changed files." in pull.body
+    failed_row = next(line for line in pull.body.splitlines() if "failed:" in line)
+    assert "The model API answered 400" in failed_row
+
+
+def test_attempts_out_of_bounds_are_refused_and_start_nothing(orca):
+    scene = make_scene(orca.github, files=FILES)
+    command(orca, scene, scene.number, "/agent make add() clearer --attempts 9")
+    orca.drain()
+    said = bodies(orca.github, scene.full_name, scene.number)[-1]
+    assert said.startswith("🚫 Orca cannot do this: 9 attempts were asked for; this Orca makes "
+                           "2 to 3 at once (ORCA_MAX_ATTEMPTS).")
+    assert orca.model.requests == [] and pulls(orca.github) == []
+
+
+def test_use_attempt_on_a_pull_request_without_attempts_says_so(orca):
+    scene = make_scene(orca.github, files=FILES)
+    orca.model.script(reply(writes(SMALL, 0)), reply(text("Done.")), reply(text("Swapped.")),
+                      looks_right())
+    orca.deliver("issues", labeled_payload(orca.github, scene))
+    orca.drain()
+    [pull] = pulls(orca.github)
+    command(orca, scene, pull.number, "/agent use attempt 2", on_pull_request=True)
+    orca.drain()
+    said = bodies(orca.github, scene.full_name, pull.number)[-1]
+    assert said.startswith("❌ Orca's run failed: this pull request has no attempt 2 (no branch "
+                           f"`agent/attempts/{scene.number}/2`).")
