@@ -27,7 +27,14 @@ from core.runs import new_run_id
 from core.triggers import AGENT_BRANCH_PREFIX, Kind, Trigger
 from jobs.context import RunContext, TrackingComment
 from jobs.github import ACK_PERMISSIONS, CI_PERMISSIONS, report
-from jobs.github.ci import ROUND_BUDGET, CiState, ci_state, fails_the_same_way, failures
+from jobs.github.ci import (
+    ROUND_BUDGET,
+    CiReading,
+    ci_state,
+    fails_the_same_way,
+    failures,
+    read_ci,
+)
 
 log = logging.getLogger("orca.ci")
 
@@ -60,22 +67,24 @@ def _follow(ctx: RunContext, client: Github, pull: PullRequest) -> None:
     t, sha = ctx.trigger, pull.head.sha
     pusher_id = ctx.store.pusher(t.repository, sha)
     pusher = ctx.store.load(pusher_id) if pusher_id else None
-    state = ci_state(client, t.repository, sha)
+    reading = read_ci(client, t.repository, sha)
+    state = ci_state(reading)
     note = ""
     if state.state == "failed" and state.finished:
-        note = _round_or_why_not(ctx, client, pull, state, pusher.trigger if pusher else None)
+        note = _round_or_why_not(ctx, client, pull, reading, pusher.trigger if pusher else None)
     if pusher is not None and pusher.tracking_comment_id:
         _show(ctx, client, pusher.trigger, pusher.tracking_comment_id,
               report.ci_line(sha, state.state, state.failing, note))
 
 
-def _round_or_why_not(ctx: RunContext, client: Github, pull: PullRequest, state: CiState,
+def _round_or_why_not(ctx: RunContext, client: Github, pull: PullRequest, reading: CiReading,
                       asker: Trigger | None) -> str:
     t, sha = ctx.trigger, pull.head.sha
     if asker is None:
         return "the run that pushed it is no longer on record, so Orca leaves it"
-    found = failures(client, t.repository, sha, ROUND_BUDGET)
-    at_base = failures(client, t.repository, pull.base.sha, ROUND_BUDGET) if found else []
+    found = failures(reading, ROUND_BUDGET)
+    at_base = (failures(read_ci(client, t.repository, pull.base.sha), ROUND_BUDGET)
+               if found else [])
     flaky = [f.name for f in found if fails_the_same_way(f, at_base)]
     if found and len(flaky) == len(found):
         return report.ci_flaky(sha, flaky)
