@@ -309,6 +309,21 @@ def ci_flaky(sha: str, names: Sequence[str]) -> str:
             f"broken already, not broken by this change: {listed}; Orca did not try to fix them")
 
 
+def ci_rerunning(names: Sequence[str]) -> str:
+    """While Orca's one re-run of failing jobs is under way (jobs.steer.ci_rerun)."""
+    return (f"Orca re-ran {_listed(names)} once to tell a flaky failure from a real one, and "
+            "spends no CI round until the re-run has finished")
+
+
+def ci_flaky_on_rerun(names: Sequence[str]) -> str:
+    return (f"{_listed(names)} failed, then passed when Orca re-ran it, so it looks flaky, not "
+            "broken by this change; Orca did not try to fix it")
+
+
+def _listed(names: Sequence[str]) -> str:
+    return ", ".join(f"`{_plain(n)}`" for n in names[:8]) + (" and more" if len(names) > 8 else "")
+
+
 def _plain(text: str) -> str:
     return text.replace("`", "'").replace("\n", " ")[:200]
 
