@@ -227,6 +227,7 @@ def test_a_failure_that_passes_when_re_run_is_reported_flaky_and_spends_no_round
     assert RunStore(orca.redis).runs_on(f"{REPO}#{pull.number}") == []
     assert orca.github.branch_sha(REPO, pull.pull.head_ref) == sha
     assert orca.github.ci.store.reruns == [job.id]
+    assert orca.github.violations == []  # the re-run's call, checked against GitHub's OpenAPI
 
 
 def test_a_failure_that_fails_again_when_re_run_gets_its_round(orca):
@@ -251,6 +252,7 @@ def test_a_failure_that_fails_again_when_re_run_gets_its_round(orca):
     assert f"**CI** on `{sha[:7]}`: ❌ failed (`test`). CI round 1 of 2 under way" in tracking(
         orca, scene)
     assert orca.github.branch_sha(REPO, pull.pull.head_ref) != sha
+    assert orca.github.violations == []
 
 
 def test_without_actions_write_nothing_is_re_run(orca):
