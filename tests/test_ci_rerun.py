@@ -16,12 +16,13 @@ def failing(name: str, check_run_id: int | None) -> Failure:
 
 
 @pytest.mark.parametrize(("state", "rerun", "said"), [
-    (CiState("s", "pending", False), RERUN, "Orca re-ran `test` once"),
-    (CiState("s", "failed", False, ("lint",)), RERUN, "Orca re-ran `test` once"),
+    (CiState("s", "pending", False, (), ("test",)), RERUN, "Orca re-ran `test` once"),
+    (CiState("s", "failed", False, ("lint",), ("test",)), RERUN, "Orca re-ran `test` once"),
+    (CiState("s", "pending", False, (), ("lint",)), RERUN, ""),  # the re-run is over
     (CiState("s", "passed", True), RERUN, "`test` failed, then passed when Orca re-ran it"),
     (CiState("s", "failed", True, ("test",)), RERUN, ""),  # decided by the round's path
     (CiState("s", "passed", True), None, ""),  # nothing re-run
-    (CiState("s", "pending", False), Rerun(), ""),  # a re-run that did not start
+    (CiState("s", "pending", False, (), ("test",)), Rerun(), ""),  # none started
 ])
 def test_what_the_ci_line_says_of_a_re_run(state, rerun, said):
     words = note(state, rerun)

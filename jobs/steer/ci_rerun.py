@@ -54,11 +54,11 @@ def recorded(ctx: RunContext, sha: str) -> Rerun | None:
 
 
 def note(state: CiState, rerun: Rerun | None) -> str:
-    """The CI line's words about the re-run, before anything is decided: under way while CI
-    has not finished, flaky when everything passed. Pure."""
+    """The CI line's words about the re-run, before anything is decided: under way while a
+    check it re-ran has not finished, flaky when everything passed. Pure."""
     if rerun is None or not rerun.names:
         return ""
-    if not state.finished:
+    if any(name in state.waiting_for for name in rerun.names):
         return report.ci_rerunning(rerun.names)
     return report.ci_flaky_on_rerun(rerun.names) if state.state == "passed" else ""
 
