@@ -1,12 +1,12 @@
 """jobs/steer/ci_rerun.py's pure parts: what the CI line says of a re-run, whether a reading
-predates the re-run, and which re-run checks passed."""
+predates the re-run, and what a round says of it."""
 
 from __future__ import annotations
 
 import pytest
 
 from jobs.github.ci import CiState, Failure
-from jobs.steer.ci_rerun import Rerun, note, passed_on_rerun, waiting
+from jobs.steer.ci_rerun import Rerun, note, outcome, waiting
 
 RERUN = Rerun((11,), ("test",))
 
@@ -39,9 +39,12 @@ def test_a_reading_waits_only_while_it_shows_a_check_run_that_was_re_run(found, 
     assert waiting(RERUN, found) is expected
 
 
-def test_re_run_checks_that_fail_no_more_passed_on_re_run():
+def test_the_round_says_which_re_run_checks_passed_and_which_failed_again():
     rerun = Rerun((11, 12), ("test", "e2e"))
-    assert passed_on_rerun(rerun, [failing("e2e", 14), failing("lint", 15)]) == ["test"]
+    passed, again = outcome(rerun, [failing("e2e", 14), failing("lint", 15)])
+    assert passed.startswith("`test` failed, then passed when Orca re-ran it")
+    assert again.startswith("`e2e` failed again when Orca re-ran it")
+    assert outcome(Rerun(), [failing("lint", 15)]) == []
 
 
 def test_a_rerun_record_survives_redis():

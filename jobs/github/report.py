@@ -320,6 +320,10 @@ def ci_flaky_on_rerun(names: Sequence[str]) -> str:
             "broken by this change; Orca did not try to fix it")
 
 
+def ci_failed_on_rerun(names: Sequence[str]) -> str:
+    return f"{_listed(names)} failed again when Orca re-ran it, so it is not just flaky"
+
+
 def _listed(names: Sequence[str]) -> str:
     return ", ".join(f"`{_plain(n)}`" for n in names[:8]) + (" and more" if len(names) > 8 else "")
 

@@ -101,8 +101,7 @@ def _round_or_why_not(ctx: RunContext, client: Github, pull: PullRequest, readin
     if (said := ctx.store.claim_ci_round(t.repository, sha)) is not None:
         return said  # decided already, on another suite's or check's delivery
     notes = [report.ci_flaky(sha, flaky)] if flaky else []
-    if rerun is not None and (passed := ci_rerun.passed_on_rerun(rerun, theirs)):
-        notes.append(report.ci_flaky_on_rerun(passed))
+    notes += ci_rerun.outcome(rerun, theirs) if rerun is not None else []
     words = _round(ctx, client, pull, asker, notes)
     ctx.store.said_of_ci_round(t.repository, sha, words)
     return words

@@ -69,10 +69,14 @@ def waiting(rerun: Rerun, failing: Sequence[Failure]) -> bool:
     return any(f.check_run_id in rerun.check_runs for f in failing)
 
 
-def passed_on_rerun(rerun: Rerun, failing: Sequence[Failure]) -> list[str]:
-    """The re-run checks that no longer fail. Pure."""
+def outcome(rerun: Rerun, failing: Sequence[Failure]) -> list[str]:
+    """What the round's words say of the re-run: which re-run checks passed, which failed
+    again. Pure."""
     now = {f.name for f in failing}
-    return [name for name in rerun.names if name not in now]
+    passed = [name for name in rerun.names if name not in now]
+    again = [name for name in rerun.names if name in now]
+    return ([report.ci_flaky_on_rerun(passed)] if passed else []) + (
+        [report.ci_failed_on_rerun(again)] if again else [])
 
 
 def rerun_once(ctx: RunContext, sha: str, failing: Sequence[Failure]) -> str | None:
