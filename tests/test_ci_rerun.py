@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from jobs.github.ci import CiState, Failure
-from jobs.steer.ci_rerun import Rerun, note, outcome, waiting
+from jobs.steer.ci_rerun import RerunRecord, note, outcome, waiting
 
-RERUN = Rerun((11,), ("test",))
+RERUN = RerunRecord((11,), ("test",))
 
 
 def failing(name: str, check_run_id: int | None) -> Failure:
@@ -22,7 +22,7 @@ def failing(name: str, check_run_id: int | None) -> Failure:
     (CiState("s", "passed", True), RERUN, "`test` failed, then passed when Orca re-ran it"),
     (CiState("s", "failed", True, ("test",)), RERUN, ""),  # decided by the round's path
     (CiState("s", "passed", True), None, ""),  # nothing re-run
-    (CiState("s", "pending", False, (), ("test",)), Rerun(), ""),  # none started
+    (CiState("s", "pending", False, (), ("test",)), RerunRecord(), ""),  # none started
 ])
 def test_what_the_ci_line_says_of_a_re_run(state, rerun, said):
     words = note(state, rerun)
@@ -40,13 +40,13 @@ def test_a_reading_waits_only_while_it_shows_a_check_run_that_was_re_run(found, 
 
 
 def test_the_round_says_which_re_run_checks_passed_and_which_failed_again():
-    rerun = Rerun((11, 12), ("test", "e2e"))
+    rerun = RerunRecord((11, 12), ("test", "e2e"))
     passed, again = outcome(rerun, [failing("e2e", 14), failing("lint", 15)])
     assert passed.startswith("`test` failed, then passed when Orca re-ran it")
     assert again.startswith("`e2e` failed again when Orca re-ran it")
-    assert outcome(Rerun(), [failing("lint", 15)]) == []
+    assert outcome(RerunRecord(), [failing("lint", 15)]) == []
 
 
 def test_a_rerun_record_survives_redis():
-    assert Rerun.decode(RERUN.encode()) == RERUN
-    assert Rerun.decode("") == Rerun()
+    assert RerunRecord.decode(RERUN.encode()) == RERUN
+    assert RerunRecord.decode("") == RerunRecord()

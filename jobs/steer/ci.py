@@ -83,7 +83,7 @@ def _follow(ctx: RunContext, client: Github, pull: PullRequest) -> None:
 
 
 def _round_or_why_not(ctx: RunContext, client: Github, pull: PullRequest, reading: CiReading,
-                      rerun: ci_rerun.Rerun | None, asker: Trigger | None) -> str:
+                      rerun: ci_rerun.RerunRecord | None, asker: Trigger | None) -> str:
     t, sha = ctx.trigger, pull.head.sha
     if asker is None:
         return "the run that pushed it is no longer on record, so Orca leaves it"

@@ -27,7 +27,7 @@ RERUN_PERMISSIONS = {"actions": "write"}
 
 
 @dataclass(frozen=True)
-class Rerun:
+class RerunRecord:
     """What Orca re-ran on a commit: the failing check runs whose jobs it re-ran, by id and name."""
 
     check_runs: tuple[int, ...] = ()
@@ -37,23 +37,23 @@ class Rerun:
         return json.dumps({"check_runs": self.check_runs, "names": self.names})
 
     @classmethod
-    def decode(cls, raw: str) -> Rerun:
+    def decode(cls, raw: str) -> RerunRecord:
         data = json.loads(raw) if raw else {}
         return cls(tuple(data.get("check_runs", ())), tuple(data.get("names", ())))
 
     @classmethod
-    def of(cls, failures: Sequence[Failure]) -> Rerun:
+    def of(cls, failures: Sequence[Failure]) -> RerunRecord:
         return cls(tuple(f.check_run_id for f in failures if f.check_run_id is not None),
                    tuple(f.name for f in failures))
 
 
-def recorded(ctx: RunContext, sha: str) -> Rerun | None:
+def recorded(ctx: RunContext, sha: str) -> RerunRecord | None:
     """What was re-run on ``sha`` of the trigger's repository, if anything was."""
     raw = ctx.store.ci_rerun(ctx.trigger.repository, sha)
-    return Rerun.decode(raw) if raw is not None else None
+    return RerunRecord.decode(raw) if raw is not None else None
 
 
-def note(state: CiState, rerun: Rerun | None) -> str:
+def note(state: CiState, rerun: RerunRecord | None) -> str:
     """The CI line's words about the re-run, before anything is decided: under way while a
     check it re-ran has not finished, flaky when everything passed. Pure."""
     if rerun is None or not rerun.names:
@@ -63,13 +63,13 @@ def note(state: CiState, rerun: Rerun | None) -> str:
     return report.ci_flaky_on_rerun(rerun.names) if state.state == "passed" else ""
 
 
-def waiting(rerun: Rerun, failing: Sequence[Failure]) -> bool:
+def waiting(rerun: RerunRecord, failing: Sequence[Failure]) -> bool:
     """Whether these failures were read before the re-run began: a check run it re-ran is
     among them (a re-run's outcome comes as new check runs). Pure."""
     return any(f.check_run_id in rerun.check_runs for f in failing)
 
 
-def outcome(rerun: Rerun, failing: Sequence[Failure]) -> list[str]:
+def outcome(rerun: RerunRecord, failing: Sequence[Failure]) -> list[str]:
     """What the round's words say of the re-run: which re-run checks passed, which failed
     again. Pure."""
     now = {f.name for f in failing}
@@ -86,8 +86,9 @@ def rerun_once(ctx: RunContext, sha: str, failing: Sequence[Failure]) -> str | N
     if not jobs or not _may_rerun(ctx):
         return None
     repository = ctx.trigger.repository
-    if (theirs := ctx.store.claim_ci_rerun(repository, sha, Rerun.of(jobs).encode())) is not None:
-        claimed = Rerun.decode(theirs)  # another delivery re-ran, or is re-running, them
+    claim = RerunRecord.of(jobs).encode()
+    if (theirs := ctx.store.claim_ci_rerun(repository, sha, claim)) is not None:
+        claimed = RerunRecord.decode(theirs)  # another delivery re-ran, or is re-running, them
         return report.ci_rerunning(claimed.names) if waiting(claimed, failing) else None
     client = ctx.client(ctx.mint(RERUN_PERMISSIONS))
     started = []
@@ -97,7 +98,7 @@ def rerun_once(ctx: RunContext, sha: str, failing: Sequence[Failure]) -> str | N
             started.append(failure)
         else:
             ctx.log("could not re-run %s at %s: %s", failure.name, sha[:7], rerun.why)
-    ctx.store.record_ci_rerun(repository, sha, Rerun.of(started).encode())
+    ctx.store.record_ci_rerun(repository, sha, RerunRecord.of(started).encode())
     return report.ci_rerunning([f.name for f in started]) if started else None
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from core import keys
 from core.runs import RunStore
-from jobs.steer.ci_rerun import Rerun
+from jobs.steer.ci_rerun import RerunRecord
 from tests import ci_payloads
 from tests.e2e.conftest import HELLO_FILES, Scene, labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import bodies, command
@@ -274,7 +274,8 @@ def test_news_read_before_the_re_run_began_waits_for_it(orca):
     job = failing_ci(orca, sha)
     # Another delivery's fast job has just claimed the commit's re-run of this very check run,
     # and GitHub has not made the re-run's check run yet: this delivery reads the first attempt.
-    RunStore(orca.redis).claim_ci_rerun(REPO, sha, Rerun((job.check_run.id,), ("test",)).encode())
+    claimed = RerunRecord((job.check_run.id,), ("test",))
+    RunStore(orca.redis).claim_ci_rerun(REPO, sha, claimed.encode())
     before = len(orca.model.requests)
     deliver_suite(orca, job)
     orca.drain()
