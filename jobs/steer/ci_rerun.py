@@ -90,15 +90,19 @@ def rerun_once(ctx: RunContext, sha: str, failing: Sequence[Failure]) -> str | N
     if (theirs := ctx.store.claim_ci_rerun(repository, sha, claim)) is not None:
         claimed = RerunRecord.decode(theirs)  # another delivery re-ran, or is re-running, them
         return report.ci_rerunning(claimed.names) if waiting(claimed, failing) else None
-    client = ctx.client(ctx.mint(RERUN_PERMISSIONS))
     started = []
-    for failure in jobs:
-        rerun = rerun_job(client, repository, failure.job_id or 0)
-        if rerun.started:
-            started.append(failure)
-        else:
-            ctx.log("could not re-run %s at %s: %s", failure.name, sha[:7], rerun.why)
-    ctx.store.record_ci_rerun(repository, sha, RerunRecord.of(started).encode())
+    try:
+        client = ctx.client(ctx.mint(RERUN_PERMISSIONS))
+        for failure in jobs:
+            rerun = rerun_job(client, repository, failure.job_id or 0)
+            if rerun.started:
+                started.append(failure)
+            else:
+                ctx.log("could not re-run %s at %s: %s", failure.name, sha[:7], rerun.why)
+    except GithubException as exc:  # no token with actions: write after all
+        ctx.log("could not re-run at %s: %s", sha[:7], exc.status)
+    finally:  # the claim must not keep naming check runs that were not re-run
+        ctx.store.record_ci_rerun(repository, sha, RerunRecord.of(started).encode())
     return report.ci_rerunning([f.name for f in started]) if started else None
 
 

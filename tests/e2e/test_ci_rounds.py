@@ -283,3 +283,19 @@ def test_news_read_before_the_re_run_began_waits_for_it(orca):
     assert ci_rounds_on(orca, pull) == 0
     assert f"**CI** on `{sha[:7]}`: ❌ failed (`test`). Orca re-ran `test` once" in tracking(
         orca, scene)
+
+
+def test_a_re_run_github_refuses_leaves_the_failure_to_its_round(orca):
+    scene, pull, sha = opened_pull(orca, MAY_RERUN)
+    job = failing_ci(orca, sha, rerun_conclusion="success")
+    orca.github.fail_next("POST", r"/actions/jobs/\d+/rerun$", 403,
+                          body={"message": "This job cannot be re-run"})
+    orca.model.script(reply(fix("'hallo, world'", "'hello, world'")), reply(text("Done.")),
+                      reply(text("Fixed.")))
+    before = len(orca.model.requests)
+    deliver_both(orca, job)
+    orca.drain()
+    assert orca.github.ci.store.reruns == []  # refused, and never asked again for the commit
+    assert len(orca.model.requests) == before + 3 and ci_rounds_on(orca, pull) == 1
+    assert f"**CI** on `{sha[:7]}`: ❌ failed (`test`). CI round 1 of 2 under way" in tracking(
+        orca, scene)
