@@ -20,6 +20,7 @@ import argparse
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -157,6 +158,52 @@ def ci_round(world: World, n: int) -> list[Call]:
     calls = calls_during(world, run)
     if github.branch_sha(CI_REPO, branch) == sha:
         raise SystemExit("the CI round pushed nothing; see the calls below:\n" + table(calls))
+    return calls
+
+
+RERUN_REPO = "rerun-org/hello"
+
+
+@scenario("CI flaky re-run")
+def ci_flaky_rerun(world: World, n: int) -> list[Call]:
+    """CI fails on the commit Orca pushed, in an installation that granted ``actions: write``:
+    the failure's delivery re-runs the job, and the re-run's passing delivery reports it flaky
+    (no round). Each repetition is a new issue's pull request, since a commit is re-run once."""
+    github = world.github
+    if n == 1:
+        installation_id = github.add_installation("rerun-org", {**CI_PERMISSIONS,
+                                                                "actions": "write"})
+        repo = github.add_repo(RERUN_REPO, installation_id, private=True, files=HELLO_FILES)
+        github.set_permission(RERUN_REPO, "octocat", "write")
+        world.rerun_scene = Scene(installation_id, repo, 0, github.add_user("octocat"))
+    number = github.add_issue(RERUN_REPO, f"Fix the greeting typo {n}", "helo", "octocat",
+                              labels=["agent"])
+    scene = replace(world.rerun_scene, number=number)
+    script_fix(world.model)
+    world.deliver("issues", labeled_payload(github, scene))
+    world.drain()
+    pull = max((p for p in pulls(github) if p.repo.id == scene.repo["id"]),
+               key=lambda p: p.number)
+    sha = github.branch_sha(RERUN_REPO, pull.pull.head_ref)
+    job = github.ci.add_job(RERUN_REPO, sha, "test", "failure", title="1 failed",
+                            log=b"FAILED tests/test_net.py::test_fetch - TimeoutError\n",
+                            rerun_waits=True)
+
+    def run() -> None:
+        for finished in (job, None):
+            if finished is None:
+                finished = github.ci.latest_job(job)
+                github.ci.complete(finished, "success")
+            status, answer = world.deliver(
+                "check_suite", ci_payloads.check_suite_completed(github, finished.check_run.suite))
+            if status != 202:
+                raise SystemExit(f"delivery answered {status}: {answer}")
+            world.drain()
+
+    calls = calls_during(world, run)
+    if github.ci.store.reruns[-1:] != [job.id] or github.branch_sha(RERUN_REPO,
+                                                                     pull.pull.head_ref) != sha:
+        raise SystemExit("the failure was not re-run once and left alone:\n" + table(calls))
     return calls
 
 

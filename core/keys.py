@@ -52,6 +52,11 @@ def ci_round(repository: str, sha: str) -> str:
     return f"orca:ci-round:{repository}:{sha}"
 
 
+def ci_rerun(repository: str, sha: str) -> str:
+    """A commit's claim on its one re-run of failing Actions jobs, and what was re-run."""
+    return f"orca:ci-rerun:{repository}:{sha}"
+
+
 def ci_permissions(installation_id: int | str) -> str:
     """Whether an installation has been told what CI's permissions would add ("said"), or
     has them ("granted")."""

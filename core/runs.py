@@ -193,6 +193,23 @@ class RunStore:
         """What the commit's CI round came to, for later deliveries about the same commit."""
         self.redis.set(keys.ci_round(repository, sha), words, ex=ROUNDS_SECONDS)
 
+    def claim_ci_rerun(self, repository: str, sha: str, what: str) -> str | None:
+        """None once per commit: its one re-run of failing jobs is this caller's, recorded as
+        `what`. Otherwise what the caller that claimed it recorded."""
+        key = keys.ci_rerun(repository, sha)
+        if self.redis.set(key, what, nx=True, ex=ROUNDS_SECONDS):
+            return None
+        return (self.redis.get(key) or b"").decode()
+
+    def record_ci_rerun(self, repository: str, sha: str, what: str) -> None:
+        """What the commit's re-run came to (the jobs whose re-run started)."""
+        self.redis.set(keys.ci_rerun(repository, sha), what, ex=ROUNDS_SECONDS)
+
+    def ci_rerun(self, repository: str, sha: str) -> str | None:
+        """What was recorded of the commit's re-run, or None if there was none."""
+        raw = self.redis.get(keys.ci_rerun(repository, sha))
+        return raw.decode() if raw is not None else None
+
     def count_ci_round(self, target: str) -> int:
         """Count one more CI round on a pull request; returns the new count."""
         return self._count(keys.ci_rounds(target))

@@ -13,7 +13,13 @@ from github import Auth
 from jobs.github import ci
 from jobs.github.ci_budget import failure_size
 from tests.fakes.github import FakeGitHub
-from tests.fakes.github_ci import ACTIONS_APP, CI_PERMISSIONS, Annotation, CheckApp, FakeCi
+from tests.fakes.github_ci import (
+    ACTIONS_APP,
+    CI_PERMISSIONS,
+    Annotation,
+    CheckApp,
+    FakeCi,
+)
 
 REPO = "octo-org/hello"
 BRANCH = "agent/issue-1-greet"
@@ -44,10 +50,10 @@ class Scene:
                              seconds_between_requests=None, seconds_between_writes=None)
 
     def state(self, sha: str | None = None) -> ci.CiState:
-        return ci.ci_state(self.client(), REPO, sha or self.sha)
+        return ci.ci_state(ci.read_ci(self.client(), REPO, sha or self.sha))
 
     def failures(self, budget: int = BUDGET, sha: str | None = None) -> list[ci.Failure]:
-        return ci.failures(self.client(), REPO, sha or self.sha, budget)
+        return ci.failures(ci.read_ci(self.client(), REPO, sha or self.sha), budget)
 
 
 @pytest.fixture

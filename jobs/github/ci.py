@@ -25,7 +25,7 @@ from itertools import islice
 from github import Github
 from github.CheckRun import CheckRun
 from github.CheckSuite import CheckSuite
-from github.Commit import Commit
+from github.CommitStatus import CommitStatus
 from github.GithubException import GithubException
 from github.Repository import Repository
 
@@ -102,40 +102,69 @@ class Rerun:
     why: str = ""
 
 
-def ci_state(client: Github, repository: str, sha: str) -> CiState:
-    """Where CI stands for ``sha`` in ``repository`` (``owner/name``).
+@dataclass
+class CiReading:
+    """One read of a commit's CI: its latest check runs, its suites and its commit statuses,
+    which ``ci_state`` and ``failures`` both read, so that a caller needing both fetches each
+    list once (three calls fewer) and judges one snapshot, not two taken moments apart."""
+
+    sha: str
+    repo: Repository
+    check_runs: list[CheckRun]
+    suites: list[CheckSuite]
+    statuses: list[CommitStatus] | None
+    """None when they could not be read (``status_note`` says why)."""
+    status_count: int = 0
+    status_note: str | None = None
+
+
+def read_ci(client: Github, repository: str, sha: str) -> CiReading:
+    """Read what CI says about ``sha`` in ``repository`` (``owner/name``).
 
     Raises ``GithubException`` if the checks cannot be read at all (no ``checks: read``);
     statuses that cannot be read only add a note.
     """
     repo = client.get_repo(repository)
     commit = repo.get_commit(sha)
+    runs = list(commit.get_check_runs(filter="latest"))
+    suites = list(commit.get_check_suites())
+    try:
+        combined = commit.get_combined_status()
+        statuses = list(combined.statuses)
+    except GithubException as exc:
+        return CiReading(sha, repo, runs, suites, None,
+                         status_note=f"commit statuses not read: "
+                                     f"{ci_logs.describe(exc, 'statuses: read')}")
+    return CiReading(sha, repo, runs, suites, statuses, combined.total_count)
+
+
+def ci_state(reading: CiReading) -> CiState:
+    """Where CI stands for the commit ``reading`` is of."""
     tally = _Tally()
-    for run in commit.get_check_runs(filter="latest"):
+    for run in reading.check_runs:
         tally.failing += [run.name] if run.conclusion in FAILING_CHECKS else []
         tally.waiting += [run.name] if run.status != "completed" else []
-    for suite in commit.get_check_suites():
-        _count_suite(repo, suite, tally)
-    _count_statuses(commit, tally)
+    for suite in reading.suites:
+        _count_suite(reading.repo, suite, tally)
+    _count_statuses(reading, tally)
     finished = not tally.waiting
     state = ("failed" if tally.failing else "pending" if not finished
              else "passed" if tally.counted else "none")
-    return CiState(sha, state, finished, _unique(tally.failing), _unique(tally.waiting),
-                   tuple(tally.notes))
+    return CiState(reading.sha, state, finished, _unique(tally.failing),
+                   _unique(tally.waiting), tuple(tally.notes))
 
 
-def failures(client: Github, repository: str, sha: str, budget_bytes: int) -> list[Failure]:
-    """Every failing check run and status of ``sha``, what each said, and the end of each
+def failures(reading: CiReading, budget_bytes: int) -> list[Failure]:
+    """Every failing check run and status in ``reading``, what each said, and the end of each
     failing Actions job's log, cut so that together they take at most ``budget_bytes``
     (UTF-8 bytes of their text, see ``ci_budget``)."""
-    repo = client.get_repo(repository)
-    commit = repo.get_commit(sha)
     jobs: ci_logs.JobsBySuite = {}
-    found = [_check_failure(repo, run, budget_bytes, jobs)
-             for run in commit.get_check_runs(filter="latest") if run.conclusion in FAILING_CHECKS]
+    found = [_check_failure(reading.repo, run, budget_bytes, jobs)
+             for run in reading.check_runs if run.conclusion in FAILING_CHECKS]
     found += [Failure(_slug(s), s.conclusion, _slug(s), summary=SUITE_FAILED)
-              for s in commit.get_check_suites() if _failed_without_runs(s)]
-    found += _status_failures(commit)
+              for s in reading.suites if _failed_without_runs(s)]
+    found += [Failure(s.context, s.state, "", s.target_url, summary=s.description)
+              for s in reading.statuses or () if s.state in FAILING_STATUSES]
     return ci_budget.fit(found, budget_bytes)
 
 
@@ -215,18 +244,14 @@ def _count_actions_suite(repo: Repository, suite: CheckSuite, tally: _Tally) -> 
                            "run under way")
 
 
-def _count_statuses(commit: Commit, tally: _Tally) -> None:
+def _count_statuses(reading: CiReading, tally: _Tally) -> None:
     """Add the commit statuses; a repository that uses none adds nothing."""
-    try:
-        combined = commit.get_combined_status()
-        statuses = list(combined.statuses)
-    except GithubException as exc:
-        why = ci_logs.describe(exc, "statuses: read")
-        tally.notes.append(f"commit statuses not read: {why}")
+    if reading.statuses is None:
+        tally.notes.append(reading.status_note or "commit statuses not read")
         return
-    tally.failing += [s.context for s in statuses if s.state in FAILING_STATUSES]
-    tally.waiting += [s.context for s in statuses if s.state == "pending"]
-    tally.counted += combined.total_count
+    tally.failing += [s.context for s in reading.statuses if s.state in FAILING_STATUSES]
+    tally.waiting += [s.context for s in reading.statuses if s.state == "pending"]
+    tally.counted += reading.status_count
 
 
 def _check_failure(repo: Repository, run: CheckRun, budget: int,
@@ -257,16 +282,6 @@ def _annotations(run: CheckRun, count: int) -> tuple[tuple[Annotation, ...], int
                              a.annotation_level or "notice", a.message or "", a.title)
                   for a in read)
     return notes, max(0, count - len(notes))
-
-
-def _status_failures(commit: Commit) -> list[Failure]:
-    """The failing commit statuses, newest per context."""
-    try:
-        statuses = list(commit.get_combined_status().statuses)
-    except GithubException:
-        return []
-    return [Failure(s.context, s.state, "", s.target_url, summary=s.description)
-            for s in statuses if s.state in FAILING_STATUSES]
 
 
 def _unique(names: list[str]) -> tuple[str, ...]:

@@ -138,7 +138,9 @@ def answer_review(run: Finished, client: Github, pushed: Pushed | None) -> str:
         head = f"Orca addressed your review in `{sha}` on `{pushed.branch}`."
     if result.stopped_by:
         head += f" It was stopped by {result.stopped_by} before it finished."
+    elif pushed is not None and run.session.checks and run.session.checks.regressed:
+        head += " The change still breaks tests that passed before it (see Verification)."
     if notes := report.left_out(run.done.dropped, run.done.nested):
         head += f" {notes}"
     return report.review_summary(ctx.run_id, t.requester, head, lines, not_taken,
-                                 answers.summary, run.figures)
+                                 answers.summary, run.figures, run.session.verification)

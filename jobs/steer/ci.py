@@ -7,6 +7,8 @@ finished with failures there, starts one CI round (a `fix_ci` run) for that comm
   theirs), the pull request's current head, open, from this repository (never a fork's);
 - not for failures that fail the same way at the pull request's base commit (flaky, or broken
   already): those are said, not "fixed";
+- where the installation granted ``actions: write``, not before failing Actions jobs were
+  re-run once (jobs.steer.ci_rerun): a failure that passes on re-run is said as flaky;
 - at most ORCA_MAX_CI_ROUNDS rounds per pull request; past it Orca comments once and stops.
 The round runs on behalf of whoever asked for the pushed work, and passes their gate again.
 """
@@ -27,7 +29,15 @@ from core.runs import new_run_id
 from core.triggers import AGENT_BRANCH_PREFIX, Kind, Trigger
 from jobs.context import RunContext, TrackingComment
 from jobs.github import ACK_PERMISSIONS, CI_PERMISSIONS, report
-from jobs.github.ci import ROUND_BUDGET, CiState, ci_state, fails_the_same_way, failures
+from jobs.github.ci import (
+    ROUND_BUDGET,
+    CiReading,
+    ci_state,
+    fails_the_same_way,
+    failures,
+    read_ci,
+)
+from jobs.steer import ci_rerun
 
 log = logging.getLogger("orca.ci")
 
@@ -60,34 +70,45 @@ def _follow(ctx: RunContext, client: Github, pull: PullRequest) -> None:
     t, sha = ctx.trigger, pull.head.sha
     pusher_id = ctx.store.pusher(t.repository, sha)
     pusher = ctx.store.load(pusher_id) if pusher_id else None
-    state = ci_state(client, t.repository, sha)
-    note = ""
+    reading = read_ci(client, t.repository, sha)
+    state = ci_state(reading)
+    rerun = ci_rerun.recorded(ctx, sha)
+    note = ci_rerun.note(state, rerun)
     if state.state == "failed" and state.finished:
-        note = _round_or_why_not(ctx, client, pull, state, pusher.trigger if pusher else None)
+        note = _round_or_why_not(ctx, client, pull, reading, rerun,
+                                 pusher.trigger if pusher else None)
     if pusher is not None and pusher.tracking_comment_id:
         _show(ctx, client, pusher.trigger, pusher.tracking_comment_id,
               report.ci_line(sha, state.state, state.failing, note))
 
 
-def _round_or_why_not(ctx: RunContext, client: Github, pull: PullRequest, state: CiState,
-                      asker: Trigger | None) -> str:
+def _round_or_why_not(ctx: RunContext, client: Github, pull: PullRequest, reading: CiReading,
+                      rerun: ci_rerun.RerunRecord | None, asker: Trigger | None) -> str:
     t, sha = ctx.trigger, pull.head.sha
     if asker is None:
         return "the run that pushed it is no longer on record, so Orca leaves it"
-    found = failures(client, t.repository, sha, ROUND_BUDGET)
-    at_base = failures(client, t.repository, pull.base.sha, ROUND_BUDGET) if found else []
+    found = failures(reading, ROUND_BUDGET)
+    at_base = (failures(read_ci(client, t.repository, pull.base.sha), ROUND_BUDGET)
+               if found else [])
     flaky = [f.name for f in found if fails_the_same_way(f, at_base)]
     if found and len(flaky) == len(found):
         return report.ci_flaky(sha, flaky)
+    theirs = [f for f in found if f.name not in flaky]
+    if rerun is None and (words := ci_rerun.rerun_once(ctx, sha, theirs)) is not None:
+        return words  # no round until the re-run says whether the failure is flaky
+    if rerun is not None and ci_rerun.waiting(rerun, theirs):
+        return report.ci_rerunning(rerun.names)  # this reading predates the re-run
     if (said := ctx.store.claim_ci_round(t.repository, sha)) is not None:
         return said  # decided already, on another suite's or check's delivery
-    words = _round(ctx, client, pull, asker, flaky)
+    notes = [report.ci_flaky(sha, flaky)] if flaky else []
+    notes += ci_rerun.outcome(rerun, theirs) if rerun is not None else []
+    words = _round(ctx, client, pull, asker, notes)
     ctx.store.said_of_ci_round(t.repository, sha, words)
     return words
 
 
 def _round(ctx: RunContext, client: Github, pull: PullRequest, asker: Trigger,
-           flaky: list[str]) -> str:
+           notes: list[str]) -> str:
     t, sha = ctx.trigger, pull.head.sha
     target = f"{t.repository}#{pull.number}"
     rounds = ctx.store.count_ci_round(target)
@@ -103,8 +124,7 @@ def _round(ctx: RunContext, client: Github, pull: PullRequest, asker: Trigger,
     run_id = new_run_id()
     start_run(ctx.redis, run_id, round_trigger, f"ci:{sha}")
     ctx.log("CI round %d of %d for %s at %s: run %s", rounds, cap, target, sha[:7], run_id)
-    why = f"; {report.ci_flaky(sha, flaky)}" if flaky else ""
-    return f"CI round {rounds} of {cap} under way (run `{run_id}`){why}"
+    return "; ".join([f"CI round {rounds} of {cap} under way (run `{run_id}`)", *notes])
 
 
 def _show(ctx: RunContext, client: Github, asked: Trigger, comment_id: int, line: str) -> None:

@@ -18,7 +18,7 @@ from github.Repository import Repository
 from core.errors import RunError
 from core.git import git
 from core.triggers import Kind, Trigger
-from jobs.github.ci import ROUND_BUDGET, ci_state, failures
+from jobs.github.ci import ROUND_BUDGET, ci_state, failures, read_ci
 from jobs.github.report import ci_round_request
 from jobs.task.conversation import Remark, earlier_remarks
 from jobs.task.threads import Thread, review_threads
@@ -89,11 +89,12 @@ def ci_request(client: Github, t: Trigger, task: Task) -> str:
     if t.head_sha and t.head_sha != task.head_sha:
         raise NothingToFix(f"the branch moved past `{t.head_sha[:7]}` (where CI failed) since the "
                            "round was asked for; Orca leaves the new commit to its own CI.")
-    state = ci_state(client, t.repository, task.head_sha)
+    reading = read_ci(client, t.repository, task.head_sha)
+    state = ci_state(reading)
     if state.state != "failed":
         raise NothingToFix(f"CI has not failed on the head commit `{task.head_sha[:7]}` "
                            f"(it is {state.state}), so there is nothing to fix.")
-    found = failures(client, t.repository, task.head_sha, ROUND_BUDGET)
+    found = failures(reading, ROUND_BUDGET)
     return ci_round_request(task.head_sha, found, t.request)
 
 

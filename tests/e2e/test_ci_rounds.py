@@ -5,7 +5,9 @@ GitHub's published examples with the fake's own CI objects."""
 
 from __future__ import annotations
 
+from core import keys
 from core.runs import RunStore
+from jobs.steer.ci_rerun import RerunRecord
 from tests import ci_payloads
 from tests.e2e.conftest import HELLO_FILES, Scene, labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import bodies, command
@@ -24,11 +26,11 @@ def fix(old: str, new: str):
         "command": "str_replace", "path": "/workspace/hello.py", "old_str": old, "new_str": new})
 
 
-def opened_pull(orca) -> tuple[Scene, object, str]:
+def opened_pull(orca, permissions=CI_PERMISSIONS) -> tuple[Scene, object, str]:
     """Orca opens a pull request for an issue in an installation that granted CI's read
-    permissions; (the scene, the pull request, its head commit)."""
+    permissions (or ``permissions``); (the scene, the pull request, its head commit)."""
     github = orca.github
-    installation_id = github.add_installation("octo-org", CI_PERMISSIONS)
+    installation_id = github.add_installation("octo-org", permissions)
     requester = github.add_user("octocat")
     repo = github.add_repo(REPO, installation_id, private=True, files=HELLO_FILES)
     github.set_permission(REPO, "octocat", "write")
@@ -42,10 +44,10 @@ def opened_pull(orca) -> tuple[Scene, object, str]:
     return scene, pull, github.branch_sha(REPO, pull.pull.head_ref)
 
 
-def failing_ci(orca, sha: str, log: bytes = LOG):
+def failing_ci(orca, sha: str, log: bytes = LOG, **rerun):
     job = orca.github.ci.add_job(REPO, sha, "test", "failure", log=log, title="1 failed",
                                  annotations=[Annotation("tests/test_hello.py", 4,
-                                                         "AssertionError: greeting")])
+                                                         "AssertionError: greeting")], **rerun)
     return job
 
 
@@ -184,3 +186,116 @@ def test_agent_fix_ci_on_an_issue_says_it_works_on_a_pull_request(orca):
     assert len(orca.model.requests) == before
     assert bodies(orca.github, REPO, scene.number)[-1].startswith(
         "🚫 Orca cannot do this: `/agent fix ci` works on a pull request")
+
+
+# -- flaky failures told by re-running them (actions: write) ----------------------------------
+MAY_RERUN = {**CI_PERMISSIONS, "actions": "write"}
+AGAIN = (b"2026-12-03T10:05:00.0000000Z FAILED tests/test_hello.py::test_greet - "
+         b"AssertionError: 'hallo, world' != 'hello, world' (second attempt)\n")
+
+
+def deliver_both(orca, job) -> None:
+    """What GitHub sends when a job finishes: its suite's news and its check run's."""
+    deliver_suite(orca, job)
+    orca.deliver("check_run", ci_payloads.check_run_completed(orca.github, job.check_run))
+
+
+def ci_rounds_on(orca, pull) -> int:
+    return int(orca.redis.get(keys.ci_rounds(f"{REPO}#{pull.number}")) or 0)
+
+
+def test_a_failure_that_passes_when_re_run_is_reported_flaky_and_spends_no_round(orca):
+    scene, pull, sha = opened_pull(orca, MAY_RERUN)
+    job = failing_ci(orca, sha, rerun_waits=True)
+    before = len(orca.model.requests)
+    deliver_both(orca, job)
+    orca.drain()
+    assert orca.github.ci.store.reruns == [job.id]  # once, though two deliveries came
+    assert len(orca.model.requests) == before
+    assert (f"**CI** on `{sha[:7]}`: ⏳ pending. Orca re-ran `test` once to tell a flaky failure "
+            "from a real one") in tracking(orca, scene)
+
+    again = orca.github.ci.latest_job(job)
+    orca.github.ci.complete(again, "success")
+    deliver_both(orca, again)
+    orca.drain()
+    line = next(row for row in tracking(orca, scene).split("\n") if row.startswith("**CI**"))
+    assert line.startswith(f"**CI** on `{sha[:7]}`: ✅ passed. `test` failed, then passed when "
+                           "Orca re-ran it, so it looks flaky")
+    assert "Orca did not try to fix it" in line and "round" not in line
+    assert len(orca.model.requests) == before and ci_rounds_on(orca, pull) == 0
+    assert RunStore(orca.redis).runs_on(f"{REPO}#{pull.number}") == []
+    assert orca.github.branch_sha(REPO, pull.pull.head_ref) == sha
+    assert orca.github.ci.store.reruns == [job.id]
+    assert orca.github.violations == []  # the re-run's call, checked against GitHub's OpenAPI
+
+
+def test_a_failure_that_fails_again_when_re_run_gets_its_round(orca):
+    scene, pull, sha = opened_pull(orca, MAY_RERUN)
+    job = failing_ci(orca, sha, rerun_log=AGAIN, rerun_waits=True)
+    before = len(orca.model.requests)
+    deliver_suite(orca, job)
+    orca.drain()
+    assert orca.github.ci.store.reruns == [job.id] and len(orca.model.requests) == before
+
+    again = orca.github.ci.latest_job(job)
+    orca.github.ci.complete(again, "failure")
+    orca.model.script(reply(fix("'hallo, world'", "'hello, world'")), reply(text("Done.")),
+                      reply(text("Made the greeting match the test.")))
+    deliver_both(orca, again)
+    orca.drain()
+    assert len(orca.model.requests) == before + 3  # one round
+    first = orca.model.requests[before]["messages"][0]["content"]
+    asked = first if isinstance(first, str) else " ".join(b.get("text", "") for b in first)
+    assert "(second attempt)" in asked  # it read the re-run's log, not the first attempt's
+    assert orca.github.ci.store.reruns == [job.id]  # never a second re-run of the commit
+    line = next(row for row in tracking(orca, scene).split("\n") if row.startswith("**CI**"))
+    assert line.startswith(f"**CI** on `{sha[:7]}`: ❌ failed (`test`). CI round 1 of 2 under way")
+    assert "; `test` failed again when Orca re-ran it, so it is not just flaky" in line
+    assert orca.github.branch_sha(REPO, pull.pull.head_ref) != sha
+    assert orca.github.violations == []
+
+
+def test_without_actions_write_nothing_is_re_run(orca):
+    scene, pull, sha = opened_pull(orca)  # actions: read only
+    job = failing_ci(orca, sha, rerun_conclusion="success")  # a re-run would pass
+    orca.model.script(reply(fix("'hallo, world'", "'hello, world'")), reply(text("Done.")),
+                      reply(text("Fixed.")))
+    before = len(orca.model.requests)
+    deliver_suite(orca, job)
+    orca.drain()
+    assert orca.github.ci.store.reruns == []
+    assert len(orca.model.requests) == before + 3 and ci_rounds_on(orca, pull) == 1
+    assert "re-ran" not in tracking(orca, scene)
+
+
+def test_news_read_before_the_re_run_began_waits_for_it(orca):
+    scene, pull, sha = opened_pull(orca, MAY_RERUN)
+    job = failing_ci(orca, sha)
+    # Another delivery's fast job has just claimed the commit's re-run of this very check run,
+    # and GitHub has not made the re-run's check run yet: this delivery reads the first attempt.
+    claimed = RerunRecord((job.check_run.id,), ("test",))
+    RunStore(orca.redis).claim_ci_rerun(REPO, sha, claimed.encode())
+    before = len(orca.model.requests)
+    deliver_suite(orca, job)
+    orca.drain()
+    assert orca.github.ci.store.reruns == [] and len(orca.model.requests) == before
+    assert ci_rounds_on(orca, pull) == 0
+    assert f"**CI** on `{sha[:7]}`: ❌ failed (`test`). Orca re-ran `test` once" in tracking(
+        orca, scene)
+
+
+def test_a_re_run_github_refuses_leaves_the_failure_to_its_round(orca):
+    scene, pull, sha = opened_pull(orca, MAY_RERUN)
+    job = failing_ci(orca, sha, rerun_conclusion="success")
+    orca.github.fail_next("POST", r"/actions/jobs/\d+/rerun$", 403,
+                          body={"message": "This job cannot be re-run"})
+    orca.model.script(reply(fix("'hallo, world'", "'hello, world'")), reply(text("Done.")),
+                      reply(text("Fixed.")))
+    before = len(orca.model.requests)
+    deliver_both(orca, job)
+    orca.drain()
+    assert orca.github.ci.store.reruns == []  # refused, and never asked again for the commit
+    assert len(orca.model.requests) == before + 3 and ci_rounds_on(orca, pull) == 1
+    assert f"**CI** on `{sha[:7]}`: ❌ failed (`test`). CI round 1 of 2 under way" in tracking(
+        orca, scene)

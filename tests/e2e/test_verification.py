@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from core.runs import RunStore
 from tests.e2e.conftest import comments_on, labeled_payload, make_scene, pulls
+from tests.e2e.conversation_scenes import bodies, pull_scene, review_payload
 from tests.fakes.model import defects, error, looks_right, reply, text, tool_use
 
 CALC = "def add(a, b):\n    return a + b\n"
@@ -172,3 +173,44 @@ def test_a_check_the_model_cannot_answer_is_said_and_the_work_is_published(orca)
         error(400, message="prompt is too long"))
     assert pull.pull.draft is False
     assert "The fresh-context check did not run: The model API answered 400" in pull.body
+
+
+def test_a_review_round_says_what_orcas_test_runs_found(orca):
+    github = orca.github
+    ps = pull_scene(github, by_orca=True, files=FILES)
+    review = github.add_review(ps.full_name, ps.number, "octocat", "One thing.",
+                               "CHANGES_REQUESTED")
+    github.add_review_comment(ps.full_name, ps.number, "Say what add() returns.", "octocat",
+                              "calc.py", 1, review_id=review)
+    orca.model.script(
+        reply(edit("return a + b", "return a + b  # the sum")),
+        reply(text("Done.")),                                   # → the diff review
+        reply(text('Commented.\n<reply thread="1">Said it returns the sum.</reply>')),
+        looks_right())
+    orca.deliver("pull_request_review", review_payload(github, ps, review, "One thing."))
+    orca.drain()
+    assert orca.model.remaining == 0 and orca.model.violations == []
+    [summary] = bodies(github, ps.full_name, ps.number)
+    assert summary.startswith("@octocat Orca addressed your review in ")
+    verification = summary.split("## Verification", 1)[1]
+    assert f"`{COMMAND}`: passed" in verification and "→ passed" in verification
+    assert summary.index("## Verification") < summary.index("Run `")
+
+
+def test_a_review_round_that_still_breaks_tests_says_so_first(orca):
+    github = orca.github
+    ps = pull_scene(github, by_orca=True, files=FILES)
+    review = github.add_review(ps.full_name, ps.number, "octocat", "Faster.", "CHANGES_REQUESTED")
+    github.add_review_comment(ps.full_name, ps.number, "Make add() faster.", "octocat",
+                              "calc.py", 1, review_id=review)
+    orca.model.script(
+        reply(edit("return a + b", "return a - b  # faster")),
+        reply(text("Done.")),
+        reply(text("The diff is what I meant.")),               # → Orca's test run: broken
+        reply(text('Left it.\n<reply thread="1">Made it faster.</reply>')))
+    orca.deliver("pull_request_review", review_payload(github, ps, review, "Faster."))
+    orca.drain()
+    assert orca.model.remaining == 0
+    [summary] = bodies(github, ps.full_name, ps.number)
+    assert "The change still breaks tests that passed before it (see Verification)." in summary
+    assert "## Verification" in summary and "→ failed" in summary

@@ -18,12 +18,23 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from tests.fakes import github_git as gitops
 from tests.fakes.github_ci_state import (
-    ACTIONS_APP, ANNOTATION_LEVELS, STATUS_STATES, Annotation, CheckApp, CheckRun, CheckSuite,
-    CiStore, CommitStatus, LogLink, WorkflowJob, WorkflowRun,
+    ACTIONS_APP,
+    ANNOTATION_LEVELS,
+    STATUS_STATES,
+    Annotation,
+    CheckApp,
+    CheckRun,
+    CheckSuite,
+    CiStore,
+    CommitStatus,
+    LogLink,
+    WorkflowJob,
+    WorkflowRun,
 )
 from tests.fakes.github_state import DEFAULT_INSTALLATION_PERMISSIONS, Issue, Repo, now
 
@@ -117,19 +128,25 @@ class FakeCi:
     def add_job(self, full_name: str, sha: str, name: str, conclusion: str | None = "success", *,
                 workflow: str = "CI", log: bytes | None = b"", title: str | None = None,
                 summary: str | None = None, annotations: Iterable[Annotation] = (),
-                rerun_conclusion: str | None = None, rerun_log: bytes | None = None) -> WorkflowJob:
+                rerun_conclusion: str | None = None, rerun_log: bytes | None = None,
+                rerun_waits: bool = False) -> WorkflowJob:
         """A GitHub Actions job of ``workflow`` for ``sha``, completed with ``conclusion`` (None:
         in progress), with its log (None: expired). A re-run concludes ``rerun_conclusion``
-        (default: the same again) with ``rerun_log`` (default: the same log)."""
+        (default: the same again) with ``rerun_log`` (default: the same log), at once, or with
+        ``rerun_waits`` stays in progress until ``complete`` finishes it."""
         run = self.add_workflow_run(full_name, sha, workflow)
         check = self.add_check_run(run.suite, name, conclusion, title=title, summary=summary,
                                    annotations=annotations)
         with self.world.state.lock:
             job = WorkflowJob(self.world.state.next_id(), run, check, log, run.run_attempt,
-                              rerun_conclusion, rerun_log)
+                              rerun_conclusion, rerun_log, rerun_waits)
             self.store.jobs[job.id] = job
             run.jobs.append(job)
         return job
+
+    def latest_job(self, job: WorkflowJob) -> WorkflowJob:
+        """The newest job of ``job``'s name in its workflow run: its re-run's, once re-run."""
+        return next(j for j in job.run.latest_jobs() if j.name == job.name)
 
     def complete(self, check: CheckRun | WorkflowJob, conclusion: str) -> None:
         """Finish a check run (or a job's) with ``conclusion``."""
@@ -142,9 +159,10 @@ class FakeCi:
 
     def rerun(self, job: WorkflowJob) -> WorkflowJob:
         """Re-run a finished job as GitHub does: a new attempt of its workflow run, with a new
-        job and a new check run of the same name in the same suite; here it finishes at once."""
+        job and a new check run of the same name in the same suite; here it finishes at once,
+        unless the job's re-runs wait (then ``complete`` finishes the new job)."""
         run = job.run
-        conclusion = job.rerun_conclusion or job.conclusion
+        conclusion = None if job.rerun_waits else job.rerun_conclusion or job.conclusion
         log = job.rerun_log if job.rerun_log is not None else job.log
         with self.world.state.lock:
             self.store.reruns.append(job.id)

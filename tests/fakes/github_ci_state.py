@@ -177,6 +177,7 @@ class WorkflowJob:
     run_attempt: int = 1
     rerun_conclusion: str | None = None  # what a re-run concludes; None: the same again
     rerun_log: bytes | None = None  # the re-run's log; None: the same again
+    rerun_waits: bool = False  # a re-run stays in progress until FakeCi.complete finishes it
 
     @property
     def name(self) -> str:

@@ -168,3 +168,18 @@ def test_each_ci_object_is_served_on_its_own(fake_github: FakeGitHub) -> None:
     assert repo.get_commit(sha).sha == sha
     assert repo.get_commit("main").sha == fake_github.branch_sha(REPO, "main")
     assert fake_github.violations == []
+
+
+def test_a_rerun_that_waits_runs_until_completed(fake_github: FakeGitHub) -> None:
+    installation_id, sha = _scene(fake_github, {**CI_PERMISSIONS, "actions": "write"})
+    job = fake_github.ci.add_job(REPO, sha, "test", "failure", rerun_waits=True)
+    repo = _client(fake_github, installation_id).get_repo(REPO)
+    repo.requester.requestJsonAndCheck("POST", f"{repo.url}/actions/jobs/{job.id}/rerun")
+    again = fake_github.ci.latest_job(job)
+    assert again.id != job.id
+    assert [(r.status, r.conclusion) for r in repo.get_commit(sha).get_check_runs()] == [
+        ("in_progress", None)]
+    assert job.run.suite.status == "in_progress"
+    fake_github.ci.complete(again, "success")
+    assert [r.conclusion for r in repo.get_commit(sha).get_check_runs()] == ["success"]
+    assert job.run.suite.conclusion == "success" and fake_github.violations == []
