@@ -126,7 +126,7 @@ def test_a_writer_asks_for_a_round_with_agent_fix_ci(orca):
     scene, pull, sha = opened_pull(orca)
     failing_ci(orca, sha)
     orca.model.script(reply(fix("'hallo, world'", "'hello, world'")), reply(text("Done.")),
-                      reply(text("Fixed.")))
+                      reply(text("Fixed.")), looks_right())
     before = len(orca.model.requests)
     command(orca, scene, pull.number, "/agent fix ci: only the greeting", on_pull_request=True)
     orca.drain()
@@ -140,7 +140,7 @@ def test_an_installation_without_cis_permissions_is_told_once_what_they_would_ad
     github = orca.github
     scene = make_scene(github)  # the default installation: no checks, statuses or actions
     orca.model.script(reply(fix("'helo, world'", "'hello, world'")), reply(text("Done.")),
-                      reply(text("Fixed.")))
+                      reply(text("Fixed.")), looks_right())
     orca.deliver("issues", labeled_payload(github, scene))
     orca.drain()
     [first] = pulls(github)
@@ -167,7 +167,7 @@ def test_ci_news_from_an_installation_that_cannot_read_ci_is_ignored_cleanly(orc
     from core.queues import FAST_QUEUE
     scene = make_scene(orca.github)  # no statuses or actions: a token that reads CI is refused
     orca.model.script(reply(fix("'helo, world'", "'hello, world'")), reply(text("Done.")),
-                      reply(text("Fixed.")))
+                      reply(text("Fixed.")), looks_right())
     orca.deliver("issues", labeled_payload(orca.github, scene))
     orca.drain()
     [pull] = pulls(orca.github)
@@ -241,10 +241,10 @@ def test_a_failure_that_fails_again_when_re_run_gets_its_round(orca):
     again = orca.github.ci.latest_job(job)
     orca.github.ci.complete(again, "failure")
     orca.model.script(reply(fix("'hallo, world'", "'hello, world'")), reply(text("Done.")),
-                      reply(text("Made the greeting match the test.")))
+                      reply(text("Made the greeting match the test.")), looks_right())
     deliver_both(orca, again)
     orca.drain()
-    assert len(orca.model.requests) == before + 3  # one round
+    assert len(orca.model.requests) == before + 4  # one round (and its check)
     first = orca.model.requests[before]["messages"][0]["content"]
     asked = first if isinstance(first, str) else " ".join(b.get("text", "") for b in first)
     assert "(second attempt)" in asked  # it read the re-run's log, not the first attempt's
@@ -260,12 +260,12 @@ def test_without_actions_write_nothing_is_re_run(orca):
     scene, pull, sha = opened_pull(orca)  # actions: read only
     job = failing_ci(orca, sha, rerun_conclusion="success")  # a re-run would pass
     orca.model.script(reply(fix("'hallo, world'", "'hello, world'")), reply(text("Done.")),
-                      reply(text("Fixed.")))
+                      reply(text("Fixed.")), looks_right())
     before = len(orca.model.requests)
     deliver_suite(orca, job)
     orca.drain()
     assert orca.github.ci.store.reruns == []
-    assert len(orca.model.requests) == before + 3 and ci_rounds_on(orca, pull) == 1
+    assert len(orca.model.requests) == before + 4 and ci_rounds_on(orca, pull) == 1
     assert "re-ran" not in tracking(orca, scene)
 
 
@@ -291,11 +291,11 @@ def test_a_re_run_github_refuses_leaves_the_failure_to_its_round(orca):
     orca.github.fail_next("POST", r"/actions/jobs/\d+/rerun$", 403,
                           body={"message": "This job cannot be re-run"})
     orca.model.script(reply(fix("'hallo, world'", "'hello, world'")), reply(text("Done.")),
-                      reply(text("Fixed.")))
+                      reply(text("Fixed.")), looks_right())
     before = len(orca.model.requests)
     deliver_both(orca, job)
     orca.drain()
     assert orca.github.ci.store.reruns == []  # refused, and never asked again for the commit
-    assert len(orca.model.requests) == before + 3 and ci_rounds_on(orca, pull) == 1
+    assert len(orca.model.requests) == before + 4 and ci_rounds_on(orca, pull) == 1
     assert f"**CI** on `{sha[:7]}`: ❌ failed (`test`). CI round 1 of 2 under way" in tracking(
         orca, scene)
