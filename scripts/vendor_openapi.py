@@ -58,6 +58,8 @@ OPERATIONS: list[tuple[str, str]] = [
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments"),
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"),
     ("get", "/repos/{owner}/{repo}/branches/{branch}"),
+    ("get", "/repos/{owner}/{repo}/git/matching-refs/{ref}"),
+    ("delete", "/repos/{owner}/{repo}/git/refs/{ref}"),
     ("get", "/repos/{owner}/{repo}/contents/{path}"),
     ("get", "/rate_limit"),
     # Mission control's sign-in: which repositories a signed-in person can read.

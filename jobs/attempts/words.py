@@ -30,7 +30,8 @@ class Row:
 
 
 def branch_for(issue: int, number: int) -> str:
-    """Where an attempt's commit is kept: outside `agent/issue-<n>-`, which follow-ups search."""
+    """Where an attempt's commit is kept: outside `agent/issue-<n>-`, which follow-ups search
+    (jobs.github.branches deletes them when the pull request closes)."""
     return f"agent/attempts/{issue}/{number}"
 
 

@@ -15,7 +15,6 @@ commit on its branch: never a force-push.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from jobs.attempts import judge
 from jobs.attempts.words import Row, branch_for, progress, table
 from jobs.context import RunContext, TrackingComment
 from jobs.github import RUN_PERMISSIONS, BotIdentity, report
+from jobs.github.branches import ISSUE_BRANCH
 from jobs.github.pull_request import Finished, publish
 from jobs.task.read import Task
 from jobs.workspace import Workspace, borrow_worktree, return_worktree
@@ -41,8 +41,6 @@ from jobs.workspace.config import ConfigError, load_config
 
 Session = Callable[[Workspace, Callable[[str, dict[str, Any]], None]], tuple[SessionResult, Commit]]
 """One attempt's agent session and commit, in a worktree, with its own event emitter."""
-
-_ISSUE_BRANCH = re.compile(r"^agent/issue-(?P<n>\d+)-")
 
 
 class AttemptsFailed(RunError):
@@ -294,7 +292,7 @@ def use_attempt(ctx: RunContext, token: str, mirror: Any, task: Task, bot: BotId
     """`/agent use attempt <k>`: a commit on the pull request's branch whose files are attempt
     k's, pushed as a fast-forward."""
     t = ctx.trigger
-    found = _ISSUE_BRANCH.match(task.branch)
+    found = ISSUE_BRANCH.match(task.branch)
     attempt_branch = branch_for(int(found["n"]), t.attempt) if found else None
     sha = attempt_branch and git("rev-parse", "--verify", "--quiet",
                                  f"refs/remotes/origin/{attempt_branch}^{{commit}}", cwd=mirror,

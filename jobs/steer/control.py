@@ -20,6 +20,7 @@ from core.stops import request_stop
 from core.triggers import Kind, Trigger
 from jobs.context import RunContext, react_to_comment
 from jobs.github import report
+from jobs.github.branches import delete_attempt_branches
 from jobs.steer import ci
 from jobs.task.gate import require_write
 
@@ -40,6 +41,8 @@ def handle(trigger: dict[str, Any]) -> None:
     if t.kind == Kind.CANCEL:
         for run_id in ctx.store.active_on(t.target):
             request_stop(ctx.redis, run_id, t.requester, t.request)
+        if t.is_pull_request:
+            _delete_attempts(ctx)
         return
     if t.kind == Kind.CI:  # CI's sender starts nothing itself: jobs.steer.ci decides
         ci.check(ctx)
@@ -53,6 +56,15 @@ def handle(trigger: dict[str, Any]) -> None:
     react_to_comment(client, t.repository, t.comment_id, t.on_diff)
     body = {Kind.STOP: _stop, Kind.RETRY: _retry, Kind.HELP: _help}[t.kind](ctx)
     ctx.reply(client, body)
+
+
+def _delete_attempts(ctx: RunContext) -> None:
+    """A closed (or merged) pull request made from attempts: its kept attempts go."""
+    t = ctx.trigger
+    repo = ctx.client(ctx.mint({"contents": "write", "pull_requests": "read"})).get_repo(t.repository)
+    head = repo.get_pull(t.number).head.ref
+    if deleted := delete_attempt_branches(repo, head):
+        ctx.log("deleted the attempts of %s: %s", head, ", ".join(deleted))
 
 
 def _stop(ctx: RunContext) -> str:

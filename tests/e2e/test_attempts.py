@@ -6,9 +6,19 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
+import time
 
+from core.runs import RunStore
+from tests import payloads
 from tests.e2e.conftest import labeled_payload, make_scene, pulls
-from tests.e2e.conversation_scenes import bodies, command
+from tests.e2e.conversation_scenes import (
+    BackgroundRuns,
+    bodies,
+    command,
+    drain_fast,
+    repo_spec,
+    wait_for,
+)
 from tests.fakes.model import error, looks_right, reply, text, tool_use
 
 CALC = "def add(a, b):\n    return a + b\n"
@@ -119,6 +129,15 @@ def test_three_attempts_the_evidence_picks_the_small_passing_one(orca):
     assert bodies(orca.github, scene.full_name, pull.number)[-1].startswith(
         f"✅ Moved #{pull.number} to attempt {large}")
 
+    # Closing (or merging) the pull request deletes the kept attempts, and only them.
+    closed = payloads.build("pull_request", "closed", base_url=orca.github.base_url,
+                            installation_id=scene.installation_id, repo=repo_spec(scene),
+                            sender_id=scene.requester["id"], issue={"number": pull.number})
+    orca.deliver("pull_request", closed)
+    orca.drain()
+    assert branches(orca.github, scene) == [pull.pull.head_ref]
+    assert orca.github.violations == []
+
 
 def test_a_failing_attempt_does_not_sink_the_others_and_the_config_asks_for_attempts(orca):
     files = {**FILES, ".github/orca.yml": FILES[".github/orca.yml"] + "attempts: 2\n"}
@@ -158,3 +177,23 @@ def test_use_attempt_on_a_pull_request_without_attempts_says_so(orca):
     said = bodies(orca.github, scene.full_name, pull.number)[-1]
     assert said.startswith("❌ Orca's run failed: this pull request has no attempt 2 (no branch "
                            f"`agent/attempts/{scene.number}/2`).")
+
+
+def test_agent_stop_stops_every_attempt(orca):
+    scene = make_scene(orca.github, files=FILES)
+    slow = [reply(tool_use("bash", {"command": "sleep 60"}, id=f"toolu_s{k}_first")) for k in range(3)]
+    orca.model.respond_with(Attempts([[step] for step in slow]))
+    command(orca, scene, scene.number, "/agent make add() clearer --attempts 3")
+    drain_fast(orca)
+    runs = BackgroundRuns(orca).start()
+    wait_for(lambda: len(orca.model.requests) >= 3, what="three attempts' `sleep 60`")
+    time.sleep(0.5)  # the three commands under way
+    command(orca, scene, scene.number, "/agent stop")
+    drain_fast(orca)
+    runs.join(timeout=30)
+
+    [run_id] = RunStore(orca.redis).runs_on(f"{scene.full_name}#{scene.number}")
+    assert RunStore(orca.redis).get(run_id)["status"] == "cancelled"
+    assert pulls(orca.github) == [] and branches(orca.github, scene) == []
+    tracking = [b for b in bodies(orca.github, scene.full_name, scene.number) if "Run `" in b]
+    assert tracking[0].startswith("⏹️") or "stopped" in tracking[0].lower(), tracking[0]

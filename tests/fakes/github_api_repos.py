@@ -212,7 +212,31 @@ def react_review_comment(ctx: Ctx, owner: str, repo: str, comment_id: int) -> Re
 
 
 _REPO = "/repos/<owner>/<repo>"
+def _ref_json(ctx: Ctx, repo: Repo, name: str, sha: str) -> dict[str, Any]:
+    api = f"{ctx.site.api}/repos/{repo.full_name}"
+    return {"ref": name, "node_id": f"REF_{abs(hash((repo.full_name, name))):x}",
+            "url": f"{api}/git/{name}",
+            "object": {"type": "commit", "sha": sha, "url": f"{api}/git/commits/{sha}"}}
+
+
+def matching_refs(ctx: Ctx, owner: str, repo: str, ref: str) -> Response:
+    """``GET /repos/{owner}/{repo}/git/matching-refs/{ref}``: every ref starting with it."""
+    found = ctx.repo(owner, repo, "contents", "read")
+    pairs = gitops.matching_refs(ctx.fake.git_dir(found.full_name), ref)
+    return json_response([_ref_json(ctx, found, name, sha) for name, sha in pairs])
+
+
+def delete_ref(ctx: Ctx, owner: str, repo: str, ref: str) -> Response:
+    """``DELETE /repos/{owner}/{repo}/git/refs/{ref}``: 204, or 422 for no such ref."""
+    found = ctx.repo(owner, repo, "contents", "write")
+    if not gitops.delete_ref(ctx.fake.git_dir(found.full_name), ref):
+        raise ApiError(422, "Reference does not exist")
+    return Response(status=204)
+
+
 ROUTES: list[Route] = [
+    ("GET", _REPO + "/git/matching-refs/<path:ref>", matching_refs),
+    ("DELETE", _REPO + "/git/refs/<path:ref>", delete_ref),
     ("GET", _REPO, get_repo),
     ("GET", _REPO + "/collaborators/<username>/permission", get_permission),
     ("GET", _REPO + "/branches/<path:branch>", get_branch),

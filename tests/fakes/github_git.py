@@ -78,6 +78,20 @@ def rev_parse(repo: Path, ref: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def matching_refs(repo: Path, prefix: str) -> list[tuple[str, str]]:
+    """``(full ref name, sha)`` of each ref whose name starts with ``refs/<prefix>``, by name."""
+    out = git("for-each-ref", "--format=%(refname) %(objectname)", "--sort=refname",
+              cwd=repo).stdout
+    pairs = [tuple(line.split(" ", 1)) for line in out.splitlines() if line]
+    return [(name, sha) for name, sha in pairs if name.startswith(f"refs/{prefix}")]
+
+
+def delete_ref(repo: Path, ref: str) -> bool:
+    """Delete ``refs/<ref>``; False when there is no such ref."""
+    return git("update-ref", "-d", f"refs/{ref}", cwd=repo, check=False).returncode == 0 \
+        and rev_parse(repo, f"refs/{ref}") is None
+
+
 def branch_sha(repo: Path, branch: str) -> str | None:
     """The tip of ``refs/heads/<branch>``, or None."""
     return rev_parse(repo, f"refs/heads/{branch}")

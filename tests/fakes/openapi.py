@@ -89,9 +89,10 @@ def _schema_error_text(error: Any) -> str:
     return f"at /{where}: {message}"
 
 
-# Path parameters that may hold slashes on GitHub (file paths, branch names) but that
-# openapi-core's path templates match one segment at a time.
-_MULTI_SEGMENT = re.compile(r"^(.*/repos/[^/]+/[^/]+/(?:contents|branches)/)(.+)$")
+# Path parameters that may hold slashes on GitHub (file paths, branch names, git refs) but
+# that openapi-core's path templates match one segment at a time.
+_MULTI_SEGMENT = re.compile(
+    r"^(.*/repos/[^/]+/[^/]+/(?:contents|branches|git/matching-refs|git/refs)/)(.+)$")
 
 
 class _GitHubPathRequest(WerkzeugOpenAPIRequest):
@@ -99,7 +100,7 @@ class _GitHubPathRequest(WerkzeugOpenAPIRequest):
 
     @property
     def path(self) -> str:
-        """The request path with slashes inside a file path or branch name escaped."""
+        """The request path with slashes inside a file path, branch name or ref escaped."""
         path = super().path
         match = _MULTI_SEGMENT.match(path)
         return match[1] + quote(match[2], safe="") if match else path
