@@ -106,17 +106,25 @@ def _add_setup(commands: argparse._SubParsersAction) -> None:
 def _solve(args: argparse.Namespace) -> int:
     """`orca solve`: the agent on a local checkout; needs only the model key, no GitHub App."""
     from core.errors import RunError
-    from jobs.local import solve_locally
+    from jobs.local import attempt_line, solve_locally
 
     try:
         settings = load_agent_settings()
         if not settings.anthropic_api_key:
             raise SettingsError("ANTHROPIC_API_KEY is not set")
-        outcome = solve_locally(settings, args.path, args.request, verify=args.verify)
+        if not 1 <= args.attempts <= settings.max_attempts:
+            raise SettingsError(f"--attempts must be 1 to {settings.max_attempts} "
+                                "(ORCA_MAX_ATTEMPTS)")
+        outcome = solve_locally(settings, args.path, args.request, verify=args.verify,
+                                attempts=args.attempts)
     except (SettingsError, RunError) as exc:
         print(f"orca: {exc}", file=sys.stderr)
         return 1
     result = outcome.session.agent
+    for attempt in outcome.attempts:
+        print(attempt_line(attempt))
+    if outcome.attempts:
+        print(f"Picked {outcome.branch}. {outcome.how}\n")
     print(result.summary or "(the agent gave no summary)")
     if result.stopped_by:
         print(f"\nStopped by {result.stopped_by}; the work so far is committed.")
@@ -137,6 +145,9 @@ def _add_solve(commands: argparse._SubParsersAction) -> None:
                                 "lands on a new branch agent/local-<slug> (needs ANTHROPIC_API_KEY only)")
     solve.add_argument("path", type=Path, help="a git checkout; the branch starts at its HEAD")
     solve.add_argument("request", help="what to do, in words")
+    solve.add_argument("--attempts", type=int, default=1, metavar="N",
+                       help="N verified attempts side by side, each on a branch of its own; the "
+                       "evidence picks one (as `--attempts` on GitHub)")
     solve.add_argument("--verify", action="store_true",
                        help="end as a run on GitHub does: Orca runs the tests at HEAD and on the "
                        "result, and the fresh-context check reads the diff; prints what they found")

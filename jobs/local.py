@@ -12,15 +12,17 @@ import shutil
 import sys
 import tempfile
 import uuid
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from core.errors import WorkspaceError
+from core.errors import RunError, WorkspaceError
 from core.git import git
 from core.settings import AgentSettings
 from jobs.agent.prompt import local_task_prompt
 from jobs.agent.session import SessionResult, run_session
+from jobs.attempts.choice import Attempt, choose, size
 from jobs.workspace import Workspace, keep_index, remove_worktree, slugify
 from jobs.workspace.commit import Author, Commit, commit
 
@@ -37,6 +39,10 @@ class LocalOutcome:
     dropped: list[str]
     session: SessionResult
     nested: list[str]
+    attempts: list[Attempt] = field(default_factory=list)
+    """With `--attempts`: every attempt, the picked one's branch above."""
+    how: str = ""
+    """With `--attempts`: how the picked one was chosen."""
 
 
 def free_branch(repository: Path, name: str) -> str:
@@ -91,9 +97,13 @@ def commit_as_user(workspace: Workspace, request: str, summary: str,
 
 
 def solve_locally(settings: AgentSettings, path: Path, request: str,
-                  log: TextIO | None = None, verify: bool = False) -> LocalOutcome:
+                  log: TextIO | None = None, verify: bool = False, attempts: int = 1) -> LocalOutcome:
     """Run the agent on `request` in a worktree of `path`; the branch stays, the worktree goes.
-    With `verify`, the run ends as on GitHub: Orca's tests and the fresh-context check."""
+    With `verify`, the run ends as on GitHub: Orca's tests and the fresh-context check. With
+    `attempts` over one, that many verified sessions side by side, each on a branch of its
+    own, and the evidence picks one (jobs.attempts.choice)."""
+    if attempts > 1:
+        return _solve_attempts(settings, path, request, log or sys.stderr, attempts)
     identity = user_identity(path)
     scratch = Path(tempfile.mkdtemp(prefix="orca-solve-"))
     workspace = open_worktree(path, request, scratch)
@@ -109,7 +119,63 @@ def solve_locally(settings: AgentSettings, path: Path, request: str,
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _progress(log: TextIO):
+def _solve_attempts(settings: AgentSettings, path: Path, request: str, log: TextIO,
+                    count: int) -> LocalOutcome:
+    identity = user_identity(path)
+    scratch = Path(tempfile.mkdtemp(prefix="orca-solve-"))
+    tried: list[Attempt] = []
+    try:
+        for number in range(1, count + 1):
+            tried.append(Attempt(number, open_worktree(path, request, scratch)))
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="orca-attempt") as pool:
+            list(pool.map(lambda a: _attempt(settings, a, request, identity, log), tried))
+        finished = [a for a in tried if a.session is not None]
+        if not finished:
+            said = "; ".join(f"attempt {a.number}: {a.error}" for a in tried)
+            raise WorkspaceError(f"none of the {count} attempts finished ({said})")
+        changed = [a for a in finished if a.changed]
+        winner, how, _ = (choose(settings, request, changed, _progress(log)) if changed
+                          else (finished[0], "", None))
+        assert winner.session is not None and winner.done is not None
+        return LocalOutcome(winner.workspace.branch, winner.done.sha, winner.done.dropped,
+                            winner.session, winner.done.nested, tried, how)
+    finally:
+        for attempt in tried:
+            remove_worktree(attempt.workspace)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _attempt(settings: AgentSettings, attempt: Attempt, request: str, identity: Author,
+             log: TextIO) -> None:
+    """One verified session and its commit; a failure stays with its attempt."""
+    workspace = attempt.workspace
+    try:
+        attempt.session = run_session(settings, workspace,
+                                      lambda found, test: local_task_prompt(request, found, test),
+                                      _progress(log, f"[{attempt.number}] "), verify=True)
+        attempt.done = commit_as_user(workspace, request, attempt.session.agent.summary,
+                                      attempt.session.protected, identity,
+                                      attempt.session.left_out)
+    except RunError as exc:
+        attempt.state, attempt.error = "failed", str(exc)
+        return
+    attempt.state = "done" if attempt.changed else "no changes"
+    if attempt.changed:
+        attempt.added, attempt.removed = size(workspace, attempt.done.sha)
+
+
+def attempt_line(attempt: Attempt) -> str:
+    """One attempt of `orca solve --attempts`, for the summary: state, tests, size, branch."""
+    row = attempt.row()
+    tests = ""
+    if attempt.session is not None and attempt.session.checks is not None:
+        tests = " · " + ("tests regressed" if attempt.regressed else "no test regression")
+    size_said = f" · +{row.added} −{row.removed}" if attempt.changed else ""
+    failed = f": {attempt.error}" if attempt.error else ""
+    return f"attempt {attempt.number}: {attempt.state}{failed}{tests}{size_said} · {attempt.workspace.branch}"
+
+
+def _progress(log: TextIO, prefix: str = ""):
     """Events as short progress lines: each command the agent runs, each turn's figures."""
 
     def emit(kind: str, data: dict[str, Any]) -> None:
@@ -117,13 +183,14 @@ def _progress(log: TextIO):
             given = data["input"]
             shown = (given.get("command") if data["name"] == "bash"
                      else f"{given.get('command')} {given.get('path')}")
-            print(f"  {data['name']}: {shown}", file=log)
+            print(f"{prefix}  {data['name']}: {shown}", file=log)
         elif kind == "model":
             spent = data["spent"]
             dollars = f"${spent['dollars']:.2f}" if spent["dollars"] is not None else "cost unknown"
-            what = "fresh-context check" if data.get("purpose") == "check" else f"turn {spent['turns']}"
-            print(f"{what}: {spent['tokens']:,} tokens, {dollars}", file=log)
+            what = {"check": "fresh-context check", "judge": "judge"}.get(
+                data.get("purpose") or "", f"turn {spent['turns']}")
+            print(f"{prefix}{what}: {spent['tokens']:,} tokens, {dollars}", file=log)
         elif kind in ("setup", "context", "stopped"):
-            print(f"{kind}: {json.dumps(data)[:300]}", file=log)
+            print(f"{prefix}{kind}: {json.dumps(data)[:300]}", file=log)
 
     return emit

@@ -8,6 +8,7 @@ import pytest
 
 from app.cli import main
 from tests.fakes.model import defects, reply, text, tool_use
+from tests.fakes.model_conversations import Attempts
 
 ENV_SECRETS = ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET")
 
@@ -112,3 +113,35 @@ def test_solve_verify_ends_as_a_run_on_github_does(checkout, model_env, capsys):
     assert "found 1 defect; the agent had one round to fix them" in out
     assert "There is no docstring; nothing to fix." in out
     assert model_env.remaining == 0 and model_env.violations == []
+
+
+def test_solve_attempts_keeps_each_on_a_branch_and_picks_by_evidence(checkout, model_env, capsys):
+    (checkout / "test_hello.py").write_text(
+        "import unittest\n\nfrom hello import greet\n\n\nclass Greet(unittest.TestCase):\n"
+        "    def test_greets(self):\n        self.assertTrue(greet().startswith('hel'))\n")
+    (checkout / ".github").mkdir()
+    (checkout / ".github" / "orca.yml").write_text("test: python3 -m unittest -q\n")
+    git("add", ".", cwd=checkout)
+    git("commit", "--quiet", "-m", "tests", cwd=checkout)
+
+    def edit(new, script):
+        return reply(tool_use("str_replace_based_edit_tool", {
+            "command": "str_replace", "path": "/workspace/hello.py", "old_str": "'helo, world'",
+            "new_str": new}, id=f"toolu_s{script}_first"))
+
+    model_env.respond_with(Attempts([
+        [edit("'jello, world'", 0), reply(text("Done.")), reply(text("Done.")), reply(text("Kept."))],
+        [edit("'hello, world'", 1), reply(text("Done.")), reply(text("Fixed the typo."))],
+    ]))
+    assert main(["solve", "--attempts", "2", str(checkout), "Fix the greeting typo"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("attempt ")]
+    assert len(lines) == 2 and sum("tests regressed" in line for line in lines) == 1
+    [good] = [line for line in lines if "no test regression" in line]
+    branch = good.rsplit(" · ", 1)[1]
+    assert f"Picked {branch}. It is the only attempt without a test regression." in out
+    assert f"Branch: {branch} (commit " in out
+    assert git("show", f"{branch}:hello.py", cwd=checkout) == "def greet():\n    return 'hello, world'\n"
+    assert git("worktree", "list", "--porcelain", cwd=checkout).count("worktree ") == 1
+    assert main(["solve", "--attempts", "9", str(checkout), "Fix it"]) == 1
+    assert "--attempts must be 1 to 3 (ORCA_MAX_ATTEMPTS)" in capsys.readouterr().err

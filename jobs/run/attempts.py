@@ -19,17 +19,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
-from core.errors import Cancelled, ModelUnavailable, PublishError, RunError
+from core.errors import Cancelled, PublishError, RunError
 from core.git import git
-from core.pricing import Usage, cost
+from core.pricing import Usage
 from core.stops import StopSignal
-from jobs.agent.request import request
-from jobs.agent.session import SessionResult, model_client, worktree_diff
-from jobs.attempts import judge
-from jobs.attempts.words import Row, branch_for, progress, table
+from jobs.agent.session import SessionResult
+from jobs.attempts.choice import Attempt, choose, size
+from jobs.attempts.words import branch_for, progress, table
 from jobs.context import RunContext, TrackingComment
 from jobs.github import RUN_PERMISSIONS, BotIdentity, report
 from jobs.github.branches import ISSUE_BRANCH
@@ -53,33 +51,6 @@ class NoSuchAttempt(RunError):
     """`/agent use attempt <k>` names an attempt this pull request does not have."""
 
     retry_hint = "The pull request's Attempts table lists the attempts it has."
-
-
-@dataclass
-class Attempt:
-    number: int
-    workspace: Workspace
-    state: str = "queued"
-    session: SessionResult | None = None
-    done: Commit | None = None
-    error: str = ""
-    added: int = 0
-    removed: int = 0
-    branch: str = ""
-
-    @property
-    def changed(self) -> bool:
-        return self.done is not None and self.done.sha is not None
-
-    @property
-    def regressed(self) -> bool:
-        return bool(self.session and self.session.checks and self.session.checks.regressed)
-
-    def row(self) -> Row:
-        checks = self.session.checks if self.session else None
-        return Row(self.number, self.state, checks.verdict if checks else None,
-                   bool(checks and checks.detected), self.added, self.removed,
-                   self.session.agent.cost if self.session else None, self.branch, self.error)
 
 
 def attempts_for(ctx: RunContext, mirror: Any, task: Task) -> int:
@@ -143,20 +114,8 @@ def _one(ctx: RunContext, attempt: Attempt, session: Session, emit: Callable,
     else:
         attempt.state = "done" if attempt.changed else "no changes"
         if attempt.changed:
-            attempt.added, attempt.removed = _size(attempt.workspace, attempt.done.sha)
+            attempt.added, attempt.removed = size(attempt.workspace, attempt.done.sha)
     board.show()
-
-
-def _size(workspace: Workspace, sha: str) -> tuple[int, int]:
-    """Lines added and removed between the base and `sha` (binary files count as none)."""
-    out = git("diff", "--numstat", "--no-renames", workspace.base_sha, sha, cwd=workspace.mirror,
-              env={"GIT_DIR": str(workspace.mirror)})
-    added = removed = 0
-    for line in out.splitlines():
-        plus, minus, _ = line.split("\t", 2)
-        added += int(plus) if plus.isdigit() else 0
-        removed += int(minus) if minus.isdigit() else 0
-    return added, removed
 
 
 class _Board:
@@ -193,7 +152,9 @@ def _publish(ctx: RunContext, task: Task, attempts: list[Attempt], bot: BotIdent
         # Orca's own scratch branches, replaced by the next request's attempts.
         git("push", "--quiet", "origin", f"+{attempt.done.sha}:refs/heads/{attempt.branch}",
             cwd=attempt.workspace.mirror, token=token)
-    winner, how, judged = _choose(ctx, task, changed, emit) if changed else (finished[0], "", None)
+    request_text = task.request or f"{task.title}\n\n{task.body}"
+    winner, how, judged = (choose(ctx.settings, request_text, changed, emit) if changed
+                           else (finished[0], "", None))
     figures = _figures(attempts, judged, started, winner)
     section = table([a.row() for a in attempts], winner.number, how) if changed else ""
     ctx.emit("attempts", {"winner": winner.number, "how": how,
@@ -207,68 +168,6 @@ def _publish(ctx: RunContext, task: Task, attempts: list[Attempt], bot: BotIdent
     outcome.update(cost=figures.cost, turns=figures.turns, tokens=figures.usage.total,
                    attempts=len(attempts), winner=winner.number)
     return outcome
-
-
-def _choose(ctx: RunContext, task: Task, changed: list[Attempt],
-            emit: Callable) -> tuple[Attempt, str, float | None]:
-    """(the winner, how it was picked, the judge's cost)."""
-    clean = [a for a in changed if not a.regressed]
-    tested = any(a.session.checks and a.session.checks.detected for a in changed)
-    pool = clean or changed
-    if len(pool) == 1:
-        only = pool[0]
-        if not clean:
-            return only, "Every attempt broke tests that passed at the base.", None
-        why = ("It is the only attempt without a test regression." if len(changed) > 1
-               else "It is the only attempt that changed files.")
-        return only, why, None
-    by_number = {a.number: a for a in pool}
-    candidates = [judge.Candidate(a.number, _diff(a), a.session.verification or "", a.added + a.removed)
-                  for a in pool]
-    answer, dollars, failure = _ask_judge(ctx, task, candidates, emit)
-    chosen, reason = judge.read(answer, [c.number for c in candidates])
-    pick = judge.smallest(candidates, chosen)
-    among = "among the attempts without a test regression" if clean and tested else "among the attempts"
-    if not tested:
-        how = "No test command: the judge alone decided, on the diffs."
-    elif not clean:
-        how = "Every attempt broke tests that passed at the base; the judge compared them."
-    else:
-        how = ""
-    if failure:
-        how += f" The judge could not be asked ({failure}); the smallest diff {among} won."
-    elif len(chosen) > 1:
-        tied = ", ".join(str(k) for k in chosen)
-        how += f" The judge could not choose between attempts {tied}; the smaller diff won."
-    else:
-        how += f" A judging model call preferred it {among}."
-    if reason:
-        how += f" Its reason: “{reason}”"
-    return by_number[pick.number], how.strip(), dollars
-
-
-def _diff(attempt: Attempt) -> str:
-    return worktree_diff(attempt.workspace, cap=judge.DIFF_CAP, left_out=attempt.session.left_out)
-
-
-def _ask_judge(ctx: RunContext, task: Task, candidates: list[judge.Candidate],
-               emit: Callable) -> tuple[str, float | None, str]:
-    """(its answer, its cost, why it could not be asked or "")."""
-    s = ctx.settings
-    message = judge.prompt(task.request or f"{task.title}\n\n{task.body}", candidates)
-    try:
-        response = request(model_client(s), s.model, judge.SYSTEM,
-                           [{"role": "user", "content": [{"type": "text", "text": message}]}],
-                           judge.JUDGE_MAX_TOKENS, one_off=True)
-    except ModelUnavailable as exc:
-        return "", 0.0, str(exc).rstrip(".")
-    usage = Usage.of(response.usage)
-    dollars = cost(s.model, usage, s.prices)
-    emit("model", {"turn": 0, "purpose": "judge", "stop_reason": response.stop_reason,
-                   "usage": response.usage.model_dump(),
-                   "spent": {"turns": 0, "tokens": usage.total, "dollars": dollars, "minutes": 0}})
-    text = "\n".join(b.text for b in response.content if b.type == "text")
-    return text, dollars, ""
 
 
 def _figures(attempts: list[Attempt], judged: float | None, started: float,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import threading
 import time
 
 from core.runs import RunStore
@@ -20,6 +19,7 @@ from tests.e2e.conversation_scenes import (
     wait_for,
 )
 from tests.fakes.model import error, looks_right, reply, text, tool_use
+from tests.fakes.model_conversations import Attempts
 
 CALC = "def add(a, b):\n    return a + b\n"
 TEST = ("import unittest\n\nfrom calc import add\n\n\nclass Add(unittest.TestCase):\n"
@@ -35,33 +35,6 @@ def writes(content: str, script: int) -> dict:
     return tool_use("str_replace_based_edit_tool", {
         "command": "str_replace", "path": "/workspace/calc.py", "old_str": CALC, "new_str": content},
         id=f"toolu_s{script}_first")
-
-
-class Attempts:
-    """The fake model's answers for several conversations at once. Each attempt's first request
-    takes the next script; its later ones are known by the first tool call's id. Requests with
-    no tools are the fresh-context check (answered LOOKS RIGHT) or the judge."""
-
-    def __init__(self, scripts: list[list], judge=None) -> None:
-        self.scripts, self.judge, self.lock, self.taken = scripts, judge, threading.Lock(), 0
-        self.judge_prompts: list[str] = []
-
-    def __call__(self, body):
-        if "tools" not in body:
-            if "compare independent attempts" in body["system"]:
-                said = body["messages"][0]["content"][0]["text"]
-                self.judge_prompts.append(said)
-                return self.judge(said)
-            return looks_right()
-        messages = body["messages"]
-        if len(messages) == 1:
-            with self.lock:
-                script, self.taken = self.taken, self.taken + 1
-        else:
-            first = next(b["id"] for b in messages[1]["content"] if b["type"] == "tool_use")
-            script = int(re.match(r"toolu_s(\d+)_", first)[1])
-        step = sum(1 for m in messages if m["role"] == "assistant")
-        return self.scripts[script][step]
 
 
 def attempt_script(content: str, script: int, *after) -> list:
