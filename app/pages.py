@@ -82,14 +82,23 @@ def target_url(github_url: str, run: dict[str, Any]) -> str:
 
 
 def event_summary(event: dict[str, Any]) -> str:
-    """One line for an event of the run's transcript."""
-    kind, data = event["kind"], event.get("data") or {}
+    """One line for an event of the run's transcript; an attempt's events say whose they are."""
+    data = event.get("data") or {}
+    line = _event_line(event["kind"], data)
+    return f"attempt {data['attempt']} · {line}" if data.get("attempt") else line
+
+
+def _event_line(kind: str, data: dict[str, Any]) -> str:
+    if kind == "attempts" and data.get("winner"):
+        return (f"attempt {data['winner']} of {len(data.get('attempts') or ())} picked: "
+                f"{data.get('how') or 'the only one with a change'}")
     if kind == "budget":
         return (f"limits: {number(data.get('max_turns'))} turns · {number(data.get('max_tokens'))} "
                 f"tokens · {dollars(data.get('max_dollars'))} · {data.get('max_minutes')} min")
     if kind == "model":
         spent = data.get("spent") or {}
-        what = "fresh-context check" if data.get("purpose") == "check" else f"turn {data.get('turn')}"
+        what = {"check": "fresh-context check", "judge": "judge"}.get(data.get("purpose") or "",
+                                                                       f"turn {data.get('turn')}")
         return (f"{what} ({data.get('stop_reason')}) · so far "
                 f"{number(spent.get('tokens'))} tokens · {dollars(spent.get('dollars'))}")
     if kind == "tool":
