@@ -61,6 +61,9 @@ its diff, or None when there is nothing to check (no changes)."""
 
 
 class Tools(Protocol):
+    """Runs the model's tool calls. One with tools beyond the editor and bash also has
+    `definitions()`, the list sent to the Messages API (jobs.review's report tool)."""
+
     def run(self, name: str, tool_input: dict) -> ToolResult: ...
 
 
@@ -243,14 +246,15 @@ class _Loop:
         goes in a thread of its own, and on a stop its client is closed and the answer left
         behind (the thread dies with the run's process at the latest)."""
         if self.stop is None:
-            return request(self.client, self.model, self.system, self.messages, self.cap)
+            return request(self.client, self.model, self.system, self.messages, self.cap,
+                           self._definitions())
         answer: dict[str, Any] = {}
         done = threading.Event()
 
         def call() -> None:
             try:
                 answer["response"] = request(self.client, self.model, self.system, self.messages,
-                                              self.cap)
+                                              self.cap, self._definitions())
             except BaseException as exc:  # raised again in the loop's own thread
                 answer["error"] = exc
             finally:
@@ -264,6 +268,11 @@ class _Loop:
         if "error" in answer:
             raise answer["error"]
         return answer["response"]
+
+    def _definitions(self) -> list[dict] | None:
+        """The tools' own list when they have one; None: the editor and bash."""
+        definitions = getattr(self.tools, "definitions", None)
+        return definitions() if callable(definitions) else None
 
     def _ended(self) -> AgentResult:
         """Record why the run stopped, with the running figures."""

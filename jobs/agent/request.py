@@ -43,11 +43,12 @@ def as_param(block: Any) -> dict:
 
 
 def request(client: anthropic.Anthropic, model: str, system: str, messages: list[dict],
-            max_tokens: int = MAX_OUTPUT_TOKENS) -> Any:
+            max_tokens: int = MAX_OUTPUT_TOKENS, tools: list[dict] | None = None) -> Any:
     """The model's answer to the history; ModelUnavailable if none came. (With
     ORCA_STRICT_MODEL_RESPONSES, an answer that does not match the SDK's types raises the SDK's
-    APIResponseValidationError: a test's setting, and a failure Orca has no name for.)"""
-    tools = tool_definitions()
+    APIResponseValidationError: a test's setting, and a failure Orca has no name for.)
+    `tools` defaults to the editor and bash."""
+    tools = tools if tools is not None else tool_definitions()
     try:
         return client.messages.create(
             model=model, max_tokens=max_tokens, tools=tools,

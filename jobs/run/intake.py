@@ -29,13 +29,20 @@ def acknowledge_run(ctx: RunContext) -> None:
     """Check the requester, react 👀, post the tracking comment, queue the run."""
     t = ctx.trigger
     client = ctx.client_for_replies()
-    permission = require_write(t, client)
+    # An automatic review was gated by the fast job that started it (jobs.steer.auto_review),
+    # and is gated again when it starts: no one asked, so no one is answered here.
+    permission = "automatic" if t.auto else require_write(t, client)
     spending.refuse_when_over_budget(ctx, client)
     if t.kind == Kind.FIX_CI and not t.is_pull_request:
         ctx.reply(client, report.refused("`/agent fix ci` works on a pull request: it fixes what "
                                          "failed in CI on the pull request's head commit.",
                                          "Comment it on the pull request."))
         raise NotAllowed("fix ci on an issue")
+    if t.kind == Kind.PR_REVIEW and not t.is_pull_request:
+        ctx.reply(client, report.refused("`/agent review` works on a pull request: Orca reviews "
+                                         "its change and posts a GitHub review.",
+                                         "Comment it on the pull request."))
+        raise NotAllowed("a review asked for on an issue")
     if t.is_pull_request:
         _check_pull(ctx, client)
     if t.comment_id:
@@ -60,9 +67,11 @@ def acknowledge_run(ctx: RunContext) -> None:
 
 
 def _check_pull(ctx: RunContext, client: Github) -> None:
-    """A PR's branch must be in this repository; a review must be on Orca's own PR, within
-    the round cap."""
+    """A PR's branch must be in this repository (a review of it pushes nothing, so a fork's is
+    fine); a review must be on Orca's own PR, within the round cap."""
     t = ctx.trigger
+    if t.kind == Kind.PR_REVIEW:
+        return
     pull = client.get_repo(t.repository).get_pull(t.number)
     try:
         check_same_repository(pull, t.repository)
