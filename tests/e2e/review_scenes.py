@@ -92,3 +92,25 @@ def as_github_shows(github: FakeGitHub, review: Any) -> str:
                  else f"{comment.path} line {comment.line}")
         parts.append(f"--- inline on {where} ({comment.side}) ---\n{comment.body}")
     return "\n\n".join(parts)
+
+
+def pull_event(orca: Orca, rs: ReviewScene, action: str, sender: str | None = None) -> tuple[int, Any]:
+    """Deliver pull_request.<action> for the scene's pull request as the fake holds it now."""
+    from tests import payloads
+    from tests.e2e.conversation_scenes import repo_spec
+
+    github = orca.github
+    pull = github.state.issues[(rs.scene.repo["id"], rs.number)]
+    github.refresh_pull(pull)
+    author = pull.user
+    payload = payloads.build(
+        "pull_request", action, base_url=github.base_url, installation_id=rs.scene.installation_id,
+        repo=repo_spec(rs.scene), sender_login=sender or author.login,
+        sender_id=github.state.user(sender or author.login).id,
+        issue={"number": rs.number, "title": pull.title, "body": pull.body, "head": pull.pull.head_ref,
+               "base": "main", "head_sha": pull.pull.head_sha,
+               "user": {"login": author.login, "id": author.id, "type": author.type}})
+    payload["pull_request"]["draft"] = pull.pull.draft
+    if action != "ready_for_review":  # no published schema for it (tests/payloads.py)
+        assert payloads.validate("pull_request", payload) == []
+    return orca.deliver("pull_request", payload)
