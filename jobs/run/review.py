@@ -55,10 +55,12 @@ def work(ctx: RunContext, stop: StopSignal) -> dict[str, Any]:
     token = ctx.mint(READ_PERMISSIONS)
     client = ctx.client(token)
     pull = client.get_repo(t.repository).get_pull(t.number)
+    revision = f"refs/remotes/origin/{pull.base.ref}"  # read now: the client is lazy
     bot = ctx.app.identity(client, ctx.redis)
     mirror = refresh_mirror(s.data_dir, t.repository, s.clone_url(t.repository), token)
     head = fetch_pull_head(mirror, t.number, token)
-    revision = f"refs/remotes/origin/{pull.base.ref}"
+    if head != pull.head.sha:  # GitHub moves refs/pull/<n>/head a moment after a push
+        ctx.emit("head_moved", {"pull": pull.head.sha, "fetched": head})
     config = load_config(mirror, revision)
     _gate(ctx, client, config)
     base_sha = pull_diff.merge_base(mirror, revision, head)
