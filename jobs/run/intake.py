@@ -78,6 +78,8 @@ def _check_pull(ctx: RunContext, client: Github) -> None:
     except ForkPull as exc:
         ctx.reply(client, report.refused(str(exc), exc.retry_hint))
         raise NotAllowed("the pull request's branch is in a fork") from exc
+    if t.thread_id is not None:
+        _check_thread(ctx, client, pull)
     if t.kind != Kind.REVIEW:
         return
     orca = ctx.app.identity(client, ctx.redis).login
@@ -89,6 +91,17 @@ def _check_pull(ctx: RunContext, client: Github) -> None:
     if rounds > ctx.settings.max_review_rounds:
         ctx.reply(client, report.rounds_capped(t.requester, rounds - 1))
         raise NotAllowed(f"review round {rounds} is past the cap")
+
+
+def _check_thread(ctx: RunContext, client: Github, pull: PullRequest) -> None:
+    """`/agent fix` applies one of Orca's review comments: the thread must be Orca's."""
+    t = ctx.trigger
+    root = pull.get_review_comment(t.thread_id)
+    if root.user is None or root.user.login != ctx.app.identity(client, ctx.redis).login:
+        ctx.reply(client, report.refused(
+            "`/agent fix` makes the change a comment of Orca's review asks for, and this "
+            "thread is not one of Orca's.", "Say what to change: `/agent <request>`."))
+        raise NotAllowed("/agent fix outside Orca's review threads")
 
 
 def _nothing_asked(pull: PullRequest, t: Trigger, orca: str) -> str | None:
