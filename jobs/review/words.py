@@ -173,7 +173,7 @@ def _quote(text: str) -> str:
 
 
 def reviewed(run_id: str, requester: str, html_url: str, sha: str, inline: int, rest: int,
-             resolved: int, figures: Figures, auto: bool) -> str:
+             resolved: int, figures: Figures, auto: bool, stopped_by: str | None = None) -> str:
     """The tracking comment's last words after a review was posted."""
     who = "" if auto else f" for @{requester}"
     total = inline + rest
@@ -182,4 +182,7 @@ def reviewed(run_id: str, requester: str, html_url: str, sha: str, inline: int, 
     said = f"🔎 Orca reviewed `{sha[:7]}`{who}: {what}. [The review]({html_url})"
     if resolved:
         said += f"; {resolved} earlier thread{'s' if resolved != 1 else ''} resolved as fixed"
-    return f"{said}.\n\n{footer(run_id, figures)}"
+    said += "."
+    if stopped_by:
+        said += f" It was stopped by {stopped_by} before it finished; the review says so."
+    return f"{said}\n\n{footer(run_id, figures)}"

@@ -136,7 +136,8 @@ def _publish(ctx: RunContext, config: RepoConfig, head: str, found: Findings,
                              " · ".join(p for p in (result.setup.words(),
                                                     f"review {result.seconds:.0f} s") if p))
     ctx.finish_comment(words.reviewed(ctx.run_id, t.requester, answer.get("html_url", ""), head,
-                                      len(inline), len(rest), len(resolved), figures, t.auto),
+                                      len(inline), len(rest), len(resolved), figures, t.auto,
+                                      agent.stopped_by),
                        client)
     return {"turns": agent.turns, "cost": agent.cost, "tokens": agent.usage.total,
             "model": result.model, "review_url": answer.get("html_url"),

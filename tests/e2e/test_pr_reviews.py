@@ -139,3 +139,56 @@ def test_a_review_asked_for_on_an_issue_is_refused_with_a_reply(orca):
     last = bodies(github, rs.full_name, rs.scene.number)[-1]
     assert "`/agent review` works on a pull request" in last
     assert orca.model.requests == [] and reviews_by_orca(github) == []
+
+
+BIG = "".join(f"value_{n} = {n}\n" for n in range(1, 31))
+DATA = "".join(f"row {n:05d} of the generated data\n" for n in range(900))  # ~27 KB
+
+
+def test_the_budget_and_the_caps_bound_a_review(orca, monkeypatch):
+    """22 findings in one turn: the 20 most severe inline; then the review's dollars run out
+    (ORCA_MAX_REVIEW_DOLLARS lowered by review.max_dollars), and a generated file past the
+    diff-size cap is said not to have been read whole."""
+    monkeypatch.setenv("ORCA_MAX_REVIEW_DOLLARS", "1")
+    github, model = orca.github, orca.model
+    files = {"README.md": "# Values\n", ".github/orca.yml": "review: {max_dollars: 0.05}\n"}
+    rs = pull_to_review(github, files=files, change={"big.py": BIG, "data.txt": DATA})
+    calls = [finding("critical" if n == 21 else "nit" if n == 22 else "minor", "big.py", n, f"Value {n}")
+             for n in range(1, 23)]
+    # The first turn's answer alone costs more than the review may spend: no second turn.
+    model.script(reply(*calls, usage={"output_tokens": 4_000}),
+                 reply(text("Never asked: the dollars ran out.")))
+    command(orca, rs.scene, rs.number, "/agent review", on_pull_request=True)
+    orca.drain()
+
+    [review] = reviews_by_orca(github)
+    comments = inline_comments(github, review.id)
+    assert len(comments) == 20 and sorted(c.line for c in comments) == [*range(1, 20), 21]
+    assert "- `big.py` line 22: **Value 22** — past the 20 most severe, which are inline" in review.body
+    assert "- `big.py` line 20: **Value 20** — past the 20 most severe" in review.body
+    assert "- Not read (past the diff-size cap): `data.txt (cut at 20,000 of" in review.body
+    assert "- The review was stopped by the dollar budget" in review.body
+    [run_id] = RunStore(orca.redis).runs_on(f"{rs.full_name}#{rs.number}")
+    [budget] = [e["data"] for e in RunStore(orca.redis).events(run_id) if e["kind"] == "budget"]
+    assert budget["max_dollars"] == 0.05
+    assert len(model.requests) == 1 and model.remaining == 1
+    final = bodies(github, rs.full_name, rs.number)[-1]
+    assert "22 findings (20 inline, 2 in the summary)" in final and "stopped by the dollar budget" in final
+    assert github.violations == []
+
+
+def test_a_review_github_refuses_inline_is_posted_with_every_finding_in_its_body(orca):
+    github, model = orca.github, orca.model
+    rs = pull_to_review(github)
+    model.script(reply(finding("major", "calc.py", 7, "add_all skips the first number")),
+                 reply(text("One bug.")))
+    github.fail_next("POST", r"/pulls/\d+/reviews$", 422, body={
+        "message": "Unprocessable Entity", "documentation_url": "https://docs.github.com/rest",
+        "errors": ["Pull request review thread line must be part of the diff"]})
+    command(orca, rs.scene, rs.number, "/agent review", on_pull_request=True)
+    orca.drain()
+    [review] = reviews_by_orca(github)
+    assert inline_comments(github, review.id) == []
+    assert ("- `calc.py` line 7: **add_all skips the first number** — GitHub did not take the "
+            "inline comments, so here") in review.body
+    assert len(github.calls_to("POST", r"/pulls/\d+/reviews$")) == 2
