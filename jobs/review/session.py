@@ -71,22 +71,8 @@ def run_review(settings: AgentSettings, workspace: Workspace, config: RepoConfig
     emit("config", {"model": model, "network": config.network, "setup": config.setup,
                     "test": config.test, "review": config.review.model_dump()})
     scratch = Scratch()
-
-    def sandbox_for(worktree: Path, mode: str, **kw: Any) -> Sandbox:
-        return make_sandbox(worktree, mode, stop=stop.event, **kw)
-
     started = time.monotonic()
-    try:
-        setup = setup_phase(settings, workspace, config, revision,
-                            SetupPlan(store=None, secrets={}, network=False), emit,
-                            stop.is_set, sandbox_for)
-        if stop.is_set():
-            raise Cancelled(stop.reason)
-        sandbox = sandbox_for(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
-                              rw_binds=[workspace.admin_dir], network=config.network,
-                              limits=settings.sandbox_limits(), scratch=scratch)
-    except SandboxUnavailable as exc:
-        raise SandboxMissing(f"the worker cannot start its sandbox: {exc}") from exc
+    sandbox, setup = _sandbox(settings, workspace, config, revision, emit, stop, scratch)
     try:
         tests, not_run, for_model = _tests(settings, workspace, config, revision, sandbox,
                                            test_results, base_sha, test_files, emit)
@@ -107,6 +93,27 @@ def run_review(settings: AgentSettings, workspace: Workspace, config: RepoConfig
                           "findings": len(found.found)})
     return ReviewResult(result, model, tests, not_run, setup, time.monotonic() - started,
                         dict(tools.bounds_hit))
+
+
+def _sandbox(settings: AgentSettings, workspace: Workspace, config: RepoConfig, revision: str,
+             emit: Emit, stop: StopSignal, scratch: Scratch) -> tuple[Sandbox, SetupPhase]:
+    """Setup (no secrets, nothing kept), then the agent's sandbox over the head's worktree."""
+
+    def sandbox_for(worktree: Path, mode: str, **kw: Any) -> Sandbox:
+        return make_sandbox(worktree, mode, stop=stop.event, **kw)
+
+    try:
+        setup = setup_phase(settings, workspace, config, revision,
+                            SetupPlan(store=None, secrets={}, network=False), emit,
+                            stop.is_set, sandbox_for)
+        if stop.is_set():
+            raise Cancelled(stop.reason)
+        sandbox = sandbox_for(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
+                              rw_binds=[workspace.admin_dir], network=config.network,
+                              limits=settings.sandbox_limits(), scratch=scratch)
+    except SandboxUnavailable as exc:
+        raise SandboxMissing(f"the worker cannot start its sandbox: {exc}") from exc
+    return sandbox, setup
 
 
 def _limits(budget: Any) -> str:

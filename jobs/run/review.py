@@ -14,10 +14,13 @@ Nothing is committed or pushed, whatever the agent did in its worktree.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from github import Github
 from github.GithubException import GithubException
+from github.PullRequest import PullRequest
 
 from core.errors import Cancelled
 from core.stops import StopSignal
@@ -25,6 +28,7 @@ from jobs.context import RunContext
 from jobs.github import BotIdentity, report
 from jobs.review import diff as pull_diff
 from jobs.review import threads, words
+from jobs.review.diff import FileDiff
 from jobs.review.findings import Findings
 from jobs.review.publish import event_for, last_reviewed, post_review
 from jobs.review.session import ReviewResult, run_review
@@ -49,9 +53,56 @@ PUBLISH_PERMISSIONS = {"pull_requests": "write", "issues": "write"}
 RESOLVE_PERMISSIONS = {"contents": "write", "pull_requests": "write", "issues": "write"}
 
 
+@dataclass
+class Reading:
+    """Steps 4–6: what the review is of."""
+
+    pull: PullRequest
+    mirror: Path
+    revision: str
+    """The base branch, where config and instructions are read."""
+    head: str
+    base_sha: str
+    """The merge base: the pull request's diff starts here."""
+    config: RepoConfig
+    files: list[FileDiff]
+    """The pull request's whole diff: the lines a comment may be on."""
+    shown: list[FileDiff]
+    """What the review reads: the whole diff, or what changed since Orca's last review."""
+    since: str | None = None
+    resolutions: Resolutions | None = None
+
+
 def work(ctx: RunContext, stop: StopSignal) -> dict[str, Any]:
     """Steps 4–8; returns the outcome for the run record."""
     started, t, s = time.time(), ctx.trigger, ctx.settings
+    r = read(ctx)
+    patch, left_out = pull_diff.fit(r.shown)
+    brief = words.ReviewBrief(t.repository, t.number, r.pull.title, r.pull.body or "",
+                              r.pull.base.ref, r.head, t.requester, t.request, t.auto, patch,
+                              left_out, r.since, r.resolutions.threads if r.resolutions else ())
+    found = Findings({f.path: f for f in r.files})
+    ctx.emit("workspace", {"head": r.head, "base": r.pull.base.ref, "merge_base": r.base_sha,
+                           "since": r.since, "files": len(r.shown), "left_out": left_out[:50]})
+    workspace = borrow_worktree(r.mirror, s.data_dir, ctx.run_id, r.pull.head.ref,
+                                pull_head_ref(t.number), s.worktree_pool)
+    try:
+        result = run_review(s, workspace, r.config, r.revision, brief, found, r.resolutions,
+                            spending.metered(ctx), stop, BaseResults(s.data_dir, t.repository_id),
+                            r.base_sha, changed_test_files((f.status, f.path) for f in r.files))
+    finally:
+        return_worktree(workspace)
+    if stop.is_set():
+        raise Cancelled(stop.reason)
+    checked = words.Checked(len(r.shown), sum(f.added for f in r.shown),
+                            sum(f.deleted for f in r.shown), left_out, r.since, result.tests,
+                            result.tests_not_run, result.agent.stopped_by)
+    return _publish(ctx, r, found, checked, result, time.time() - started)
+
+
+def read(ctx: RunContext) -> Reading:
+    """Steps 4–6: the pull request, its head fetched, the gate, the diff to read."""
+    t, s = ctx.trigger, ctx.settings
     token = ctx.mint(READ_PERMISSIONS)
     client = ctx.client(token)
     pull = client.get_repo(t.repository).get_pull(t.number)
@@ -65,34 +116,13 @@ def work(ctx: RunContext, stop: StopSignal) -> dict[str, Any]:
     _gate(ctx, client, config)
     base_sha = pull_diff.merge_base(mirror, revision, head)
     files = pull_diff.diff_files(mirror, base_sha, head)
-    since = _since(client, ctx, bot, mirror, head)
-    shown = pull_diff.diff_files(mirror, since, head) if since else files
-    patch, left_out = pull_diff.fit(shown)
-    resolutions = None
-    if since:
+    r = Reading(pull, mirror, revision, head, base_sha, config, files, files)
+    r.since = _since(client, ctx, bot, mirror, head)
+    if r.since:
+        r.shown = pull_diff.diff_files(mirror, r.since, head)
         own = threads.own_open_threads(client, t.repository, t.number, bot.slug)
-        resolutions = Resolutions(own, {f.path for f in shown})
-    brief = words.ReviewBrief(t.repository, t.number, pull.title, pull.body or "", pull.base.ref,
-                              head, t.requester, t.request, t.auto, patch, left_out, since,
-                              resolutions.threads if resolutions else ())
-    found = Findings({f.path: f for f in files})
-    ctx.emit("workspace", {"head": head, "base": pull.base.ref, "merge_base": base_sha,
-                           "since": since, "files": len(shown), "left_out": left_out[:50]})
-    workspace = borrow_worktree(mirror, s.data_dir, ctx.run_id, pull.head.ref,
-                                pull_head_ref(t.number), s.worktree_pool)
-    try:
-        result = run_review(s, workspace, config, revision, brief, found, resolutions,
-                            spending.metered(ctx), stop, BaseResults(s.data_dir, t.repository_id),
-                            base_sha, changed_test_files((f.status, f.path) for f in files))
-    finally:
-        return_worktree(workspace)
-    if stop.is_set():
-        raise Cancelled(stop.reason)
-    checked = words.Checked(len(shown), sum(f.added for f in shown), sum(f.deleted for f in shown),
-                            left_out, since, result.tests, result.tests_not_run,
-                            result.agent.stopped_by)
-    return _publish(ctx, config, head, found, resolutions, checked, result,
-                    time.time() - started)
+        r.resolutions = Resolutions(own, {f.path for f in r.shown})
+    return r
 
 
 def _gate(ctx: RunContext, client: Github, config: RepoConfig) -> None:
@@ -114,12 +144,11 @@ def _since(client: Github, ctx: RunContext, bot: BotIdentity, mirror: Any, head:
     return last
 
 
-def _publish(ctx: RunContext, config: RepoConfig, head: str, found: Findings,
-             resolutions: Resolutions | None, checked: words.Checked, result: ReviewResult,
-             seconds: float) -> dict[str, Any]:
+def _publish(ctx: RunContext, r: Reading, found: Findings, checked: words.Checked,
+             result: ReviewResult, seconds: float) -> dict[str, Any]:
     """Post the review, resolve the threads the new commits fixed, finish the comment."""
-    t = ctx.trigger
-    claimed = resolutions.claimed if resolutions else []
+    t, head = ctx.trigger, r.head
+    claimed = r.resolutions.claimed if r.resolutions else []
     client = ctx.client(ctx.mint(RESOLVE_PERMISSIONS if claimed else PUBLISH_PERMISSIONS))
     inline, rest = found.placed()
     summary = result.agent.summary
@@ -127,7 +156,7 @@ def _publish(ctx: RunContext, config: RepoConfig, head: str, found: Findings,
     checked.resolved = tuple(resolved)
     body = words.review_body(summary, inline, rest, checked, ctx.run_id)
     fallback = words.review_body(summary, [], found.ranked(), checked, ctx.run_id, refused=True)
-    event = event_for(found.found, config.review.request_changes)
+    event = event_for(found.found, r.config.review.request_changes)
     answer = post_review(client, t.repository, t.number, head, body, inline, event, fallback)
     ctx.emit("review", {"id": answer.get("id"), "event": event, "inline": len(inline),
                         "summary": len(rest), "resolved": len(resolved)})
