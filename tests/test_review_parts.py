@@ -3,10 +3,12 @@ and placement, the review's words, its event and budget, and the automatic revie
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from core.settings import AgentSettings
-from jobs.review.diff import FileDiff, fit, parse
+from jobs.review.diff import FileDiff, diff_files, fit, is_ancestor, merge_base, parse
 from jobs.review.findings import MAX_INLINE, BadFinding, Findings, suggestion_block
 from jobs.review.publish import event_for
 from jobs.review.session import review_budget
@@ -167,3 +169,35 @@ def test_a_review_budget_is_the_lowest_of_the_operators_and_the_repositorys(monk
 def test_whether_to_review_automatically(review, draft, files, writes, budget, why):
     said = should_review(ReviewConfig(**review), draft, files, writes, budget)
     assert (said is None) if why is None else (said is not None and why in said)
+
+
+def test_a_real_diff_read_from_git_objects_names_paths_as_they_are(tmp_path):
+    """Renames, a deleted file and a non-ASCII path, from real git (objects only)."""
+    def run(*args: str) -> str:
+        env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a",
+               "GIT_COMMITTER_EMAIL": "a@b", "GIT_CONFIG_GLOBAL": "/dev/null", "HOME": str(tmp_path)}
+        return subprocess.run(["git", *args], cwd=tmp_path, env=env, check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    run("init", "-q", "-b", "main")
+    (tmp_path / "keep.py").write_text("".join(f"line {n}\n" for n in range(1, 21)))
+    (tmp_path / "old.py").write_text("x = 1\n")
+    run("add", "-A")
+    run("commit", "-qm", "base")
+    base = run("rev-parse", "HEAD")
+    run("mv", "keep.py", "kept.py")
+    (tmp_path / "kept.py").write_text((tmp_path / "kept.py").read_text().replace("line 10\n", "line ten\n"))
+    (tmp_path / "old.py").unlink()
+    (tmp_path / "données.py").write_text("y = 2\n")
+    run("add", "-A")
+    run("commit", "-qm", "change")
+    head = run("rev-parse", "HEAD")
+
+    git_dir = tmp_path / ".git"
+    files = {f.path: f for f in diff_files(git_dir, base, head)}
+    assert set(files) == {"kept.py", "old.py", "données.py"}
+    assert files["kept.py"].right == set(range(7, 14)) and files["kept.py"].added == 1
+    assert (files["old.py"].status, files["données.py"].status) == ("D", "A")
+    assert merge_base(git_dir, base, head) == base
+    assert is_ancestor(git_dir, base, head) and not is_ancestor(git_dir, head, base)
+    assert not is_ancestor(git_dir, "0" * 40, head)

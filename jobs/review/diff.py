@@ -65,8 +65,9 @@ def is_ancestor(mirror: Path, older: str, newer: str) -> bool:
 def diff_files(mirror: Path, old: str, new: str) -> list[FileDiff]:
     """The diff from commit `old` to `new`, file by file: objects only, no external diff or
     text conversion, renames found as GitHub finds them."""
-    text = git("diff", "--no-ext-diff", "--no-textconv", "--no-color", "-M", "-U3", old, new,
-               "--", cwd=mirror, env=_env(mirror), lossy=True)
+    # Paths as they are (`é.py`, not `"\303\251.py"`), as GitHub names them in reviews.
+    text = git("-c", "core.quotePath=false", "diff", "--no-ext-diff", "--no-textconv",
+               "--no-color", "-M", "-U3", old, new, "--", cwd=mirror, env=_env(mirror), lossy=True)
     return parse(text)
 
 

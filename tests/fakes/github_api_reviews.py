@@ -32,7 +32,8 @@ def pull_diff(ctx: Ctx, issue: Issue, commit: str) -> str:
     assert issue.pull is not None
     where = ctx.fake.git_dir(issue.repo.full_name)
     base = gitops.git("merge-base", issue.pull.base_sha, commit, cwd=where).stdout.strip()
-    return gitops.git("diff", "--no-color", "-U3", base, commit, cwd=where).stdout
+    return gitops.git("-c", "core.quotePath=false", "diff", "--no-color", "-U3", base, commit,
+                      cwd=where).stdout
 
 
 def diff_lines(diff: str) -> dict[str, dict[str, set[int]]]:
@@ -46,7 +47,7 @@ def diff_lines(diff: str) -> dict[str, dict[str, set[int]]]:
             found.setdefault(path, {"LEFT": set(), "RIGHT": set()})
         elif (hunk := _HUNK.match(line)) and path:
             old, new = int(hunk[1]), int(hunk[2])
-        elif line.startswith("--- ") or line.startswith("diff ") or not path:
+        elif line.startswith(("--- ", "diff ")) or not path:
             continue
         elif line.startswith("+"):
             found[path]["RIGHT"].add(new)
