@@ -172,6 +172,13 @@ def _quote(text: str) -> str:
     return "\n".join(f"> {line}" if line else ">" for line in sanitise(text).strip().splitlines())
 
 
+def reviewing(run_id: str) -> str:
+    """An automatic review's tracking comment while it works: no one asked, so no one is
+    mentioned (a push would ping the author each time)."""
+    return ("🔎 Orca is reviewing this pull request, as `.github/orca.yml` asks. This comment "
+            f"will link the review.\n\n{footer(run_id)}")
+
+
 def reviewed(run_id: str, requester: str, html_url: str, sha: str, inline: int, rest: int,
              resolved: int, figures: Figures, auto: bool, stopped_by: str | None = None) -> str:
     """The tracking comment's last words after a review was posted."""

@@ -18,6 +18,7 @@ from core.queues import enqueue_run
 from core.triggers import Kind, Trigger
 from jobs.context import RunContext, react_to_comment
 from jobs.github import report
+from jobs.review import words as review_words
 from jobs.run import spending
 from jobs.steer.place_comments import show_place
 from jobs.task.gate import require_write
@@ -52,6 +53,7 @@ def acknowledge_run(ctx: RunContext) -> None:
         issue.create_reaction("eyes")
     ahead = _run_ahead(ctx)
     body = (report.waiting(ctx.run_id, t.requester, ahead) if ahead
+            else review_words.reviewing(ctx.run_id) if t.auto
             else report.working(ctx.run_id, t.requester))
     comment = issue.create_comment(body)
     ctx.tracking_comment_id = comment.id

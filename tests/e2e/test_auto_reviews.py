@@ -26,8 +26,11 @@ def test_an_opened_pull_request_is_reviewed_when_the_config_says_so(orca):
     [review] = reviews_by_orca(github)
     assert (review.state, review.commit_id) == ("COMMENTED", rs.head)
     assert "No findings." in review.body and "Tests: Orca ran none" in review.body
-    final = bodies(github, rs.full_name, rs.number)[-1]
+    [final] = bodies(github, rs.full_name, rs.number)  # the tracking comment, edited
     assert final.startswith(f"🔎 Orca reviewed `{rs.head[:7]}`: no findings.")  # no one asked
+    assert "@" not in final.split("[The review]")[0]
+    [posted] = github.calls_to("POST", r"/issues/\d+/comments$")
+    assert posted.body["body"].startswith("🔎 Orca is reviewing this pull request, as `.github/orca.yml` asks.")
     prompt = orca.model.requests[0]["messages"][0]["content"][0]["text"]
     assert "automatically, as the repository's config asks" in prompt
     # The same head again (marked ready, or a redelivered body under a new action): no second.
