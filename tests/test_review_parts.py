@@ -201,3 +201,14 @@ def test_a_real_diff_read_from_git_objects_names_paths_as_they_are(tmp_path):
     assert merge_base(git_dir, base, head) == base
     assert is_ancestor(git_dir, base, head) and not is_ancestor(git_dir, head, base)
     assert not is_ancestor(git_dir, "0" * 40, head)
+
+
+def test_a_review_body_stays_within_githubs_size():
+    found = Findings({})
+    for n in range(40):
+        found.record({"severity": "minor", "path": "x.py", "title": f"Finding {n}", "body": "b" * 3_000})
+    body = review_body("s" * 20_000, [], found.ranked(), Checked(1, 1, 1), "run1")
+    assert len(body) <= 60_000 and "- `x.py`: **Finding 39** — outside the diff, so not inline" in body
+    assert "b" * 3_000 not in body
+    small = review_body("fine", [], found.ranked()[:2], Checked(1, 1, 1), "run1")
+    assert "b" * 3_000 in small

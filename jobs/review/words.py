@@ -15,6 +15,10 @@ from jobs.github.report import Figures, footer
 from jobs.review.findings import MAX_INLINE, SEVERITIES, SEVERITY_WORDS, Finding
 from jobs.review.threads import OwnThread
 
+# GitHub takes a review body of at most 65,536 characters; room is left for the rest.
+REVIEW_BODY_CAP = 60_000
+SUMMARY_CAP = 8_000
+
 SYSTEM = """You are Orca, reviewing a GitHub pull request. Its head is checked out at {root}:
 your working directory; `git diff {base}..HEAD` there shows the change.
 
@@ -101,19 +105,24 @@ class Checked:
 
 def review_body(summary: str, inline: list[Finding], rest: list[Finding], checked: Checked,
                 run_id: str, refused: bool = False) -> str:
-    """The review's body: summary, findings by severity, what was checked and what was not."""
+    """The review's body: summary, findings by severity, what was checked and what was not.
+    Within GitHub's size for a body: past it, the summary's findings keep only their titles."""
     total = len(inline) + len(rest)
     counts = ", ".join(f"{sum(1 for f in (*inline, *rest) if f.severity == s)} {s}"
                        for s in SEVERITIES if any(f.severity == s for f in (*inline, *rest)))
     head = f"### 🔎 Orca's review: {total} finding{'s' if total != 1 else ''}"
-    parts = [head + (f" ({counts})" if counts else ""),
-             _quote(summary) if summary else "",
-             _findings(inline, rest, refused), _checked(checked), _not_checked(checked),
-             f"<sub>Orca pushes nothing in a review. Run `{run_id}`.</sub>"]
-    return "\n\n".join(p for p in parts if p)
+    for whole in (True, False):
+        parts = [head + (f" ({counts})" if counts else ""),
+                 _quote(summary[:SUMMARY_CAP]) if summary else "",
+                 _findings(inline, rest, refused, whole), _checked(checked), _not_checked(checked),
+                 f"<sub>Orca pushes nothing in a review. Run `{run_id}`.</sub>"]
+        body = "\n\n".join(p for p in parts if p)
+        if len(body) <= REVIEW_BODY_CAP:
+            break
+    return body
 
 
-def _findings(inline: list[Finding], rest: list[Finding], refused: bool) -> str:
+def _findings(inline: list[Finding], rest: list[Finding], refused: bool, whole: bool) -> str:
     if not inline and not rest:
         return "No findings."
     lines = []
@@ -125,9 +134,11 @@ def _findings(inline: list[Finding], rest: list[Finding], refused: bool) -> str:
         for f in here:
             if f in inline:
                 lines.append(f"- {f.where}: {f.title} (inline)")
-            else:
+            elif whole:
                 body = f.body.replace("\n", "\n  ")
                 lines.append(f"- {f.where}: **{f.title}**{_not_inline(f, refused)}\n  {body}")
+            else:
+                lines.append(f"- {f.where}: **{f.title}**{_not_inline(f, refused)}")
     return "#### Findings\n" + "\n".join(lines)
 
 
