@@ -123,23 +123,27 @@ def review_body(summary: str, inline: list[Finding], rest: list[Finding], checke
 
 
 def _findings(inline: list[Finding], rest: list[Finding], refused: bool, whole: bool) -> str:
+    """The findings by severity, a list per severity with a blank line between them (a bold
+    line right after a list item would run into it in Markdown)."""
     if not inline and not rest:
         return "No findings."
-    lines = []
+    groups = []
     for severity in SEVERITIES:
         here = [f for f in (*inline, *rest) if f.severity == severity]
-        if not here:
-            continue
-        lines.append(f"**{SEVERITY_WORDS[severity]}**")
-        for f in here:
-            if f in inline:
-                lines.append(f"- {f.where}: {f.title} (inline)")
-            elif whole:
-                body = f.body.replace("\n", "\n  ")
-                lines.append(f"- {f.where}: **{f.title}**{_not_inline(f, refused)}\n  {body}")
-            else:
-                lines.append(f"- {f.where}: **{f.title}**{_not_inline(f, refused)}")
-    return "#### Findings\n" + "\n".join(lines)
+        if here:
+            items = [_item(f, f in inline, refused, whole) for f in here]
+            groups.append("\n".join([f"**{SEVERITY_WORDS[severity]}**", *items]))
+    return "#### Findings\n\n" + "\n\n".join(groups)
+
+
+def _item(f: Finding, inline: bool, refused: bool, whole: bool) -> str:
+    if inline:
+        return f"- {f.where}: {f.title} (inline)"
+    said = f"- {f.where}: **{f.title}**{_not_inline(f, refused)}"
+    if not whole:
+        return said
+    # Its own paragraph in the list item: indented, after a blank line.
+    return said + "\n\n  " + f.body.replace("\n", "\n  ")
 
 
 def _not_inline(finding: Finding, refused: bool) -> str:
@@ -158,7 +162,7 @@ def _checked(c: Checked) -> str:
     if c.resolved:
         lines.append(f"- Resolved {len(c.resolved)} earlier thread"
                      f"{'s' if len(c.resolved) != 1 else ''} the new commits fixed.")
-    parts = ["#### What Orca checked\n" + "\n".join(lines)]
+    parts = ["#### What Orca checked\n\n" + "\n".join(lines)]
     if c.tests:
         parts.append(c.tests)
     return "\n\n".join(parts)
@@ -176,7 +180,7 @@ def _not_checked(c: Checked) -> str:
         lines.append(f"- The review was stopped by {c.stopped_by} before it finished: what it "
                      "had not looked at yet is not covered.")
     lines.append("- Behaviour at run time beyond the tests, and anything outside this repository.")
-    return "#### Not checked\n" + "\n".join(lines)
+    return "#### Not checked\n\n" + "\n".join(lines)
 
 
 def _quote(text: str) -> str:

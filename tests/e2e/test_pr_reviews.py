@@ -59,7 +59,7 @@ def test_a_review_of_a_pull_request_is_a_github_review_with_inline_comments(orca
     assert (nit.path, nit.line) == ("calc.py", 5)
     # A finding on a line outside the diff is in the summary, with its words.
     assert ("- `tests/test_calc.py` line 5: **No test for add_all** — outside the diff, so not "
-            "inline\n  Nothing covers the new function.") in body
+            "inline\n\n  Nothing covers the new function.") in body
     assert "- `calc.py` line 7: add_all skips the first number (inline)" in body
     # What was checked: the diff, and Orca's own run of the repository's tests on the head.
     assert "- Read the whole diff: 1 file, +7 −0, and the code around it." in body
