@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from core.runs import RunStore
-from tests.e2e.conversation_scenes import bodies, command
+from tests.e2e.conversation_scenes import BackgroundRuns, bodies, command, drain_fast, wait_for
 from tests.e2e.review_scenes import (
     CHANGED,
     anything_sent_to_the_model,
@@ -218,3 +220,26 @@ def test_a_forks_own_config_and_instructions_are_not_obeyed(orca):
     [review] = reviews_by_orca(github)
     assert review.state == "COMMENTED" and "PWNED" not in review.body
     assert github.violations == []
+
+
+def test_agent_stop_ends_a_review_with_no_review_posted(orca):
+    github, model = orca.github, orca.model
+    rs = pull_to_review(github)
+    model.script(reply(finding("major", "calc.py", 7, "add_all skips the first number"),
+                       tool_use("bash", {"command": "sleep 60; echo slept"})),
+                 reply(text("Never reached.")))
+    _status, answer, _ = command(orca, rs.scene, rs.number, "/agent review", on_pull_request=True)
+    drain_fast(orca)
+    runs = BackgroundRuns(orca).start()
+    wait_for(lambda: len(model.requests) >= 1, what="the agent's `sleep 60`")
+    time.sleep(0.5)  # the command is running in the sandbox now
+    started = time.monotonic()
+    command(orca, rs.scene, rs.number, "/agent stop", on_pull_request=True)
+    drain_fast(orca)
+    runs.join(timeout=30)
+    assert time.monotonic() - started < 10, "the sandbox's sleep was not killed"
+
+    assert RunStore(orca.redis).get(answer["run"])["status"] == "cancelled"
+    tracking = next(b for b in bodies(github, rs.full_name, rs.number) if f"Run `{answer['run']}`" in b)
+    assert tracking.startswith("🛑 Stopped: @octocat asked it to stop.")
+    assert reviews_by_orca(github) == [] and pushes(github) == 0
