@@ -5,7 +5,13 @@ from __future__ import annotations
 import time
 
 from core.runs import RunStore
-from tests.e2e.conversation_scenes import BackgroundRuns, bodies, command, drain_fast, wait_for
+from tests.e2e.conversation_scenes import (
+    BackgroundRuns,
+    bodies,
+    command,
+    drain_fast,
+    wait_for,
+)
 from tests.e2e.review_scenes import (
     CHANGED,
     anything_sent_to_the_model,
