@@ -155,20 +155,34 @@ def test_a_review_budget_is_the_lowest_of_the_operators_and_the_repositorys(monk
     assert review_budget(settings, parse_config(b"budgets: {max_dollars: 0.2}")).max_dollars == 0.2
 
 
-@pytest.mark.parametrize("review, draft, files, writes, budget, why", [
-    ({}, False, None, True, False, "`review.auto` is off"),
-    ({"auto": True}, False, None, True, False, None),
-    ({"auto": True}, True, None, True, False, "a draft"),
-    ({"auto": True, "skip_drafts": False}, True, None, True, False, None),
-    ({"auto": True, "paths": ["src/**"]}, False, ["docs/a.md"], True, False, "touches none"),
-    ({"auto": True, "paths": ["src/**"]}, False, ["src/a/b.py"], True, False, None),
-    ({"auto": True}, False, None, False, True, "`review.authors: writers`"),
-    ({"auto": True, "authors": "everyone"}, False, None, False, False, "needs a daily budget"),
-    ({"auto": True, "authors": "everyone"}, False, None, False, True, None),
+@pytest.mark.parametrize("review, draft, files, writes, budget, why, asked", [
+    ({}, False, [], True, False, "`review.auto` is off", []),
+    ({"auto": True}, False, [], True, False, None, ["permission"]),
+    ({"auto": True}, True, [], True, False, "a draft", []),
+    ({"auto": True, "skip_drafts": False}, True, [], True, False, None, ["permission"]),
+    ({"auto": True, "paths": ["src/**"]}, False, ["docs/a.md"], True, False, "touches none", ["files"]),
+    ({"auto": True, "paths": ["src/**"]}, False, ["src/a/b.py"], True, False, None,
+     ["files", "permission"]),
+    ({"auto": True}, False, [], False, True, "`review.authors: writers`", ["permission"]),
+    ({"auto": True, "authors": "everyone"}, False, [], False, False, "needs a daily budget",
+     ["permission"]),
+    ({"auto": True, "authors": "everyone"}, False, [], False, True, None, ["permission"]),
 ])
-def test_whether_to_review_automatically(review, draft, files, writes, budget, why):
-    said = should_review(ReviewConfig(**review), draft, files, writes, budget)
+def test_whether_to_review_automatically(review, draft, files, writes, budget, why, asked):
+    """Pure but for two questions to GitHub, asked only when the answer decides."""
+    questions: list[str] = []
+
+    def changed() -> list[str]:
+        questions.append("files")
+        return files
+
+    def author_writes() -> bool:
+        questions.append("permission")
+        return writes
+
+    said = should_review(ReviewConfig(**review), draft, changed, author_writes, budget)
     assert (said is None) if why is None else (said is not None and why in said)
+    assert questions == asked
 
 
 def test_a_real_diff_read_from_git_objects_names_paths_as_they_are(tmp_path):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from github import Github
@@ -39,17 +40,18 @@ CLAIM_SECONDS = 30 * 24 * 3600
 READ_PERMISSIONS = {"contents": "read", "pull_requests": "read"}
 
 
-def should_review(review: ReviewConfig, draft: bool, files: list[str] | None,
-                  author_writes: bool, daily_budget: bool) -> str | None:
-    """Why an automatic review is not wanted, or None when it is. Pure. `files` may be None
-    when the config names no paths (they are not read then)."""
+def should_review(review: ReviewConfig, draft: bool, files: Callable[[], list[str]],
+                  author_writes: Callable[[], bool], daily_budget: bool) -> str | None:
+    """Why an automatic review is not wanted, or None when it is. Pure but for the two
+    questions, asked of GitHub only when the answer matters: the files the change touches,
+    and whether its author has write access."""
     if not review.auto:
         return "`review.auto` is off"
     if draft and review.skip_drafts:
         return "a draft, and `review.skip_drafts` is on"
-    if review.paths and not any(_matches(f, review.paths) for f in files or ()):
+    if review.paths and not any(_matches(f, review.paths) for f in files()):
         return "the change touches none of `review.paths`"
-    if author_writes:
+    if author_writes():
         return None
     if review.authors != "everyone":
         return "the author does not have write access (`review.authors: writers`)"
@@ -77,8 +79,8 @@ def check(ctx: RunContext) -> None:
     except (RunError, GithubException) as exc:
         ctx.log("no automatic review: %s", exc)
         return
-    files = [f.filename for f in pull.get_files()] if review.paths and review.auto else None
-    why = should_review(review, bool(pull.draft), files, _writes(client, t.repository, t.requester),
+    why = should_review(review, bool(pull.draft), lambda: [f.filename for f in pull.get_files()],
+                        lambda: _writes(client, t.repository, t.requester),
                         ctx.settings.daily_dollars > 0)
     if why is None:
         why = _claim(ctx, pull)
