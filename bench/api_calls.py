@@ -29,7 +29,14 @@ from bench._servers import machine
 from bench._world import World, orca_world
 from tests import ci_payloads
 from tests.e2e.conftest import HELLO_FILES, Scene, labeled_payload, make_scene, pulls
-from tests.e2e.conversation_scenes import pull_scene, review_payload
+from tests.e2e.conversation_scenes import comment_payload, pull_scene, review_payload
+from tests.e2e.review_scenes import (
+    BRANCH,
+    CHANGED,
+    finding,
+    pull_to_review,
+    reviews_by_orca,
+)
 from tests.e2e.test_label_to_pull_request import script_fix
 from tests.fakes.github import Call
 from tests.fakes.github_ci import CI_PERMISSIONS, Annotation
@@ -204,6 +211,36 @@ def ci_flaky_rerun(world: World, n: int) -> list[Call]:
     if github.ci.store.reruns[-1:] != [job.id] or github.branch_sha(RERUN_REPO,
                                                                      pull.pull.head_ref) != sha:
         raise SystemExit("the failure was not re-run once and left alone:\n" + table(calls))
+    return calls
+
+
+@scenario("pull request review")
+def pull_request_review(world: World, n: int) -> list[Call]:
+    """`/agent review` on a person's pull request (#17): one review with two inline comments
+    and one summary finding; from the second on, a re-review of a new push that resolves the
+    earlier thread it fixed."""
+    github = world.github
+    if n == 1:
+        world.reviewed = pull_to_review(github)
+    rs = world.reviewed
+    steps = [finding("major", "calc.py", 7, f"Bug {n}"), finding("nit", "calc.py", 5, f"Nit {n}"),
+             finding("minor", "README.md", 1, f"Docs {n}")]
+    if n > 1:
+        github.push_commit(rs.full_name, BRANCH, {"calc.py": CHANGED + f"# push {n}\n"}, f"Push {n}")
+        steps.append(tool_use("resolve_thread", {"thread": 1, "why": "Fixed."}))
+    world.model.script(reply(*steps), reply(text("Reviewed.")))
+
+    def run() -> None:
+        comment = github.add_comment(rs.full_name, rs.number, "/agent review", "octocat")
+        status, answer = world.deliver("issue_comment", comment_payload(
+            github, rs.scene, rs.number, comment, on_pull_request=True))
+        if status != 202:
+            raise SystemExit(f"delivery answered {status}: {answer}")
+        world.drain()
+
+    calls = calls_during(world, run)
+    if len(reviews_by_orca(github)) != n:
+        raise SystemExit("no review was posted; see the calls below:\n" + table(calls))
     return calls
 
 

@@ -6,8 +6,10 @@ quoting someone else) are skipped, so pasting a command as an example does not r
 
 What follows `/agent`:
 - `stop`, `stop push` (or `stop and push`), `retry`, `help`, `fix ci` (on a pull request),
-  `use attempt <k>` (on a pull request with attempts), or nothing: those commands;
-- a verb reserved for what comes next (RESERVED: reviews, plans, CI fixes, attempts): not yet
+  `review` (on a pull request, with an optional focus after it), `fix` alone (in a thread of
+  Orca's review), `use attempt <k>` (on a pull request made from attempts), or nothing: those
+  commands;
+- a verb reserved for what comes next (RESERVED: plans): not yet
   a command, and not a request either, so that it can become one without changing what a
   comment means; the reply says so;
 - `do <request>`: a request, whatever its first word;
@@ -26,8 +28,8 @@ _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 # `/agent stop push` (or `stop and push`) keeps the work so far as a draft. Anything longer
 # that starts with "stop" ("stop using globals in db.py") is a request, not this command.
 _STOP = re.compile(r"stop(?P<push>\s+(and\s+)?push)?[.!]?", re.IGNORECASE)
-# Verbs the coming capabilities take: `/agent review`, `/agent plan <goal>`, `/agent go`.
-RESERVED = ("review", "plan", "go")
+# Verbs the coming capabilities take: `/agent plan <goal>`, `/agent go`.
+RESERVED = ("plan", "go")
 # Options a request will carry at its end, once Orca takes them (none today).
 RESERVED_OPTIONS: tuple[str, ...] = ()
 _RESERVED = re.compile(r"(?P<verb>" + "|".join(v.replace(" ", r"\s+") for v in RESERVED)
@@ -41,6 +43,8 @@ _USE_ATTEMPT = re.compile(r"use\s+attempt\s+#?(?P<k>\d{1,3})[.!]?", re.IGNORECAS
 _DO = re.compile(r"do\s+(?P<request>\S.*)", re.IGNORECASE | re.DOTALL)
 # `/agent fix ci`, with anything after it as guidance for the round.
 _FIX_CI = re.compile(r"fix\s+ci(?=[\s.!:,;]|$)[\s.!:,;]*(?P<text>.*)", re.IGNORECASE | re.DOTALL)
+# `/agent review`, with anything after it as what to look at most closely.
+_REVIEW = re.compile(r"review(?=[\s.!:,;]|$)[\s.!:,;]*(?P<text>.*)", re.IGNORECASE | re.DOTALL)
 
 HELP = """Orca's commands (a comment line that starts with `/agent`; write access needed):
 
@@ -51,23 +55,26 @@ HELP = """Orca's commands (a comment line that starts with `/agent`; write acces
 | `/agent stop push` | stops it and pushes the work so far as a draft |
 | `/agent retry` | runs the last request on this issue or PR again |
 | `/agent fix ci` | on a pull request: the agent fixes what failed in CI on its head commit and pushes a commit |
+| `/agent review` | on a pull request (forks included): Orca reviews it and posts a GitHub review with inline comments; it pushes nothing |
+| `/agent fix` | in a thread of Orca's review, on a pull request from this repository: makes the change that comment asks for on the PR's branch |
 | `/agent <request> --attempts N` | on an issue: N independent attempts at once; the one with the best evidence becomes the pull request |
 | `/agent use attempt <k>` | on a pull request made from attempts: moves it to attempt k with a new commit |
 | `/agent help` | this list |
 | `/agent do <request>` | a request that starts with one of the words below |
 
-Reserved for what Orca will do next, not yet commands: `review`, `plan` and `go`.
+Reserved for what Orca will do next, not yet commands: `plan` and `go`.
 
 Reviews on Orca's own pull requests need no command: Orca addresses each review's comments in one run."""
 
 
 @dataclass(frozen=True)
 class Command:
-    """A parsed command: `name` is run, stop, retry, help, fix_ci or use_attempt."""
+    """A parsed command: `name` is run, stop, retry, help, fix_ci, review, fix or use_attempt."""
 
     name: str
     text: str = ""
-    """For run: the request, from after `/agent` to the end of the comment."""
+    """For run: the request, from after `/agent` to the end of the comment; for fix_ci and
+    review, the words after the verb."""
     push: bool = False
     """For stop: push the work so far as a draft."""
     unknown: str | None = None
@@ -108,6 +115,8 @@ def _interpret(rest: str) -> Command:
         return Command("stop", push=bool(stop["push"]))
     if fix := _FIX_CI.fullmatch(rest):
         return Command("fix_ci", text=fix["text"].strip())
+    if review := _REVIEW.fullmatch(rest):
+        return Command("review", text=review["text"].strip())
     if re.match(r"--attempts\b", rest, re.IGNORECASE):  # the option with no request before it
         return Command("help", unknown=rest)
     if use := _USE_ATTEMPT.fullmatch(rest):
@@ -127,7 +136,7 @@ def _interpret(rest: str) -> Command:
     if reserved_use(rest):
         return Command("help", unknown=rest)
     word = rest.rstrip(".!?").lower()
-    if word in ("retry", "help"):
+    if word in ("retry", "help", "fix"):
         return Command(word)
     if not word:
         return Command("help")

@@ -68,6 +68,17 @@ def ci_rounds(name: str) -> str:
     return f"orca:ci-rounds:{name}"
 
 
+# -- automatic reviews (jobs.steer.auto_review) -----------------------------------------------
+def auto_review(name: str, sha: str) -> str:
+    """A pull request's (`owner/repo#n`) head commit's claim on its one automatic review."""
+    return f"orca:auto-review:{name}:{sha}"
+
+
+def auto_reviews_hour(name: str, hour: int) -> str:
+    """Counter of automatic reviews of a pull request started in one hour (Unix hours)."""
+    return f"orca:auto-reviews:{name}:{hour}"
+
+
 # -- deliveries (core.queues, jobs.steer.redeliver) ---------------------------------------------------
 def delivery(guid: str) -> str:
     """A delivery id's claim: what it started."""

@@ -102,6 +102,9 @@ class Run:
     branch: str | None = None
     pr_url: str | None = None
     pr_number: int | None = None
+    review_url: str | None = None
+    """A review of a pull request (jobs.run.review): the review it posted."""
+    findings: int | None = None
 
     @property
     def target(self) -> str:

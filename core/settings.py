@@ -85,6 +85,9 @@ class AgentSettings(BaseSettings):
     """Tokens a run may use: input (cache reads and writes included) plus output."""
     max_dollars: float = Field(default=10.0, alias="ORCA_MAX_DOLLARS", gt=0)
     """Dollars a run may spend, at ORCA_PRICES or the built-in list prices."""
+    max_review_dollars: float = Field(default=2.0, alias="ORCA_MAX_REVIEW_DOLLARS", gt=0)
+    """Dollars one review of a pull request may spend (never more than ORCA_MAX_DOLLARS); a
+    repository's `review.max_dollars` can lower it."""
     max_minutes: float = Field(default=45.0, alias="ORCA_MAX_MINUTES", gt=0)
     """Minutes the agent loop may take; keep it under ORCA_RUN_TIMEOUT so publishing fits."""
     prices: dict[str, tuple[float, float]] = Field(default_factory=dict, alias="ORCA_PRICES")

@@ -9,7 +9,7 @@ cover every case without a network.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -45,11 +45,19 @@ class Kind(StrEnum):
     """A CI round: the agent fixes what failed on a pull request's head commit (a run)."""
     USE_ATTEMPT = "use_attempt"
     """`/agent use attempt <k>`: the pull request moves to another attempt (a run, no agent)."""
+    PR_REVIEW = "pr_review"
+    """Orca reviews a pull request, a fork's too: a read-only run that posts a GitHub review
+    (`/agent review`, or automatically when the base branch's config asks)."""
+    PULL_ACTIVITY = "pull_activity"
+    """A pull request opened, marked ready or pushed to: the fast job sees whether the base
+    branch's `.github/orca.yml` asks for an automatic review (jobs.steer.auto_review)."""
 
 
 # Kinds that start a run; the others (stop, retry, help, cancel) are handled on the fast
 # queue without one.
-RUN_KINDS = (Kind.LABEL, Kind.COMMAND, Kind.REVIEW, Kind.FIX_CI, Kind.USE_ATTEMPT)
+RUN_KINDS = (Kind.LABEL, Kind.COMMAND, Kind.REVIEW, Kind.FIX_CI, Kind.PR_REVIEW, Kind.USE_ATTEMPT)
+# What a pull request does that may start an automatic review.
+PULL_ACTIVITY_ACTIONS = ("opened", "ready_for_review", "synchronize")
 # Reviews that ask for something: an approval or a dismissal does not.
 REVIEW_STATES = ("changes_requested", "commented")
 # Orca's branches; a review on any other branch is a human's PR.
@@ -93,7 +101,11 @@ class Trigger:
     push: bool = False
     """For stop: push the work so far as a draft."""
     head_sha: str = ""
-    """For CI: the commit CI ran on."""
+    """For CI: the commit CI ran on; for a pull request's activity, its head then."""
+    auto: bool = False
+    """A review Orca started by itself, from the base branch's config (no one asked)."""
+    thread_id: int | None = None
+    """For `/agent fix` in a review thread: the thread's first comment (Orca's finding)."""
     attempts: int = 1
     """For a command: how many attempts at once (`--attempts N`); a label's come from the
     repository's config."""
@@ -162,6 +174,8 @@ def trigger_for(event: str, payload: dict[str, Any], *, label: str) -> Trigger |
         return _label_removed(payload, label)
     if event in ("issues", "pull_request") and action == "closed":
         return _closed(payload, "issue" if event == "issues" else "pull_request")
+    if event == "pull_request" and action in PULL_ACTIVITY_ACTIONS:
+        return pull_activity(payload)
     if event == "issue_comment" and action == "created":
         return comment_trigger(payload)
     if event == "pull_request_review_comment" and action == "created":
@@ -265,6 +279,21 @@ def _closed(payload: dict[str, Any], key: str) -> Trigger:
     return Trigger(kind=Kind.CANCEL, is_pull_request=key == "pull_request", request=why, **fields_)
 
 
+def pull_activity(payload: dict[str, Any]) -> Trigger | None:
+    """A pull request opened, marked ready or pushed to, by a person: the fast job decides
+    from the base branch's config whether to review it. Its author is who the review is for
+    (`review.authors` is about them); a bot's pull request or push starts nothing."""
+    pull = get(payload, "pull_request", dict)
+    author = get(pull, "user", dict)
+    if is_bot(get(payload, "sender", dict)) or is_bot(author):
+        return None
+    fields_ = {**base_fields(payload, pull), "requester": get(author, "login", str),
+               "requester_id": get(author, "id", int)}
+    return Trigger(kind=Kind.PULL_ACTIVITY, is_pull_request=True, auto=True,
+                   request=get(payload, "action", str), head_sha=get(pull, "head.sha", str),
+                   at=get(pull, "updated_at", str), **fields_)
+
+
 def comment_trigger(payload: dict[str, Any]) -> Trigger | None:
     """An `/agent` command in a new comment on an issue or pull request."""
     return _command_trigger(payload, "issue")
@@ -290,13 +319,26 @@ def _command_trigger(payload: dict[str, Any], key: str) -> Trigger | None:
         return None
     item = get(payload, key, dict)
     request = command.unknown or ""
-    if command.name in ("run", "fix_ci"):
+    if command.name in ("run", "fix_ci", "review"):
         request = _on_diff_line(comment, command.text) if on_diff and command.text else command.text
-    return Trigger(kind=Kind.COMMAND if command.name == "run" else Kind(command.name),
+    if command.name == "fix":
+        if not on_diff or not isinstance(comment.get("in_reply_to_id"), int):
+            command = replace(command, name="help", unknown="fix")
+            request = "fix"
+        else:  # in a thread: the acknowledgement checks the thread is one of Orca's review
+            request = _on_diff_line(comment, FIX_REQUEST)
+    kind = {"run": Kind.COMMAND, "review": Kind.PR_REVIEW, "fix": Kind.COMMAND}.get(command.name)
+    thread = comment.get("in_reply_to_id") if command.name == "fix" else None
+    return Trigger(kind=kind or Kind(command.name), thread_id=thread,
                    is_pull_request=on_diff or "pull_request" in item, on_diff=on_diff,
                    comment_id=get(comment, "id", int), request=request, push=command.push,
                    attempts=command.attempts, attempt=command.attempt,
                    at=get(comment, "created_at", str), **base_fields(payload, item))
+
+
+# `/agent fix` in a thread of Orca's review: the request; the thread's first comment (Orca's
+# finding) is added when the run reads its task (jobs.task.read).
+FIX_REQUEST = "Make the change Orca's review comment in this thread asks for."
 
 
 def _on_diff_line(comment: dict[str, Any], text: str) -> str:

@@ -57,6 +57,12 @@ OPERATIONS: list[tuple[str, str]] = [
     ("post", "/repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies"),
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments"),
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"),
+    # Orca's own reviews of pull requests: the changed files, earlier reviews, a new review,
+    # and the review comment a `/agent fix` answers.
+    ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/files"),
+    ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
+    ("post", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
+    ("get", "/repos/{owner}/{repo}/pulls/comments/{comment_id}"),
     ("get", "/repos/{owner}/{repo}/branches/{branch}"),
     ("get", "/repos/{owner}/{repo}/git/matching-refs/{ref}"),
     ("delete", "/repos/{owner}/{repo}/git/refs/{ref}"),

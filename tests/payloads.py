@@ -57,7 +57,9 @@ FULL_INSTALLATION_EVENTS = frozenset({"installation", "installation_repositories
 # Events whose schema has no installation key: GitHub pings the App hook, not an installation.
 NO_INSTALLATION_EVENTS = frozenset({"ping"})
 # Upstream has no example for these: start from a sibling action, then make it true.
-SYNTHESISED = {("issues", "closed"): "reopened"}
+SYNTHESISED = {("issues", "closed"): "reopened",
+               # No published example: an opened pull request, now out of draft.
+               ("pull_request", "ready_for_review"): "opened"}
 
 
 @lru_cache(maxsize=None)
@@ -143,6 +145,8 @@ def _start(event: str, action: str | None, index: int) -> dict[str, Any]:
     payload["action"] = action
     if (event, action) == ("issues", "closed"):
         payload["issue"].update(state="closed", closed_at=payload["issue"]["updated_at"])
+    if (event, action) == ("pull_request", "ready_for_review"):
+        payload["pull_request"]["draft"] = False
     return payload
 
 

@@ -16,9 +16,14 @@ from core.commands import RESERVED, parse_command, reserved_use
     ("/agent frobnicate", "help", "", "frobnicate"),              # one unknown word
     ("/agent rename greet to hello", "run", "rename greet to hello", None),
     ("/agent stop using globals in db.py", "run", "stop using globals in db.py", None),
+    # A review, with what to look at most closely after it; `fix` alone (in Orca's threads).
+    ("/agent review", "review", "", None),
+    ("/agent Review the error handling", "review", "the error handling", None),
+    ("/agent review: the SQL, mostly.", "review", "the SQL, mostly.", None),
+    ("/agent reviewer wanted", "run", "reviewer wanted", None),
+    ("/agent fix", "fix", "", None),
+    ("/agent fix.", "fix", "", None),
     # Reserved verbs, alone or with more words, are neither a command yet nor a request.
-    ("/agent review", "help", "", "review"),
-    ("/agent Review the error handling", "help", "", "Review the error handling"),
     ("/agent plan add caching to the API", "help", "", "plan add caching to the API"),
     ("/agent go", "help", "", "go"),
     ("/agent go ahead", "help", "", "go ahead"),

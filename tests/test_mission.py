@@ -202,3 +202,12 @@ def test_an_operator_stops_a_running_run(client, redis_client):
     assert record["stop"]["by"] == "operator"
     assert record["stop"]["reason"] == "an operator stopped it from mission control"
     assert "Stop requested by operator; the run is stopping." in client.get("/runs/live1").text
+
+
+def test_a_review_run_links_its_review(client, redis_client):
+    review = "https://github.com/octo-org/hello/pull/9#pullrequestreview-77"
+    add_run(redis_client, "rev1", status="done", kind="pr_review", review_url=review, findings=3)
+    sign_in_as(client, redis_client, "octocat", {HELLO[1]})
+    assert f'<a href="{review}">review</a>' in client.get("/runs").text
+    page = client.get("/runs/rev1").text
+    assert f'<a id="review-link" href="{review}">{review}</a> (3 findings)' in page

@@ -31,6 +31,9 @@ DATED = [
     ("issues", "unlabeled", "issue.updated_at"),
     ("issues", "closed", "issue.closed_at"),
     ("pull_request", "closed", "pull_request.closed_at"),
+    ("pull_request", "opened", "pull_request.updated_at"),
+    ("pull_request", "ready_for_review", "pull_request.updated_at"),
+    ("pull_request", "synchronize", "pull_request.updated_at"),
     ("issue_comment", "created", "comment.created_at"),
     ("pull_request_review_comment", "created", "comment.created_at"),
     ("pull_request_review", "submitted", "review.submitted_at"),
@@ -44,7 +47,7 @@ DATED = [
 UNDATED = [("installation", "deleted"), ("installation", "unsuspend"),
            ("installation", "new_permissions_accepted"), ("installation_repositories", "added"),
            ("installation_repositories", "removed"), ("issues", "opened"),
-           ("issue_comment", "edited"), ("pull_request", "opened")]
+           ("issue_comment", "edited"), ("pull_request", "labeled")]
 
 
 def every_time_different(node: Any, start: int = 1_600_000_000) -> int:

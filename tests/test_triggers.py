@@ -84,12 +84,15 @@ def commented(body, on_pull_request=False, sender_type="User", login="octocat"):
     ("/agent help", "help", "", False),
     ("/agent", "help", "", False),
     ("/agent frobnicate", "help", "frobnicate", False),
+    ("/agent review", "pr_review", "", False),
+    ("/agent review the locking, mostly", "pr_review", "the locking, mostly", False),
+    ("/agent fix", "help", "fix", False),  # only in a thread of Orca's review
 ])
 def test_agent_commands_in_comments(body, kind, request_, push):
     trigger = trigger_for("issue_comment", commented(body), label=LABEL)
     assert (trigger.kind, trigger.request, trigger.push) == (kind, request_, push)
     assert (trigger.comment_id, trigger.number, trigger.is_pull_request) == (77, 5, False)
-    assert trigger.starts_run == (kind == "command")
+    assert trigger.starts_run == (kind in ("command", "pr_review"))
 
 
 def test_command_on_a_pull_request_targets_the_pull():
@@ -189,3 +192,44 @@ def test_command_on_a_line_of_the_diff_carries_the_line():
 ])
 def test_diff_comments_that_are_not_commands_here(payload):
     assert trigger_for("pull_request_review_comment", payload, label=LABEL) is None
+
+
+def test_fix_in_a_review_thread_is_a_command_on_that_thread():
+    payload = diff_commented("/agent fix")
+    payload["comment"]["in_reply_to_id"] = 4242
+    trigger = trigger_for("pull_request_review_comment", payload, label=LABEL)
+    assert (trigger.kind, trigger.thread_id, trigger.on_diff) == ("command", 4242, True)
+    assert trigger.request.startswith("Make the change Orca's review comment in this thread asks for.")
+    alone = trigger_for("pull_request_review_comment", diff_commented("/agent fix"), label=LABEL)
+    assert (alone.kind, alone.thread_id) == ("help", None)  # not a reply: no thread to fix
+
+
+def pull_event(action="opened", sender="octocat", sender_type="User", author_type="User"):
+    payload = payloads.build(
+        "pull_request", action, base_url="http://127.0.0.1:9", installation_id=7, repo=REPO,
+        sender_login=sender, sender_id=99, sender_type=sender_type,
+        issue={"number": 6, "title": "Login", "body": None, "head": "feature/login",
+               "base": "main", "head_sha": "a" * 40, "user": {"login": "alice", "id": 31,
+                                                              "type": author_type}})
+    # The vendored schema has no ready_for_review (synthesised from opened, see tests/payloads).
+    assert action == "ready_for_review" or payloads.validate("pull_request", payload) == []
+    return payload
+
+
+@pytest.mark.parametrize("action", ["opened", "ready_for_review", "synchronize"])
+def test_pull_request_activity_is_for_its_author(action):
+    payload = pull_event(action)
+    trigger = trigger_for("pull_request", payload, label=LABEL)
+    assert (trigger.kind, trigger.auto, trigger.request, trigger.head_sha) == (
+        "pull_activity", True, action, "a" * 40)
+    assert (trigger.requester, trigger.requester_id, trigger.number) == ("alice", 31, 6)
+    assert trigger.at == payload["pull_request"]["updated_at"] and not trigger.starts_run
+
+
+@pytest.mark.parametrize("payload", [
+    pull_event(sender="dependabot[bot]", sender_type="Bot"),
+    pull_event(author_type="Bot"),
+    pull_event("labeled"),
+])
+def test_pull_request_activity_that_reviews_nothing(payload):
+    assert trigger_for("pull_request", payload, label=LABEL) is None

@@ -75,6 +75,9 @@ it finishes (its diff, what Orca's tests or the fresh-context check found), or N
 
 
 class Tools(Protocol):
+    """Runs the model's tool calls. One with tools beyond the editor and bash also has
+    `definitions()`, the list sent to the Messages API (jobs.review's report tool)."""
+
     def run(self, name: str, tool_input: dict) -> ToolResult: ...
 
 
@@ -283,7 +286,8 @@ class _Loop:
         goes in a thread of its own, and on a stop its client is closed and the answer left
         behind (the thread dies with the run's process at the latest)."""
         args = (self.client, self.model, system or self.system,
-                self.messages if messages is None else messages, cap or self.cap, one_off)
+                self.messages if messages is None else messages, cap or self.cap, one_off,
+                None if one_off else self._definitions())
         if self.stop is None:
             return request(*args)
         answer: dict[str, Any] = {}
@@ -305,6 +309,11 @@ class _Loop:
         if "error" in answer:
             raise answer["error"]
         return answer["response"]
+
+    def _definitions(self) -> list[dict] | None:
+        """The tools' own list when they have one; None: the editor and bash."""
+        definitions = getattr(self.tools, "definitions", None)
+        return definitions() if callable(definitions) else None
 
     def _ended(self) -> AgentResult:
         """Record why the run stopped, with the running figures."""

@@ -43,18 +43,21 @@ def as_param(block: Any) -> dict:
 
 
 def request(client: anthropic.Anthropic, model: str, system: str, messages: list[dict],
-            max_tokens: int = MAX_OUTPUT_TOKENS, one_off: bool = False) -> Any:
-    """The model's answer to the history; ModelUnavailable if none came. A `one_off` request
-    (the fresh-context check) is offered no tools and marks nothing for the cache: it is
-    never read again, and a cache write costs more than plain input. (With
-    ORCA_STRICT_MODEL_RESPONSES, an answer that does not match the SDK's types raises the SDK's
-    APIResponseValidationError: a test's setting, and a failure Orca has no name for.)"""
+            max_tokens: int = MAX_OUTPUT_TOKENS, one_off: bool = False,
+            tools: list[dict] | None = None) -> Any:
+    """The model's answer to the history; ModelUnavailable if none came. `tools` defaults to
+    the editor and bash. A `one_off` request (the fresh-context check, the judge of attempts)
+    is offered no tools and marks nothing for the cache: it is never read again, and a cache
+    write costs more than plain input. (With ORCA_STRICT_MODEL_RESPONSES, an answer that does
+    not match the SDK's types raises the SDK's APIResponseValidationError: a test's setting,
+    and a failure Orca has no name for.)"""
     try:
         if one_off:
             return client.messages.create(model=model, max_tokens=max_tokens, system=system,
                                           messages=messages)
         return client.messages.create(
-            model=model, max_tokens=max_tokens, tools=tool_definitions(),
+            model=model, max_tokens=max_tokens,
+            tools=tools if tools is not None else tool_definitions(),
             system=[{"type": "text", "text": system, "cache_control": EPHEMERAL}],
             messages=_with_breakpoints(messages),
         )

@@ -64,6 +64,10 @@ class Toolbox:
         self._last_call = ""
         self._repeats = 0
 
+    def definitions(self) -> list[dict]:
+        """The tools as sent to the Messages API: the editor and bash."""
+        return tool_definitions()
+
     def run(self, name: str, tool_input: dict) -> ToolResult:
         """Runs tool `name` with the model's input; model mistakes give is_error results. The
         third identical call in a row, and every one after it, says the agent may be looping."""

@@ -18,6 +18,7 @@ from core.queues import enqueue_run
 from core.triggers import Kind, Trigger
 from jobs.context import RunContext, react_to_comment
 from jobs.github import report
+from jobs.review import words as review_words
 from jobs.run import spending
 from jobs.steer.place_comments import show_place
 from jobs.task.gate import require_write
@@ -29,13 +30,20 @@ def acknowledge_run(ctx: RunContext) -> None:
     """Check the requester, react 👀, post the tracking comment, queue the run."""
     t = ctx.trigger
     client = ctx.client_for_replies()
-    permission = require_write(t, client)
+    # An automatic review was gated by the fast job that started it (jobs.steer.auto_review),
+    # and is gated again when it starts: no one asked, so no one is answered here.
+    permission = "automatic" if t.auto else require_write(t, client)
     spending.refuse_when_over_budget(ctx, client)
     if t.kind == Kind.FIX_CI and not t.is_pull_request:
         ctx.reply(client, report.refused("`/agent fix ci` works on a pull request: it fixes what "
                                          "failed in CI on the pull request's head commit.",
                                          "Comment it on the pull request."))
         raise NotAllowed("fix ci on an issue")
+    if t.kind == Kind.PR_REVIEW and not t.is_pull_request:
+        ctx.reply(client, report.refused("`/agent review` works on a pull request: Orca reviews "
+                                         "its change and posts a GitHub review.",
+                                         "Comment it on the pull request."))
+        raise NotAllowed("a review asked for on an issue")
     if why := _attempts_refused(t, ctx.settings.max_attempts):
         ctx.reply(client, report.refused(*why))
         raise NotAllowed("attempts out of bounds")
@@ -48,6 +56,7 @@ def acknowledge_run(ctx: RunContext) -> None:
         issue.create_reaction("eyes")
     ahead = _run_ahead(ctx)
     body = (report.waiting(ctx.run_id, t.requester, ahead) if ahead
+            else review_words.reviewing(ctx.run_id) if t.auto
             else report.working(ctx.run_id, t.requester))
     comment = issue.create_comment(body)
     ctx.tracking_comment_id = comment.id
@@ -81,15 +90,19 @@ def _attempts_refused(t: Trigger, most: int) -> tuple[str, str] | None:
 
 
 def _check_pull(ctx: RunContext, client: Github) -> None:
-    """A PR's branch must be in this repository; a review must be on Orca's own PR, within
-    the round cap."""
+    """A PR's branch must be in this repository (a review of it pushes nothing, so a fork's is
+    fine); a review must be on Orca's own PR, within the round cap."""
     t = ctx.trigger
+    if t.kind == Kind.PR_REVIEW:
+        return
     pull = client.get_repo(t.repository).get_pull(t.number)
     try:
         check_same_repository(pull, t.repository)
     except ForkPull as exc:
         ctx.reply(client, report.refused(str(exc), exc.retry_hint))
         raise NotAllowed("the pull request's branch is in a fork") from exc
+    if t.thread_id is not None:
+        _check_thread(ctx, client, pull)
     if t.kind != Kind.REVIEW:
         return
     orca = ctx.app.identity(client, ctx.redis).login
@@ -101,6 +114,17 @@ def _check_pull(ctx: RunContext, client: Github) -> None:
     if rounds > ctx.settings.max_review_rounds:
         ctx.reply(client, report.rounds_capped(t.requester, rounds - 1))
         raise NotAllowed(f"review round {rounds} is past the cap")
+
+
+def _check_thread(ctx: RunContext, client: Github, pull: PullRequest) -> None:
+    """`/agent fix` applies one of Orca's review comments: the thread must be Orca's."""
+    t = ctx.trigger
+    root = pull.get_review_comment(t.thread_id)
+    if root.user is None or root.user.login != ctx.app.identity(client, ctx.redis).login:
+        ctx.reply(client, report.refused(
+            "`/agent fix` makes the change a comment of Orca's review asks for, and this "
+            "thread is not one of Orca's.", "Say what to change: `/agent <request>`."))
+        raise NotAllowed("/agent fix outside Orca's review threads")
 
 
 def _nothing_asked(pull: PullRequest, t: Trigger, orca: str) -> str | None:

@@ -39,7 +39,7 @@ from jobs.github import (
     report,
 )
 from jobs.github.pull_request import Finished, publish
-from jobs.run import endings, spending
+from jobs.run import endings, review, spending
 from jobs.run.attempts import attempts_for, use_attempt, work_attempts
 from jobs.run.lease import holding
 from jobs.task.gate import require_write
@@ -103,7 +103,10 @@ def _start(ctx: RunContext, run: Run) -> None:
 
 
 def work(ctx: RunContext, stop: StopSignal) -> dict[str, Any]:
-    """Steps 4–9; returns the outcome for the run record."""
+    """Steps 4–9; returns the outcome for the run record. A review of a pull request has
+    steps of its own from here (jobs.run.review): it reads, runs and posts, and pushes nothing."""
+    if ctx.trigger.kind == Kind.PR_REVIEW:
+        return review.work(ctx, stop)
     started, t, s = time.time(), ctx.trigger, ctx.settings
     token = ctx.mint({**RUN_PERMISSIONS, **(CI_PERMISSIONS if t.kind == Kind.FIX_CI else {})})
     client = ctx.client(token)

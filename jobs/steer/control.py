@@ -1,4 +1,5 @@
-"""Commands that steer runs instead of starting one: stop, retry, help, cancel, and CI news.
+"""Commands that steer runs instead of starting one: stop, retry, help, cancel, CI news, and
+pull request activity (which may start an automatic review).
 
 `handle` is the fast-queue job for each; a stop goes through core.stops, as mission
 control's Stop button does.
@@ -21,7 +22,7 @@ from core.triggers import Kind, Trigger
 from jobs.context import RunContext, react_to_comment
 from jobs.github import report
 from jobs.github.branches import delete_attempt_branches
-from jobs.steer import ci
+from jobs.steer import auto_review, ci
 from jobs.task.gate import require_write
 
 
@@ -46,6 +47,9 @@ def handle(trigger: dict[str, Any]) -> None:
         return
     if t.kind == Kind.CI:  # CI's sender starts nothing itself: jobs.steer.ci decides
         ci.check(ctx)
+        return
+    if t.kind == Kind.PULL_ACTIVITY:  # the base branch's config decides (jobs.steer.auto_review)
+        auto_review.check(ctx)
         return
     client = ctx.client_for_replies()
     try:

@@ -75,6 +75,9 @@ def _pull_task(t: Trigger, repo: Repository, pull: PullRequest) -> Task:
                 head_sha=pull.head.sha, remarks=earlier_remarks(t, repo))
     if t.kind == Kind.REVIEW:
         task.threads = review_threads(t, repo)
+    if t.thread_id is not None:  # `/agent fix` in a thread of Orca's review
+        finding = pull.get_review_comment(t.thread_id).body
+        task.request = f"{t.request}\n\nOrca's review comment there:\n<finding>\n{finding}\n</finding>"
     return task
 
 

@@ -106,10 +106,33 @@ def refresh_mirror(data_dir: Path, full_name: str, url: str, token: str) -> Path
     return mirror
 
 
+def fetch_pull_head(mirror: Path, number: int, token: str) -> str:
+    """A pull request's head, a fork's too, fetched from the base repository's
+    `refs/pull/<n>/head` (GitHub keeps it there for every pull request) into
+    `refs/orca/pulls/<n>/head`, outside `refs/remotes/`, which the branch fetch prunes; its
+    sha. The token is passed per command, on the host: the fork's code never sees it."""
+    ref = pull_head_ref(number)
+    with _locked(mirror):
+        git("fetch", "--quiet", "--no-tags", "origin", f"+refs/pull/{number}/head:{ref}",
+            cwd=mirror, token=token)
+        return git("rev-parse", "--verify", f"{ref}^{{commit}}", cwd=mirror).strip()
+
+
+def pull_head_ref(number: int) -> str:
+    """Where the mirror keeps pull request `number`'s head (a worktree's `base` may name it)."""
+    return f"refs/orca/pulls/{number}/head"
+
+
+def _ref(base: str) -> str:
+    """A branch of the remote, or a full ref the mirror keeps itself (`refs/orca/...`)."""
+    return base if base.startswith("refs/") else f"refs/remotes/origin/{base}"
+
+
 def borrow_worktree(mirror: Path, data_dir: Path, run_id: str, branch: str, base: str,
                     pool_size: int) -> Workspace:
-    """The run's worktree, detached at the tip of `origin/<base>`, bound for `branch`: a kept
-    one of the repository's pool, reset, when one is free; else a new one of its own."""
+    """The run's worktree, detached at the tip of `origin/<base>` (or of `base` when it is a
+    full ref), bound for `branch`: a kept one of the repository's pool, reset, when one is
+    free; else a new one of its own."""
     link = data_dir.resolve() / "worktrees" / run_id
     if link.is_symlink():  # a retried run (its worker died) finds its old link still there
         link.unlink()
@@ -165,7 +188,7 @@ def add_worktree(mirror: Path, data_dir: Path, run_id: str, branch: str, base: s
     shutil.rmtree(path, ignore_errors=True)
     with _locked(mirror):
         git("worktree", "prune", cwd=mirror)
-        base_sha = git("rev-parse", f"refs/remotes/origin/{base}", cwd=mirror).strip()
+        base_sha = git("rev-parse", _ref(base), cwd=mirror).strip()
         # Detached: two runs may work toward the same branch (an issue's follow-up and a
         # command on its PR), and git refuses one branch in two worktrees. The push names it.
         git("worktree", "add", "--quiet", "--detach", str(path), base_sha, cwd=mirror)
@@ -211,8 +234,7 @@ def _pool_of(mirror: Path, data_dir: Path) -> Path:
 
 def _tip(mirror: Path, base: str) -> str:
     with _locked(mirror):  # not halfway through a fetch
-        return git("rev-parse", "--verify", f"refs/remotes/origin/{base}^{{commit}}",
-                   cwd=mirror).strip()
+        return git("rev-parse", "--verify", f"{_ref(base)}^{{commit}}", cwd=mirror).strip()
 
 
 def _make_ready(mirror: Path, slot: Slot, sha: str) -> None:

@@ -7,6 +7,8 @@
     test: pytest -q
     network: false
     protected_paths: ["migrations/*"]
+    review: {auto: true, skip_drafts: true, paths: ["src/**"], authors: writers,
+             request_changes: false, max_dollars: 2}
 
 The file is data from whoever can push to the default branch, so it is parsed strictly:
 YAML `safe_load` (no Python objects), a size cap, unknown keys and wrong types refused. A bad
@@ -16,6 +18,7 @@ file ends the run with the parser's words, rather than running with a guess.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -84,6 +87,23 @@ class SetupKey(_Strict):
         return (*(DEFAULT_KEY_FILES if self.defaults else ()), *self.paths)
 
 
+class ReviewConfig(_Strict):
+    """How Orca reviews the repository's pull requests (jobs.review, jobs.steer.auto_review)."""
+
+    auto: bool = False
+    """Review pull requests when they are opened, marked ready or pushed to."""
+    skip_drafts: bool = True
+    """No automatic review of a draft (it gets one when marked ready)."""
+    paths: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
+    """Globs (fnmatch, `**` included): an automatic review only when the change touches one."""
+    authors: Literal["writers", "everyone"] = "writers"
+    """Whose pull requests are reviewed automatically; `everyone` needs ORCA_DAILY_DOLLARS."""
+    request_changes: bool = False
+    """Whether a review with a critical or major finding may request changes."""
+    max_dollars: float | None = Field(default=None, gt=0)
+    """Lowers ORCA_MAX_REVIEW_DOLLARS for this repository."""
+
+
 class RepoConfig(_Strict):
     """Everything `.github/orca.yml` may say; every field is optional."""
 
@@ -104,6 +124,8 @@ class RepoConfig(_Strict):
     """Globs (fnmatch) whose changes Orca drops, on top of the defaults."""
     attempts: int = Field(default=1, ge=1, le=10)
     """Independent attempts at once for a labelled issue, at most ORCA_MAX_ATTEMPTS (jobs.attempts)."""
+    review: ReviewConfig = ReviewConfig()
+    """Orca's reviews of pull requests."""
 
     @field_validator("setup_key", mode="before")
     @classmethod

@@ -22,6 +22,8 @@ import requests
 
 from core.queues import queues
 from tests.e2e.conftest import labeled_payload, make_scene, pulls
+from tests.e2e.conversation_scenes import comment_payload
+from tests.e2e.review_scenes import finding, pull_to_review, reviews_by_orca
 from tests.e2e.secrets_audit import Evidence, Place, leaks, secrets_of
 from tests.fakes.model import reply, text, tool_use
 from tests.mission_scene import csrf_of
@@ -293,4 +295,33 @@ def test_the_agent_cannot_give_git_a_config_of_its_own(orca, key_file, caplog, c
     assert github.read_file(scene.full_name, pull.pull.head_ref, "hello.py").endswith("'hello, world'\n")
     assert "+    return 'hello, world'" in diffs[0]  # mission control showed the diff meanwhile
     assert evidence.steps == [] and not (orca.data_dir / "stolen.txt").exists()
+    assert_no_secret_in(audit(orca, evidence, caplog, capfd), orca)
+
+
+def test_a_review_of_a_forks_pull_request_that_hunts_for_secrets_publishes_none(
+        orca, key_file, caplog, capfd):
+    """A review (#17) runs a fork's code with the base repository's checkout: the agent hunts
+    as above, then pastes everything it saw into a finding and the review's summary, which
+    Orca posts on GitHub. No secret is in it, nor anywhere else."""
+    caplog.set_level(logging.INFO)
+    github = orca.github
+    rs = pull_to_review(github, fork=True)
+    commands = hunt(orca, key_file)
+    seen: list[str] = []
+
+    def paste(body):
+        seen.extend(results_of(body))
+        dump = "\n".join(seen)[:3_500]
+        return reply(finding("major", "calc.py", 7, "What the sandbox holds", dump))
+
+    evidence = Evidence(orca, [bash(*commands), paste,
+                               lambda body: reply(text("Everything I found:\n" + "\n".join(seen)[-3_000:]))])
+    orca.model.respond_with(evidence.answer)
+    command_comment = github.add_comment(rs.full_name, rs.number, "/agent review", "octocat")
+    orca.deliver("issue_comment", comment_payload(github, rs.scene, rs.number, command_comment, True))
+    orca.drain()
+
+    [review] = reviews_by_orca(github)
+    assert "Everything I found:" in review.body and evidence.steps == []
+    assert len(seen) == len(commands) and "CONNECTED" not in "".join(seen)
     assert_no_secret_in(audit(orca, evidence, caplog, capfd), orca)

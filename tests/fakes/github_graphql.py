@@ -1,9 +1,11 @@
 """The fake's GraphQL endpoint (`POST /api/graphql` on Enterprise-style hosts): review threads.
 
 GitHub keeps whether a review thread is resolved or outdated in GraphQL only, so Orca asks
-`repository.pullRequest.reviewThreads` there. This is not a GraphQL engine: it answers that
-one query shape. Every field the query names must be a real field of GitHub's schema on the
-type where it appears (the table below, from docs.github.com/en/graphql/reference/objects);
+`repository.pullRequest.reviewThreads` there, and resolves its own threads with the
+`resolveReviewThread` mutation. This is not a GraphQL engine: it answers that one query shape
+and that one mutation (as PyGithub's `graphql_named_mutation` sends it; it needs a token that
+writes pull requests and contents). Every field the query names must be a real field of
+GitHub's schema on the type where it appears (the table below, from docs.github.com/en/graphql/reference/objects);
 anything else is an error answer and a violation, so a typo fails the test instead of
 quietly reading null.
 """
@@ -27,20 +29,23 @@ GRAPHQL_PATH = "/api/graphql"
 # Fields of GitHub's GraphQL schema that the answer below fills in, by what they belong to.
 SCHEMA_FIELDS = {
     "Query": {"repository"},
+    "Mutation": {"resolveReviewThread"},
+    "ResolveReviewThreadInput": {"threadId"},
+    "ResolveReviewThreadPayload": {"thread"},
     "Repository": {"pullRequest"},
     "PullRequest": {"reviewThreads"},
     "PullRequestReviewThreadConnection": {"nodes"},
-    "PullRequestReviewThread": {"isResolved", "isOutdated", "path", "line", "startLine",
+    "PullRequestReviewThread": {"id", "isResolved", "isOutdated", "path", "line", "startLine",
                                 "comments"},
     "PullRequestReviewCommentConnection": {"nodes"},
     "PullRequestReviewComment": {"databaseId", "body", "diffHunk", "createdAt", "lastEditedAt",
                                  "author"},
     "Actor": {"__typename", "login"},
 }
-_KNOWN = set().union(*SCHEMA_FIELDS.values()) | {"query", "owner", "name", "number", "first",
-                                                 "String", "Int"}
+_KNOWN = set().union(*SCHEMA_FIELDS.values()) | {"query", "mutation", "input", "owner", "name",
+                                                 "number", "first", "String", "Int", "ResolveReviewThreadInput"}
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_OPERATION = re.compile(r"^\s*query\s+\w+\s*\(")
+_OPERATION = re.compile(r"^\s*(query|mutation)\s+\w+\s*\(")
 HUNK_CONTEXT = 3
 
 
@@ -52,6 +57,8 @@ def answer(fake: FakeGitHub, request: Request) -> Response:
         return json_response({"message": "This endpoint requires you to be authenticated."}, 401)
     body = ctx.body()
     query, variables = body.get("query"), body.get("variables") or {}
+    if isinstance(query, str) and query.lstrip().startswith("mutation"):
+        return _resolve(fake, token, query, variables)
     problem = _check(query, variables)
     if problem:
         fake.violations.append(f"POST {GRAPHQL_PATH}: {problem}")
@@ -68,12 +75,43 @@ def answer(fake: FakeGitHub, request: Request) -> Response:
     return json_response({"data": data}, 200)
 
 
+def _resolve(fake: FakeGitHub, token: Any, query: str, variables: Any) -> Response:
+    """`resolveReviewThread(input: {threadId})`: the thread, now resolved."""
+    given = variables.get("input") if isinstance(variables, dict) else None
+    wanted = given.get("threadId") if isinstance(given, dict) else None
+    problem = _unknown_fields(query) or (None if isinstance(wanted, str)
+                                         else "variables must be input: {threadId: ID!}")
+    if problem:
+        fake.violations.append(f"POST {GRAPHQL_PATH}: {problem}")
+        return json_response({"errors": [{"message": problem}]}, 200)
+    roots = {thread_id(c): c for c in fake.state.review_comments.values() if c.in_reply_to_id is None}
+    root = roots.get(str(wanted))
+    if root is None or not can_reach(token, root.pull.repo):
+        return _not_found(f"Could not resolve to a node with the global id of '{wanted}'")
+    if not (grants(token.permissions.get("pull_requests"), "write")
+            and grants(token.permissions.get("contents"), "write")):
+        return json_response({"data": {"resolveReviewThread": None}, "errors": [
+            {"type": "FORBIDDEN", "message": "Resource not accessible by integration"}]}, 200)
+    root.resolved = True
+    thread = {"id": thread_id(root), "isResolved": True}
+    return json_response({"data": {"resolveReviewThread": {"thread": thread}}}, 200)
+
+
+def thread_id(root: ReviewComment) -> str:
+    """A thread's node id (`PRRT_…`), named after its first comment."""
+    return f"PRRT_kw{root.id:08d}"
+
+
+def _unknown_fields(query: str) -> str | None:
+    unknown = sorted(set(_WORD.findall(re.sub(r"\$\w+", "", query))) - _KNOWN - _operation_name(query))
+    return f"fields not in the schema the fake knows: {unknown}" if unknown else None
+
+
 def _check(query: Any, variables: Any) -> str | None:
     if not isinstance(query, str) or not _OPERATION.match(query):
         return "the fake answers only named queries"
-    unknown = sorted(set(_WORD.findall(re.sub(r"\$\w+", "", query))) - _KNOWN - _operation_name(query))
-    if unknown:
-        return f"fields not in the schema the fake knows: {unknown}"
+    if problem := _unknown_fields(query):
+        return problem
     if not (isinstance(variables, dict) and isinstance(variables.get("owner"), str)
             and isinstance(variables.get("name"), str) and type(variables.get("number")) is int):
         return "variables must be owner: String!, name: String!, number: Int!"
@@ -81,7 +119,7 @@ def _check(query: Any, variables: Any) -> str | None:
 
 
 def _operation_name(query: str) -> set[str]:
-    match = re.match(r"\s*query\s+(\w+)", query)
+    match = re.match(r"\s*(?:query|mutation)\s+(\w+)", query)
     return {match.group(1)} if match else set()
 
 
@@ -98,8 +136,8 @@ def _thread(fake: FakeGitHub, root: ReviewComment) -> dict[str, Any]:
     replies = [c for c in fake.state.review_comments.values() if c.in_reply_to_id == root.id]
     comments = [root, *sorted(replies, key=lambda c: (c.created_at, c.id))]
     return {
-        "isResolved": root.resolved, "isOutdated": root.outdated, "path": root.path,
-        "line": None if root.outdated else root.line, "startLine": None,
+        "id": thread_id(root), "isResolved": root.resolved, "isOutdated": root.outdated,
+        "path": root.path, "line": None if root.outdated else root.line, "startLine": None,
         "comments": {"nodes": [_comment(fake, c, root) for c in comments]},
     }
 

@@ -149,7 +149,7 @@ def review_comment(site: Site, item: ReviewComment, reactions: list[Reaction]) -
         "id": item.id, "node_id": node_id("PRRC", item.id), "url": url, "body": item.body,
         "pull_request_review_id": item.review_id, "diff_hunk": f"@@ -{item.line} +{item.line} @@",
         "path": item.path, "position": item.line, "original_position": item.line,
-        "line": item.line, "original_line": item.line, "side": "RIGHT",
+        "line": item.line, "original_line": item.line, "side": item.side,
         "commit_id": item.commit_id, "original_commit_id": item.commit_id,
         "user": simple_user(site, item.user), "created_at": iso(item.created_at),
         "updated_at": iso(item.updated_at), "html_url": html, "pull_request_url": pull_url,

@@ -168,6 +168,8 @@ class ReviewComment:
     last_edited_at: dt.datetime | None = None
     resolved: bool = False  # on a thread's first comment: the whole thread
     outdated: bool = False
+    side: str = "RIGHT"
+    start_line: int | None = None
 
 
 @dataclass

@@ -240,8 +240,9 @@ class FakeWorld:
         head_sha = self.branch_sha(head_repo.full_name, head) or ""
         base_sha = self.branch_sha(repo.full_name, base) or ""
         number = self._store_issue(repo, title, body, user, [])
-        self.state.issues[(repo.id, number)].pull = PullInfo(
-            head_repo, head, base, head_sha, base_sha, draft)
+        issue = self.state.issues[(repo.id, number)]
+        issue.pull = PullInfo(head_repo, head, base, head_sha, base_sha, draft)
+        self._pull_ref(issue)
         return number
 
     def store_review_comment(self, pull: Issue, body: str, user: User, path: str, line: int,
@@ -262,6 +263,22 @@ class FakeWorld:
             return
         pull.head_sha = self.branch_sha(pull.head_repo.full_name, pull.head_ref) or pull.head_sha
         pull.base_sha = self.branch_sha(issue.repo.full_name, pull.base_ref) or pull.base_sha
+        self._pull_ref(issue)
+
+    def _pull_ref(self, issue: Issue) -> None:
+        """`refs/pull/<n>/head` in the base repository at the head, as GitHub keeps it (a
+        fork's commits fetched into the base repository): what lets anyone fetch a fork's
+        pull request from the base repository alone."""
+        pull = issue.pull
+        assert pull is not None
+        where, ref = self.git_dir(issue.repo.full_name), f"refs/pull/{issue.number}/head"
+        if gitops.rev_parse(where, ref) == pull.head_sha:
+            return
+        if pull.head_repo is not issue.repo:
+            gitops.git("fetch", "--quiet", str(self.git_dir(pull.head_repo.full_name)),
+                       f"+refs/heads/{pull.head_ref}:{ref}", cwd=where)
+        else:
+            gitops.git("update-ref", ref, pull.head_sha, cwd=where)
 
     def reactions_on(self, subject: str) -> list[Any]:
         """Reactions left on ``subject`` (``issue:<id>``, ``comment:<id>``...)."""
