@@ -5,17 +5,24 @@ jobs; `orca setup` registers the App; `orca solve` runs the agent on a local che
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 from core.queues import ENTRY_POINTS
 from core.settings import Settings, SettingsError, load_agent_settings, load_settings
 
+if TYPE_CHECKING:
+    from jobs.local import LocalOutcome
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# Loggers whose INFO lines (one per HTTP request) `orca solve` leaves out.
+QUIET_IN_SOLVE = ("httpx", "httpx2", "httpcore", "httpcore2")
 # What the worker's jobs import: the module of every function core.queues puts on a queue.
 WORKER_PRELOAD = tuple(sorted({name.rsplit(".", 1)[0] for name in ENTRY_POINTS}))
 
@@ -106,8 +113,18 @@ def _add_setup(commands: argparse._SubParsersAction) -> None:
 def _solve(args: argparse.Namespace) -> int:
     """`orca solve`: the agent on a local checkout; needs only the model key, no GitHub App."""
     from core.errors import RunError
-    from jobs.local import attempt_line, solve_locally
+    from jobs.local import solve_locally
+    from jobs.local_words import Transcript
 
+    # The model client's HTTP library logs a line per request: noise between the progress
+    # lines. It is httpx, or its fork httpx2 where the anthropic SDK is built on that.
+    for name in QUIET_IN_SOLVE:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        transcript = Transcript(args.transcript) if args.transcript else None
+    except OSError as exc:
+        print(f"orca: cannot write the transcript {args.transcript}: {exc.strerror}", file=sys.stderr)
+        return 1
     try:
         settings = load_agent_settings()
         if not settings.anthropic_api_key:
@@ -115,11 +132,20 @@ def _solve(args: argparse.Namespace) -> int:
         if not 1 <= args.attempts <= settings.max_attempts:
             raise SettingsError(f"--attempts must be 1 to {settings.max_attempts} "
                                 "(ORCA_MAX_ATTEMPTS)")
-        outcome = solve_locally(settings, args.path, args.request, verify=args.verify,
-                                attempts=args.attempts)
+        with transcript or contextlib.nullcontext():
+            outcome = solve_locally(settings, args.path, args.request, verify=args.verify,
+                                    attempts=args.attempts, transcript=transcript)
     except (SettingsError, RunError) as exc:
         print(f"orca: {exc}", file=sys.stderr)
         return 1
+    _said(outcome)
+    return 0
+
+
+def _said(outcome: LocalOutcome) -> None:
+    """What `orca solve` prints when it is done: the attempts, the summary, where the work is."""
+    from jobs.local import attempt_line
+
     result = outcome.session.agent
     for attempt in outcome.attempts:
         print(attempt_line(attempt))
@@ -137,7 +163,6 @@ def _solve(args: argparse.Namespace) -> int:
     where = f"commit {outcome.commit[:12]}" if outcome.commit else "no changes"
     cost = f"${result.cost:.2f}" if result.cost is not None else "cost unknown"
     print(f"\nBranch: {outcome.branch} ({where}) · {result.turns} turns · {cost}")
-    return 0
 
 
 def _add_solve(commands: argparse._SubParsersAction) -> None:
@@ -151,6 +176,9 @@ def _add_solve(commands: argparse._SubParsersAction) -> None:
     solve.add_argument("--verify", action="store_true",
                        help="end as a run on GitHub does: Orca runs the tests at HEAD and on the "
                        "result, and the fresh-context check reads the diff; prints what they found")
+    solve.add_argument("--transcript", type=Path, metavar="FILE",
+                       help="write the run to FILE as JSON lines: every event (each command with "
+                       "its output, each turn with its words and figures), then the outcome")
     solve.set_defaults(handler=_solve, needs_settings=False)
 
 
