@@ -173,7 +173,7 @@ def test_solve_shows_each_command_its_status_and_last_line_and_keeps_a_transcrip
     err = capsys.readouterr().err.splitlines()
     assert "  $ echo one; echo two; exit 3 → exit 3 · two" in err
     assert any(line.startswith("  edit: view /workspace/missing.py → error · ") for line in err)
-    assert [line for line in err if line.startswith("turn ")][0].startswith("turn 1: ")
+    assert next(line for line in err if line.startswith("turn ")).startswith("turn 1: ")
     # The model client's request lines are not among the progress lines.
     assert not [r for r in caplog.records if r.name.startswith("httpx")]
     records = [json.loads(line) for line in transcript.read_text().splitlines()]
