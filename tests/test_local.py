@@ -211,3 +211,14 @@ def test_a_failed_run_leaves_no_scratch_folder_and_the_transcript_says_why(
     assert list(scratch.iterdir()) == []
     [record] = [json.loads(line) for line in transcript.read_text().splitlines()]
     assert record["kind"] == "error" and "git rev-parse failed" in record["data"]["message"]
+
+
+def test_solve_commits_no_bytecode_or_cache_the_repository_does_not_ignore(checkout, model_env, capsys):
+    model_env.script(
+        reply(tool_use("bash", {"command": "sed -i s/helo/hello/ hello.py && python3 -c 'import hello' "
+                                           "&& mkdir -p node_modules && touch node_modules/a.js && ls __pycache__"})),
+        reply(text("Fixed it.")), reply(text("Fixed it.")))
+    assert main(["solve", str(checkout), "Fix the greeting typo"]) == 0
+    assert ".cpython-" in capsys.readouterr().err  # the bytecode was made, and shown
+    files = git("ls-tree", "-r", "--name-only", "agent/local-fix-the-greeting-typo", cwd=checkout)
+    assert files.split() == ["hello.py"]

@@ -258,6 +258,7 @@ def test_orca_setup_finds_its_manifest_after_a_plain_pip_install(tmp_path):
     built = subprocess.run(install, check=True, capture_output=True, text=True, timeout=300)
     assert "SetuptoolsDeprecationWarning" not in built.stdout + built.stderr  # project.license
     assert (site / "app" / "setup" / "manifest.yml").is_file()
+    assert (site / "core" / "generated.gitignore").is_file()  # core.git's excludes
     elsewhere = tmp_path / "elsewhere"  # no checkout, no manifest.yml in the folder either
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items()
