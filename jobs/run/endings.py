@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
 from redis.exceptions import RedisError
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
-from core.errors import Cancelled, RunError, WorkerLost
+from core.errors import Cancelled, GitHubUnreachable, RunError, WorkerLost
 from core.places import schedule_refresh
 from core.runs import Status
 from jobs.context import RunContext
@@ -29,6 +30,15 @@ def cancelled(ctx: RunContext, exc: Cancelled) -> None:
 def no_longer_allowed(ctx: RunContext, why: str) -> None:
     ctx.finish(Status.REJECTED, why)
     ctx.finish_comment_or_log(report.no_longer_allowed(ctx.run_id, ctx.trigger.requester, why))
+
+
+def named(exc: Exception) -> Exception:
+    """A failure Orca can name, as the RunError that says it to people; others as they are.
+    PyGithub talks to GitHub through requests: its connection errors and timeouts are
+    GitHub out of reach (the model's client is httpx, and raises ModelUnavailable)."""
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return GitHubUnreachable()
+    return exc
 
 
 def failed(ctx: RunContext, exc: Exception) -> None:
