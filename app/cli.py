@@ -101,8 +101,7 @@ def _add_setup(commands: argparse._SubParsersAction) -> None:
     setup = commands.add_parser("setup", help="register Orca as a GitHub App from a local page "
                                 "and write .env (needs no settings)")
     setup.add_argument("--org", help="register it for this organisation (default: your account)")
-    setup.add_argument("--host", default="127.0.0.1", help="where the setup page listens")
-    setup.add_argument("--port", type=int, default=3000)
+    _add_address(setup, "the setup page", port=3000)
     setup.add_argument("--webhook-url", help="Orca's public webhook URL, e.g. "
                        "https://orca.example.org/webhooks (editable on the page)")
     setup.add_argument("--manifest", type=Path, help="the App manifest (default: manifest.yml)")
@@ -207,14 +206,28 @@ def _add_doctor(commands: argparse._SubParsersAction) -> None:
     doctor.set_defaults(handler=_doctor, needs_settings=False)
 
 
+def _add_address(command: argparse.ArgumentParser, what: str, port: int = 8000) -> None:
+    """--host and --port, saying what listens there and the defaults."""
+    command.add_argument("--host", default="127.0.0.1",
+                         help=f"the address to listen on for {what} (default: %(default)s; "
+                         "0.0.0.0 for every interface)")
+    command.add_argument("--port", type=int, default=port,
+                         help=f"the port to listen on for {what} (default: %(default)s)")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="orca", description="Orca, a coding-agent GitHub App.")
     commands = top.add_subparsers(dest="command", required=True)
-    web = commands.add_parser("web", help="serve webhooks (POST /webhooks) and GET /healthz")
-    web.add_argument("--host", default="127.0.0.1")
-    web.add_argument("--port", type=int, default=8000)
-    web.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    web.add_argument("--threads", type=int, default=8, help="threads per worker process")
+    web = commands.add_parser(
+        "web", help="serve webhooks (POST /webhooks), mission control (/runs), /metrics and "
+        "/healthz", description="Orca's web tier: GitHub's webhooks (POST /webhooks), mission "
+        "control (/runs, signed in with GitHub), Prometheus' /metrics and /healthz. Runs need "
+        "a worker too (`orca worker`), or run both with `orca up`.")
+    _add_address(web, "webhooks, mission control and /metrics")
+    web.add_argument("--workers", type=int, default=2,
+                     help="gunicorn worker processes (default: %(default)s)")
+    web.add_argument("--threads", type=int, default=8,
+                     help="threads per worker process (default: %(default)s)")
     web.set_defaults(handler=_web)
     worker = commands.add_parser("worker", help="run queued jobs (acknowledgements and runs)")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
@@ -223,8 +236,7 @@ def parser() -> argparse.ArgumentParser:
                              "both, fast first (default)")
     worker.set_defaults(handler=_worker)
     everything = commands.add_parser("up", help="web + workers (+ a local Redis) on this machine")
-    everything.add_argument("--host", default="127.0.0.1")
-    everything.add_argument("--port", type=int, default=8000)
+    _add_address(everything, "the web tier (and the setup page, while no App is configured)")
     everything.add_argument("--workers", type=int, default=None,
                             help="run workers, one run each (default: ORCA_MAX_RUNS)")
     everything.set_defaults(handler=_up, needs_settings=False)

@@ -3,9 +3,10 @@
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
-from app.cli import parser
+from app.cli import main, parser
 from core.settings import Settings
 from core.triggers import ALWAYS_DELIVERED, HANDLED_EVENTS
 
@@ -43,3 +44,14 @@ def test_every_command_is_documented():
     commands = parser()._subparsers._group_actions[0].choices
     for name in commands:
         assert f"`orca {name}" in README
+
+
+@pytest.mark.parametrize(("command", "port"), [("web", 8000), ("up", 8000), ("setup", 3000)])
+def test_help_says_what_listens_and_the_defaults(command, port, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "(default: 127.0.0.1;" in said and f"(default: {port})" in said
+    if command == "web":
+        assert "mission control (/runs" in said and "/metrics" in said and "/healthz" in said
