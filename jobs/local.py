@@ -115,14 +115,14 @@ def solve_locally(settings: AgentSettings, path: Path, request: str,
     `attempts` over one, that many verified sessions side by side, each on a branch of its
     own, and the evidence picks one (jobs.attempts.choice). Every event goes to `transcript`,
     then the outcome, or the error that ended the run."""
-    if not path.is_dir():
-        raise WorkspaceError(f"{path} is not a folder")
     watch = Watch(log or sys.stderr, transcript)
     try:
+        if not path.is_dir():
+            raise WorkspaceError(f"{path} is not a folder")
         outcome = (_solve_attempts(settings, path, request, watch, attempts) if attempts > 1
                    else _solve_once(settings, path, request, watch, verify))
-    except RunError as exc:
-        watch.record("error", {"message": str(exc)})
+    except BaseException as exc:  # Ctrl-C and Orca's own defects end the transcript too
+        watch.record("error", {"message": str(exc) if isinstance(exc, RunError) else repr(exc)})
         raise
     watch.record("outcome", outcome.as_record())
     return outcome

@@ -188,8 +188,10 @@ def test_solve_shows_each_command_its_status_and_last_line_and_keeps_a_transcrip
 
 def test_a_path_that_does_not_exist_is_one_line(checkout, model_env, capsys, tmp_path):
     missing = tmp_path / "nowhere"
-    assert main(["solve", str(missing), "Anything"]) == 1
+    assert main(["solve", "--transcript", str(tmp_path / "run.jsonl"), str(missing), "Anything"]) == 1
     assert capsys.readouterr().err == f"orca: {missing} is not a folder\n"
+    [record] = [json.loads(line) for line in (tmp_path / "run.jsonl").read_text().splitlines()]
+    assert record["kind"] == "error" and record["data"]["message"] == f"{missing} is not a folder"
     assert main(["solve", "--transcript", str(missing / "run.jsonl"), str(checkout), "Anything"]) == 1
     assert capsys.readouterr().err == (f"orca: cannot write the transcript {missing / 'run.jsonl'}: "
                                        "No such file or directory\n")
