@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis
+import requests
 from github.GithubRetry import GithubRetry
 
 from core.metrics_store import count_github_response
@@ -77,6 +78,12 @@ class CountingRetry(GithubRetry):
         if response is not None:
             _FILTER.count(response.status, dict(response.headers))
         return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def out_of_reach(exc: BaseException) -> bool:
+    """Whether `exc` says GitHub could not be reached (after CountingRetry's tries): PyGithub
+    talks to GitHub through requests, whose connection errors and timeouts these are."""
+    return isinstance(exc, requests.ConnectionError | requests.Timeout)
 
 
 def count_github_calls(redis_url: str) -> None:

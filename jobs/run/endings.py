@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
 from redis.exceptions import RedisError
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
@@ -17,6 +16,7 @@ from core.places import schedule_refresh
 from core.runs import Status
 from jobs.context import RunContext
 from jobs.github import report
+from jobs.github.calls import out_of_reach
 
 GENERIC_FAILURE = "something unexpected went wrong inside Orca (the operators can see the run's log)."
 
@@ -33,12 +33,8 @@ def no_longer_allowed(ctx: RunContext, why: str) -> None:
 
 
 def named(exc: Exception) -> Exception:
-    """A failure Orca can name, as the RunError that says it to people; others as they are.
-    PyGithub talks to GitHub through requests: its connection errors and timeouts are
-    GitHub out of reach (the model's client is httpx, and raises ModelUnavailable)."""
-    if isinstance(exc, requests.ConnectionError | requests.Timeout):
-        return GitHubUnreachable()
-    return exc
+    """A failure Orca can name, as the RunError that says it to people; others as they are."""
+    return GitHubUnreachable() if out_of_reach(exc) else exc
 
 
 def failed(ctx: RunContext, exc: Exception) -> None:

@@ -296,7 +296,7 @@ def test_github_unreachable_backs_off_logs_a_line_per_failure_and_says_so(
     # Minting the acknowledgement's token, then trying to say the run failed: 3 tries each.
     assert len(tries) == 6 and "\n" not in "".join(r.getMessage() for r in tries)
     assert ran[0].startswith("failed: GitHubUnreachable('GitHub could not be reached")
-    assert ran[1].startswith("could not report: ")
+    assert ran[1] == "could not report: GitHub could not be reached"
     # urllib3 waits before each line: 0 s, then 1 s, then 2 s (BACKOFF_FACTOR 0.5).
     first, second, third = (r.created for r in tries[:3])
-    assert 0.9 <= second - first < third - second and third - second >= 1.9
+    assert second - first >= 0.9 and third - second >= 1.9
