@@ -24,7 +24,7 @@ RUN apt-get update \
 RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin orca
 
 WORKDIR /app
-COPY pyproject.toml README.md manifest.yml ./
+COPY pyproject.toml README.md ./
 COPY app ./app
 COPY core ./core
 COPY jobs ./jobs

@@ -5,17 +5,24 @@ jobs; `orca setup` registers the App; `orca solve` runs the agent on a local che
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 from core.queues import ENTRY_POINTS
 from core.settings import Settings, SettingsError, load_agent_settings, load_settings
 
+if TYPE_CHECKING:
+    from jobs.local import LocalOutcome
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# Loggers whose INFO lines (one per HTTP request) `orca solve` leaves out.
+QUIET_IN_SOLVE = ("httpx", "httpx2", "httpcore", "httpcore2")
 # What the worker's jobs import: the module of every function core.queues puts on a queue.
 WORKER_PRELOAD = tuple(sorted({name.rsplit(".", 1)[0] for name in ENTRY_POINTS}))
 
@@ -94,8 +101,7 @@ def _add_setup(commands: argparse._SubParsersAction) -> None:
     setup = commands.add_parser("setup", help="register Orca as a GitHub App from a local page "
                                 "and write .env (needs no settings)")
     setup.add_argument("--org", help="register it for this organisation (default: your account)")
-    setup.add_argument("--host", default="127.0.0.1", help="where the setup page listens")
-    setup.add_argument("--port", type=int, default=3000)
+    _add_address(setup, "the setup page", port=3000)
     setup.add_argument("--webhook-url", help="Orca's public webhook URL, e.g. "
                        "https://orca.example.org/webhooks (editable on the page)")
     setup.add_argument("--manifest", type=Path, help="the App manifest (default: manifest.yml)")
@@ -106,8 +112,18 @@ def _add_setup(commands: argparse._SubParsersAction) -> None:
 def _solve(args: argparse.Namespace) -> int:
     """`orca solve`: the agent on a local checkout; needs only the model key, no GitHub App."""
     from core.errors import RunError
-    from jobs.local import attempt_line, solve_locally
+    from jobs.local import solve_locally
+    from jobs.local_words import Transcript
 
+    # The model client's HTTP library logs a line per request: noise between the progress
+    # lines. It is httpx, or its fork httpx2 where the anthropic SDK is built on that.
+    for name in QUIET_IN_SOLVE:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        transcript = Transcript(args.transcript) if args.transcript else None
+    except OSError as exc:
+        print(f"orca: cannot write the transcript {args.transcript}: {exc.strerror}", file=sys.stderr)
+        return 1
     try:
         settings = load_agent_settings()
         if not settings.anthropic_api_key:
@@ -115,11 +131,20 @@ def _solve(args: argparse.Namespace) -> int:
         if not 1 <= args.attempts <= settings.max_attempts:
             raise SettingsError(f"--attempts must be 1 to {settings.max_attempts} "
                                 "(ORCA_MAX_ATTEMPTS)")
-        outcome = solve_locally(settings, args.path, args.request, verify=args.verify,
-                                attempts=args.attempts)
+        with transcript or contextlib.nullcontext():
+            outcome = solve_locally(settings, args.path, args.request, verify=args.verify,
+                                    attempts=args.attempts, transcript=transcript)
     except (SettingsError, RunError) as exc:
         print(f"orca: {exc}", file=sys.stderr)
         return 1
+    _said(outcome)
+    return 0
+
+
+def _said(outcome: LocalOutcome) -> None:
+    """What `orca solve` prints when it is done: the attempts, the summary, where the work is."""
+    from jobs.local import attempt_line
+
     result = outcome.session.agent
     for attempt in outcome.attempts:
         print(attempt_line(attempt))
@@ -137,7 +162,6 @@ def _solve(args: argparse.Namespace) -> int:
     where = f"commit {outcome.commit[:12]}" if outcome.commit else "no changes"
     cost = f"${result.cost:.2f}" if result.cost is not None else "cost unknown"
     print(f"\nBranch: {outcome.branch} ({where}) · {result.turns} turns · {cost}")
-    return 0
 
 
 def _add_solve(commands: argparse._SubParsersAction) -> None:
@@ -151,6 +175,9 @@ def _add_solve(commands: argparse._SubParsersAction) -> None:
     solve.add_argument("--verify", action="store_true",
                        help="end as a run on GitHub does: Orca runs the tests at HEAD and on the "
                        "result, and the fresh-context check reads the diff; prints what they found")
+    solve.add_argument("--transcript", type=Path, metavar="FILE",
+                       help="write the run to FILE as JSON lines: every event (each command with "
+                       "its output, each turn with its words and figures), then the outcome")
     solve.set_defaults(handler=_solve, needs_settings=False)
 
 
@@ -179,14 +206,28 @@ def _add_doctor(commands: argparse._SubParsersAction) -> None:
     doctor.set_defaults(handler=_doctor, needs_settings=False)
 
 
+def _add_address(command: argparse.ArgumentParser, what: str, port: int = 8000) -> None:
+    """--host and --port, saying what listens there and the defaults."""
+    command.add_argument("--host", default="127.0.0.1",
+                         help=f"the address to listen on for {what} (default: %(default)s; "
+                         "0.0.0.0 for every interface)")
+    command.add_argument("--port", type=int, default=port,
+                         help=f"the port to listen on for {what} (default: %(default)s)")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="orca", description="Orca, a coding-agent GitHub App.")
     commands = top.add_subparsers(dest="command", required=True)
-    web = commands.add_parser("web", help="serve webhooks (POST /webhooks) and GET /healthz")
-    web.add_argument("--host", default="127.0.0.1")
-    web.add_argument("--port", type=int, default=8000)
-    web.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    web.add_argument("--threads", type=int, default=8, help="threads per worker process")
+    web = commands.add_parser(
+        "web", help="serve webhooks (POST /webhooks), mission control (/runs), /metrics and "
+        "/healthz", description="Orca's web tier: GitHub's webhooks (POST /webhooks), mission "
+        "control (/runs, signed in with GitHub), Prometheus' /metrics and /healthz. Runs need "
+        "a worker too (`orca worker`), or run both with `orca up`.")
+    _add_address(web, "webhooks, mission control and /metrics")
+    web.add_argument("--workers", type=int, default=2,
+                     help="gunicorn worker processes (default: %(default)s)")
+    web.add_argument("--threads", type=int, default=8,
+                     help="threads per worker process (default: %(default)s)")
     web.set_defaults(handler=_web)
     worker = commands.add_parser("worker", help="run queued jobs (acknowledgements and runs)")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
@@ -195,8 +236,7 @@ def parser() -> argparse.ArgumentParser:
                              "both, fast first (default)")
     worker.set_defaults(handler=_worker)
     everything = commands.add_parser("up", help="web + workers (+ a local Redis) on this machine")
-    everything.add_argument("--host", default="127.0.0.1")
-    everything.add_argument("--port", type=int, default=8000)
+    _add_address(everything, "the web tier (and the setup page, while no App is configured)")
     everything.add_argument("--workers", type=int, default=None,
                             help="run workers, one run each (default: ORCA_MAX_RUNS)")
     everything.set_defaults(handler=_up, needs_settings=False)

@@ -25,6 +25,16 @@ class WorkspaceError(RunError):
     """git could not fetch, check out, commit or push."""
 
 
+class GitHubUnreachable(RunError):
+    """GitHub refused, dropped or did not answer the connection, after backing off."""
+
+    retry_hint = "When GitHub can be reached again, comment `/agent retry`."
+
+    def __init__(self) -> None:
+        super().__init__("GitHub could not be reached (the connection was refused, dropped or "
+                         "timed out, several times over a few seconds).")
+
+
 class PublishError(RunError):
     """The pull request could not be opened or updated."""
 

@@ -25,6 +25,9 @@ from core.errors import WorkspaceError
 # Fetching a large repository over a slow link can take minutes; a hung one must end.
 GIT_TIMEOUT = 600
 
+# What no commit of Orca's holds, untracked files only (git's excludes): see the file.
+GENERATED = Path(__file__).with_name("generated.gitignore")
+
 # Each of these, set in a config git would read, could make git run a program or look into
 # a directory the agent prepared (git-config(1); FACTS-next "git over an untrusted worktree").
 # `-c` outranks the repository's config, so they hold whatever it says.
@@ -33,7 +36,9 @@ HARDENING = (
     "core.fsmonitor=false",
     "core.untrackedCache=false",
     "core.attributesFile=/dev/null",
-    "core.excludesFile=/dev/null",
+    # Orca's own list of plainly generated files (bytecode, caches, node_modules): never
+    # committed, even where the repository's .gitignore forgets them. Beside this module.
+    f"core.excludesFile={GENERATED}",
     "core.pager=cat",
     "core.askPass=",
     "credential.helper=",

@@ -27,6 +27,7 @@ from core.runs import RunStore, Status, ending_event
 from core.settings import Settings, load_settings
 from core.triggers import Trigger
 from jobs.github import ACK_PERMISSIONS, GitHubApp
+from jobs.github.calls import out_of_reach
 from jobs.github.pacing import WritePacer
 
 log = logging.getLogger("orca.run")
@@ -143,7 +144,8 @@ class RunContext:
         try:
             self.finish_comment(body)
         except (GithubException, RunError, OSError) as report_error:
-            self.log("could not report: %r", report_error)
+            self.log("could not report: %s", "GitHub could not be reached"
+                     if out_of_reach(report_error) else repr(report_error))
 
     @contextmanager
     def comment_lock(self) -> Iterator[None]:

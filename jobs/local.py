@@ -7,7 +7,6 @@ and is committed with the user's own git identity. The user's working tree is no
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -20,9 +19,12 @@ from typing import Any, TextIO
 from core.errors import RunError, WorkspaceError
 from core.git import git
 from core.settings import AgentSettings
+from jobs import local_words as words
+from jobs.agent.loop import Emit
 from jobs.agent.prompt import local_task_prompt
 from jobs.agent.session import SessionResult, run_session
 from jobs.attempts.choice import Attempt, choose, size
+from jobs.local_words import Transcript
 from jobs.workspace import Workspace, keep_index, remove_worktree, slugify
 from jobs.workspace.commit import Author, Commit, commit
 
@@ -43,6 +45,15 @@ class LocalOutcome:
     """With `--attempts`: every attempt, the picked one's branch above."""
     how: str = ""
     """With `--attempts`: how the picked one was chosen."""
+
+    def as_record(self) -> dict[str, Any]:
+        """The transcript's last line: where the work is and what it cost."""
+        agent = self.session.agent
+        return {"branch": self.branch, "commit": self.commit, "summary": agent.summary,
+                "turns": agent.turns, "cost": agent.cost, "stopped_by": agent.stopped_by,
+                "dropped": self.dropped, "nested": self.nested,
+                "verification": self.session.verification or None,
+                "attempts": [attempt_line(a) for a in self.attempts], "how": self.how}
 
 
 def free_branch(repository: Path, name: str) -> str:
@@ -97,29 +108,46 @@ def commit_as_user(workspace: Workspace, request: str, summary: str,
 
 
 def solve_locally(settings: AgentSettings, path: Path, request: str,
-                  log: TextIO | None = None, verify: bool = False, attempts: int = 1) -> LocalOutcome:
+                  log: TextIO | None = None, verify: bool = False, attempts: int = 1,
+                  transcript: Transcript | None = None) -> LocalOutcome:
     """Run the agent on `request` in a worktree of `path`; the branch stays, the worktree goes.
     With `verify`, the run ends as on GitHub: Orca's tests and the fresh-context check. With
     `attempts` over one, that many verified sessions side by side, each on a branch of its
-    own, and the evidence picks one (jobs.attempts.choice)."""
-    if attempts > 1:
-        return _solve_attempts(settings, path, request, log or sys.stderr, attempts)
+    own, and the evidence picks one (jobs.attempts.choice). Every event goes to `transcript`,
+    then the outcome, or the error that ended the run."""
+    watch = Watch(log or sys.stderr, transcript)
+    try:
+        if not path.is_dir():
+            raise WorkspaceError(f"{path} is not a folder")
+        outcome = (_solve_attempts(settings, path, request, watch, attempts) if attempts > 1
+                   else _solve_once(settings, path, request, watch, verify))
+    except BaseException as exc:  # Ctrl-C and Orca's own defects end the transcript too
+        watch.record("error", {"message": str(exc) if isinstance(exc, RunError) else repr(exc)})
+        raise
+    watch.record("outcome", outcome.as_record())
+    return outcome
+
+
+def _solve_once(settings: AgentSettings, path: Path, request: str, watch: Watch,
+                verify: bool) -> LocalOutcome:
     identity = user_identity(path)
     scratch = Path(tempfile.mkdtemp(prefix="orca-solve-"))
-    workspace = open_worktree(path, request, scratch)
     try:
-        session = run_session(settings, workspace,
-                              lambda found, test: local_task_prompt(request, found, test),
-                              _progress(log or sys.stderr), verify=verify)
-        done = commit_as_user(workspace, request, session.agent.summary, session.protected,
-                              identity, session.left_out)
-        return LocalOutcome(workspace.branch, done.sha, done.dropped, session, done.nested)
+        workspace = open_worktree(path, request, scratch)
+        try:
+            session = run_session(settings, workspace,
+                                  lambda found, test: local_task_prompt(request, found, test),
+                                  watch.emit(), verify=verify)
+            done = commit_as_user(workspace, request, session.agent.summary, session.protected,
+                                  identity, session.left_out)
+            return LocalOutcome(workspace.branch, done.sha, done.dropped, session, done.nested)
+        finally:
+            remove_worktree(workspace)
     finally:
-        remove_worktree(workspace)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _solve_attempts(settings: AgentSettings, path: Path, request: str, log: TextIO,
+def _solve_attempts(settings: AgentSettings, path: Path, request: str, watch: Watch,
                     count: int) -> LocalOutcome:
     identity = user_identity(path)
     scratch = Path(tempfile.mkdtemp(prefix="orca-solve-"))
@@ -128,13 +156,13 @@ def _solve_attempts(settings: AgentSettings, path: Path, request: str, log: Text
         for number in range(1, count + 1):
             tried.append(Attempt(number, open_worktree(path, request, scratch)))
         with ThreadPoolExecutor(max_workers=count, thread_name_prefix="orca-attempt") as pool:
-            list(pool.map(lambda a: _attempt(settings, a, request, identity, log), tried))
+            list(pool.map(lambda a: _attempt(settings, a, request, identity, watch), tried))
         finished = [a for a in tried if a.session is not None]
         if not finished:
             said = "; ".join(f"attempt {a.number}: {a.error}" for a in tried)
             raise WorkspaceError(f"none of the {count} attempts finished ({said})")
         changed = [a for a in finished if a.changed]
-        winner, how, _ = (choose(settings, request, changed, _progress(log)) if changed
+        winner, how, _ = (choose(settings, request, changed, watch.emit()) if changed
                           else (finished[0], "", None))
         assert winner.session is not None and winner.done is not None
         return LocalOutcome(winner.workspace.branch, winner.done.sha, winner.done.dropped,
@@ -146,13 +174,13 @@ def _solve_attempts(settings: AgentSettings, path: Path, request: str, log: Text
 
 
 def _attempt(settings: AgentSettings, attempt: Attempt, request: str, identity: Author,
-             log: TextIO) -> None:
+             watch: Watch) -> None:
     """One verified session and its commit; a failure stays with its attempt."""
     workspace = attempt.workspace
     try:
         attempt.session = run_session(settings, workspace,
                                       lambda found, test: local_task_prompt(request, found, test),
-                                      _progress(log, f"[{attempt.number}] "), verify=True)
+                                      watch.emit(attempt.number), verify=True)
         attempt.done = commit_as_user(workspace, request, attempt.session.agent.summary,
                                       attempt.session.protected, identity,
                                       attempt.session.left_out)
@@ -175,22 +203,24 @@ def attempt_line(attempt: Attempt) -> str:
     return f"attempt {attempt.number}: {attempt.state}{failed}{tests}{size_said} · {attempt.workspace.branch}"
 
 
-def _progress(log: TextIO, prefix: str = ""):
-    """Events as short progress lines: each command the agent runs, each turn's figures."""
+@dataclass
+class Watch:
+    """Where a session's events go: progress lines to `log` (each prefixed by its attempt under
+    `--attempts`), and every event to the transcript, if one was asked for."""
 
-    def emit(kind: str, data: dict[str, Any]) -> None:
-        if kind == "tool":
-            given = data["input"]
-            shown = (given.get("command") if data["name"] == "bash"
-                     else f"{given.get('command')} {given.get('path')}")
-            print(f"{prefix}  {data['name']}: {shown}", file=log)
-        elif kind == "model":
-            spent = data["spent"]
-            dollars = f"${spent['dollars']:.2f}" if spent["dollars"] is not None else "cost unknown"
-            what = {"check": "fresh-context check", "judge": "judge"}.get(
-                data.get("purpose") or "", f"turn {spent['turns']}")
-            print(f"{prefix}{what}: {spent['tokens']:,} tokens, {dollars}", file=log)
-        elif kind in ("setup", "context", "stopped"):
-            print(f"{prefix}{kind}: {json.dumps(data)[:300]}", file=log)
+    log: TextIO
+    transcript: Transcript | None = None
 
-    return emit
+    def emit(self, attempt: int | None = None) -> Emit:
+        prefix = f"[{attempt}] " if attempt is not None else ""
+
+        def emit(kind: str, data: dict[str, Any]) -> None:
+            if (said := words.line(kind, data)) is not None:
+                print(f"{prefix}{said}", file=self.log, flush=True)
+            self.record(kind, data, attempt)
+
+        return emit
+
+    def record(self, kind: str, data: dict[str, Any], attempt: int | None = None) -> None:
+        if self.transcript is not None:
+            self.transcript.write(kind, data, attempt)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import subprocess
+import tempfile
 
 import pytest
 
@@ -115,7 +118,8 @@ def test_solve_verify_ends_as_a_run_on_github_does(checkout, model_env, capsys):
     assert model_env.remaining == 0 and model_env.violations == []
 
 
-def test_solve_attempts_keeps_each_on_a_branch_and_picks_by_evidence(checkout, model_env, capsys):
+def test_solve_attempts_keeps_each_on_a_branch_and_picks_by_evidence(checkout, model_env, capsys,
+                                                                     tmp_path):
     (checkout / "test_hello.py").write_text(
         "import unittest\n\nfrom hello import greet\n\n\nclass Greet(unittest.TestCase):\n"
         "    def test_greets(self):\n        self.assertTrue(greet().startswith('hel'))\n")
@@ -133,8 +137,16 @@ def test_solve_attempts_keeps_each_on_a_branch_and_picks_by_evidence(checkout, m
         [edit("'jello, world'", 0), reply(text("Done.")), reply(text("Done.")), reply(text("Kept."))],
         [edit("'hello, world'", 1), reply(text("Done.")), reply(text("Fixed the typo."))],
     ]))
-    assert main(["solve", "--attempts", "2", str(checkout), "Fix the greeting typo"]) == 0
-    out = capsys.readouterr().out
+    transcript = tmp_path / "attempts.jsonl"
+    assert main(["solve", "--attempts", "2", "--transcript", str(transcript), str(checkout),
+                 "Fix the greeting typo"]) == 0
+    out, err = capsys.readouterr()
+    for number in (1, 2):  # each attempt's lines say whose they are
+        assert f"[{number}]   edit: str_replace /workspace/hello.py → ok" in err.splitlines()
+        assert f"[{number}] turn 1: " in err
+    records = [json.loads(line) for line in transcript.read_text().splitlines()]
+    assert {r.get("attempt") for r in records if r["kind"] == "tool"} == {1, 2}
+    assert records[-1]["kind"] == "outcome" and len(records[-1]["data"]["attempts"]) == 2
     lines = [line for line in out.splitlines() if line.startswith("attempt ")]
     assert len(lines) == 2 and sum("tests regressed" in line for line in lines) == 1
     [good] = [line for line in lines if "no test regression" in line]
@@ -145,3 +157,70 @@ def test_solve_attempts_keeps_each_on_a_branch_and_picks_by_evidence(checkout, m
     assert git("worktree", "list", "--porcelain", cwd=checkout).count("worktree ") == 1
     assert main(["solve", "--attempts", "9", str(checkout), "Fix it"]) == 1
     assert "--attempts must be 1 to 3 (ORCA_MAX_ATTEMPTS)" in capsys.readouterr().err
+
+
+def test_solve_shows_each_command_its_status_and_last_line_and_keeps_a_transcript(
+        checkout, model_env, capsys, caplog, tmp_path):
+    model_env.script(
+        reply(tool_use("bash", {"command": "echo one; echo two; exit 3"})),
+        reply(tool_use("str_replace_based_edit_tool", {
+            "command": "view", "path": "/workspace/missing.py"})),
+        reply(text("Looked around.")),
+    )
+    transcript = tmp_path / "run.jsonl"
+    with caplog.at_level(logging.INFO):
+        assert main(["solve", "--transcript", str(transcript), str(checkout), "Look around"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert "  $ echo one; echo two; exit 3 → exit 3 · two" in err
+    assert any(line.startswith("  edit: view /workspace/missing.py → error · ") for line in err)
+    assert next(line for line in err if line.startswith("turn ")).startswith("turn 1: ")
+    # The model client's request lines are not among the progress lines.
+    assert not [r for r in caplog.records if r.name.startswith("httpx")]
+    records = [json.loads(line) for line in transcript.read_text().splitlines()]
+    kinds = [r["kind"] for r in records]
+    assert kinds[0] == "config" and kinds[-1] == "outcome" and kinds.count("tool") == 2
+    bash = next(r["data"] for r in records if r["kind"] == "tool")
+    assert bash["exit_code"] == 3 and "one\ntwo" in bash["output"]
+    assert [r["data"]["text"] for r in records if r["kind"] == "model"][-1] == "Looked around."
+    assert records[-1]["data"]["branch"] == "agent/local-look-around"
+    assert records[-1]["data"]["commit"] is None and "attempt" not in records[-1]
+
+
+def test_a_path_that_does_not_exist_is_one_line(checkout, model_env, capsys, tmp_path):
+    missing = tmp_path / "nowhere"
+    assert main(["solve", "--transcript", str(tmp_path / "run.jsonl"), str(missing), "Anything"]) == 1
+    assert capsys.readouterr().err == f"orca: {missing} is not a folder\n"
+    [record] = [json.loads(line) for line in (tmp_path / "run.jsonl").read_text().splitlines()]
+    assert record["kind"] == "error" and record["data"]["message"] == f"{missing} is not a folder"
+    assert main(["solve", "--transcript", str(missing / "run.jsonl"), str(checkout), "Anything"]) == 1
+    assert capsys.readouterr().err == (f"orca: cannot write the transcript {missing / 'run.jsonl'}: "
+                                       "No such file or directory\n")
+    assert model_env.requests == []
+
+
+def test_a_failed_run_leaves_no_scratch_folder_and_the_transcript_says_why(
+        checkout, model_env, capsys, tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    plain = tmp_path / "not-a-repository"
+    plain.mkdir()
+    transcript = tmp_path / "run.jsonl"
+    assert main(["solve", "--transcript", str(transcript), str(plain), "Anything"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("orca: git rev-parse failed: ") and err.count("\n") == 1
+    assert list(scratch.iterdir()) == []
+    [record] = [json.loads(line) for line in transcript.read_text().splitlines()]
+    assert record["kind"] == "error" and "git rev-parse failed" in record["data"]["message"]
+
+
+def test_solve_commits_no_bytecode_or_cache_the_repository_does_not_ignore(checkout, model_env, capsys):
+    model_env.script(
+        reply(tool_use("bash", {"command": "sed -i s/helo/hello/ hello.py && python3 -c 'import hello' "
+                                           "&& mkdir -p node_modules && touch node_modules/a.js && ls __pycache__"})),
+        reply(text("Fixed it.")), reply(text("Fixed it.")))
+    assert main(["solve", str(checkout), "Fix the greeting typo"]) == 0
+    assert ".cpython-" in capsys.readouterr().err  # the bytecode was made, and shown
+    files = git("ls-tree", "-r", "--name-only", "agent/local-fix-the-greeting-typo", cwd=checkout)
+    assert files.split() == ["hello.py"]

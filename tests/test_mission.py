@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rq import Queue
+from rq import Queue, Worker
 
 from app import create_app
 from core.queues import FAST_QUEUE, RUNS_QUEUE, installation_slots
@@ -211,3 +211,33 @@ def test_a_review_run_links_its_review(client, redis_client):
     assert f'<a href="{review}">review</a>' in client.get("/runs").text
     page = client.get("/runs/rev1").text
     assert f'<a id="review-link" href="{review}">{review}</a> (3 findings)' in page
+
+
+def test_the_list_says_when_no_worker_takes_the_queued_work(client, redis_client):
+    fast, runs = Queue(FAST_QUEUE, connection=redis_client), Queue(RUNS_QUEUE, connection=redis_client)
+    add_run(redis_client, "a1")
+    sign_in_as(client, redis_client, "octocat", {HELLO[1]})
+    assert 'id="no-worker"' not in client.get("/runs").text  # nothing waits: nothing to say
+    fast.enqueue("jobs.run.acknowledge", job_id="ack-a1")
+    runs.enqueue("jobs.run.execute", job_id="run-b2")
+    assert ("No worker is running: 2 jobs wait in the queues, and queued runs will not start "
+            "until one does.") in client.get("/runs").text
+    only_runs = Worker([runs], connection=redis_client)
+    only_runs.register_birth()
+    try:
+        assert ("No worker takes from the fast queue, where 1 job waits: start one with "
+                "<code>orca worker --queues fast</code>") in client.get("/runs").text
+        both = Worker([fast, runs], connection=redis_client)
+        both.register_birth()
+        assert 'id="no-worker"' not in client.get("/runs").text
+        both.register_death()
+        assert 'id="no-worker"' in client.get("/runs").text  # a worker gone is gone
+    finally:
+        only_runs.register_death()
+
+
+def test_the_repository_column_names_the_installation_in_words(client, redis_client):
+    add_run(redis_client, "a1")
+    sign_in_as(client, redis_client, "octocat", {HELLO[1]})
+    row = client.get("/runs").text.split('id="run-a1"')[1].split("</tr>")[0]
+    assert ">installation 7</a>" in row and ">#7<" not in row

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -240,3 +241,42 @@ def test_orca_setup_stops_once_registered_and_prints_the_install_url(fake_github
     assert f"{fake_github.app_json()['html_url']}/installations/new" in out
     assert fake_github.webhook_secret not in out + err and "PRIVATE KEY" not in out + err
     assert dotenv_values(tmp_path / ".env")["GITHUB_APP_ID"] == str(fake_github.app_id)
+
+
+def test_orca_setup_finds_its_manifest_after_a_plain_pip_install(tmp_path):
+    """The Dockerfile's `pip install .` copies packages, not the checkout: the manifest must
+    travel as package data, or setup fails inside the image (issue 20)."""
+    source, site = tmp_path / "source", tmp_path / "site"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):  # what the Dockerfile copies, and no more
+        shutil.copy(ROOT / name, source / name)
+    for package in ("app", "core", "jobs"):
+        shutil.copytree(ROOT / package, source / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    install = [sys.executable, "-m", "pip", "install", "--verbose", "--no-deps", "--target",
+               str(site), str(source)]
+    built = subprocess.run(install, check=True, capture_output=True, text=True, timeout=300)
+    assert "SetuptoolsDeprecationWarning" not in built.stdout + built.stderr  # project.license
+    assert (site / "app" / "setup" / "manifest.yml").is_file()
+    assert (site / "core" / "generated.gitignore").is_file()  # core.git's excludes
+    elsewhere = tmp_path / "elsewhere"  # no checkout, no manifest.yml in the folder either
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GITHUB_", "ORCA_", "REDIS_", "ANTHROPIC_"))}
+    env["PYTHONPATH"] = str(site)  # ahead of the editable install's finder
+    command = [sys.executable, "-m", "app.cli", "setup", "--port", "0"]
+    process = subprocess.Popen(command, cwd=elsewhere, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert "Register the GitHub App" in line, process.stderr.read()
+        page = requests.get(line.split("open ", 1)[1].split()[0], timeout=10).text
+        assert 'action="https://github.com/settings/apps/new?state=' in page
+        posted = json.loads(_Form(page).manifest)
+        assert posted["default_permissions"] == MANIFEST["default_permissions"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+    where = subprocess.run([sys.executable, "-c", "import app.setup.manifest as m; print(m.__file__)"],
+                           cwd=elsewhere, env=env, capture_output=True, text=True, check=True)
+    assert where.stdout.startswith(str(site))

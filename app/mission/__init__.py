@@ -72,7 +72,8 @@ def runs():
                            viewer=who, now=now, github_url=_orca().settings.github_url,
                            target_url=pages.target_url, elapsed=pages.elapsed,
                            spend=_spend_today(who, now), day=ledger.day_of(now),
-                           daily_dollars=_orca().settings.daily_dollars)
+                           daily_dollars=_orca().settings.daily_dollars,
+                           no_worker=data.no_worker_note(data.unserved_queues(connection)))
 
 
 def _spend_today(who: viewer.Viewer, now: float) -> list[ledger.DayTotals]:

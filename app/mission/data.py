@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from rq import Worker
 
 from core import keys
 from core.places import waiting_places
-from core.queues import fast_queue
+from core.queues import fast_queue, queues
 from core.runs import STATUSES
 
 # A page of the list; and how many records one request may look at to fill it, so a person
@@ -101,6 +102,32 @@ def queue_positions(connection: redis.Redis, runs: list[dict[str, Any]]) -> dict
         elif in_fast is not None:
             positions[run_id] = f"#{in_fast + 1} to be acknowledged"
     return positions
+
+
+def unserved_queues(connection: redis.Redis) -> list[tuple[str, int]]:
+    """Queues with jobs waiting that no worker takes from, as `orca worker --queues` names them
+    (`fast`, `runs`), with how many wait. RQ's worker registry forgets a worker whose
+    heartbeat stopped (Worker.all drops workers whose record expired)."""
+    unserved = []
+    for name, queue in zip(("fast", "runs"), queues(connection), strict=True):
+        waiting = queue.count
+        if waiting and not Worker.all(connection=connection, queue=queue):
+            unserved.append((name, waiting))
+    return unserved
+
+
+def no_worker_note(unserved: list[tuple[str, int]]) -> str | None:
+    """What the list says when queued work has no worker to take it. Pure."""
+    if not unserved:
+        return None
+    waiting = sum(count for _name, count in unserved)
+    jobs = f"{waiting} job waits" if waiting == 1 else f"{waiting} jobs wait"
+    if len(unserved) == 2:
+        return (f"No worker is running: {jobs} in the queues, and queued runs will not start "
+                "until one does. Start one with `orca worker` (or everything with `orca up`).")
+    name = unserved[0][0]
+    return (f"No worker takes from the {name} queue, where {jobs}: start one with "
+            f"`orca worker --queues {name}` (or `--queues all`).")
 
 
 def _event(entry_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:

@@ -13,8 +13,9 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import yaml
 
-# The manifest in a source checkout sits next to the `app` package.
-DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
+# Package data beside this module, so that any install has it (pyproject.toml); the
+# manifest.yml at the top of a checkout is a link to it.
+DEFAULT_MANIFEST = Path(__file__).with_name("manifest.yml")
 # manifest.yml's own webhook URL is this placeholder; the setup page asks the user to edit it.
 PLACEHOLDER_HOST = "orca.example.com"
 

@@ -53,6 +53,9 @@ KEEP_RESULTS = 4
 # How often a stop is looked for while the model's answer is awaited: "now" to a person.
 STOP_POLL_SECONDS = 0.1
 CLEARED = "[old tool output cleared to save context]"
+# What a model event keeps of the turn's words, as a tool event keeps of its output: enough
+# to follow the run (mission control, `orca solve --transcript`) without storing it all.
+TEXT_KEPT = 4000
 
 Emit = Callable[[str, dict[str, Any]], None]
 
@@ -100,7 +103,7 @@ def _run_tools(content: list, tools: Tools, emit: Emit) -> list[dict]:
             continue
         result = tools.run(block.name, dict(block.input))
         emit("tool", {"name": block.name, "input": block.input, "is_error": result.is_error,
-                      "output": result.content[:4000]})
+                      "exit_code": result.exit_code, "output": result.content[:TEXT_KEPT]})
         results.append({"type": "tool_result", "tool_use_id": block.id,
                         "content": result.content, "is_error": result.is_error})
     return results
@@ -327,9 +330,10 @@ class _Loop:
         self.last = Usage.of(response.usage)
         result.usage.add(response.usage)
         result.cost = cost(self.model, result.usage, self.prices)
+        said = "".join(block.text for block in response.content if block.type == "text")
         self.emit("model", {"turn": result.turns, "stop_reason": response.stop_reason,
                             "max_tokens": self.cap, "usage": response.usage.model_dump(),
-                            "spent": self._spent().figures()})
+                            "spent": self._spent().figures(), "text": said[:TEXT_KEPT]})
 
     def _review_once(self) -> str | None:
         reviews = [] if self.review is None else [self.review] if callable(self.review) else list(self.review)

@@ -28,6 +28,8 @@ class ToolResult:
 
     content: str
     is_error: bool = False
+    exit_code: int | None = None
+    """The bash command's exit status (None for the editor, or a command that timed out)."""
 
 
 def tool_definitions(max_characters: int = 20000) -> list[dict]:
@@ -123,7 +125,8 @@ class Toolbox:
             parts.append(f"[{hit.note}]")
             self.bounds_hit[hit.name] += 1
         # A failing command is information for the model, not a broken tool call.
-        return ToolResult("\n".join(parts) or "(no output)")
+        return ToolResult("\n".join(parts) or "(no output)",
+                          exit_code=None if result.timed_out else result.exit_code)
 
 
 def kept_note(path: str, size: int) -> str:

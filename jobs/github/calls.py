@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis
+import requests
 from github.GithubRetry import GithubRetry
 
 from core.metrics_store import count_github_response
@@ -50,18 +51,39 @@ class _CountCalls(logging.Filter):
 _FILTER = _CountCalls()
 
 
+# With GitHub unreachable, urllib3's default (ten retries, none of them waiting) fails a run
+# in a blink after ten log lines. Three connection retries, waiting 0, 1 and 2 s
+# (backoff_factor * 2**(n-1) from the second, urllib3.util.Retry.get_backoff_time), ride out
+# a blip; GitHub's 5xx answers back off the same way, up to BACKOFF_MAX between tries.
+CONNECT_RETRIES = 3
+BACKOFF_FACTOR = 0.5
+BACKOFF_MAX = 30
+
+
 class CountingRetry(GithubRetry):
-    """GitHub's retry policy, counting each answer it takes in hand.
+    """GitHub's retry policy, backing off, and counting each answer it takes in hand.
 
     An answer that reaches `increment` is either retried (a new request follows) or turned
     into an exception: PyGithub never logs it, so it is counted here and only here.
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("connect", CONNECT_RETRIES)
+        kwargs.setdefault("backoff_factor", BACKOFF_FACTOR)
+        kwargs.setdefault("backoff_max", BACKOFF_MAX)
+        super().__init__(**kwargs)
 
     def increment(self, method: Any = None, url: Any = None, response: Any = None,
                   error: Any = None, _pool: Any = None, _stacktrace: Any = None) -> Any:
         if response is not None:
             _FILTER.count(response.status, dict(response.headers))
         return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def out_of_reach(exc: BaseException) -> bool:
+    """Whether `exc` says GitHub could not be reached (after CountingRetry's tries): PyGithub
+    talks to GitHub through requests, whose connection errors and timeouts these are."""
+    return isinstance(exc, requests.ConnectionError | requests.Timeout)
 
 
 def count_github_calls(redis_url: str) -> None:

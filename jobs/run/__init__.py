@@ -33,8 +33,9 @@ def acknowledge(run_id: str, trigger: dict[str, Any]) -> None:
         ctx.finish(Status.REJECTED, str(exc))
         ctx.log("rejected: %s", exc)
     except Exception as exc:
-        endings.failed(ctx, exc)
-        if not isinstance(exc, RunError):
+        known = endings.named(exc)
+        endings.failed(ctx, known)
+        if not isinstance(known, RunError):
             raise
 
 

@@ -11,11 +11,12 @@ from redis.exceptions import RedisError
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
-from core.errors import Cancelled, RunError, WorkerLost
+from core.errors import Cancelled, GitHubUnreachable, RunError, WorkerLost
 from core.places import schedule_refresh
 from core.runs import Status
 from jobs.context import RunContext
 from jobs.github import report
+from jobs.github.calls import out_of_reach
 
 GENERIC_FAILURE = "something unexpected went wrong inside Orca (the operators can see the run's log)."
 
@@ -29,6 +30,11 @@ def cancelled(ctx: RunContext, exc: Cancelled) -> None:
 def no_longer_allowed(ctx: RunContext, why: str) -> None:
     ctx.finish(Status.REJECTED, why)
     ctx.finish_comment_or_log(report.no_longer_allowed(ctx.run_id, ctx.trigger.requester, why))
+
+
+def named(exc: Exception) -> Exception:
+    """A failure Orca can name, as the RunError that says it to people; others as they are."""
+    return GitHubUnreachable() if out_of_reach(exc) else exc
 
 
 def failed(ctx: RunContext, exc: Exception) -> None:

@@ -65,8 +65,9 @@ def run_steps(ctx: RunContext) -> None:
         except NotAllowed as exc:
             endings.no_longer_allowed(ctx, str(exc))
         except Exception as exc:
-            endings.failed(ctx, exc)
-            if not isinstance(exc, RunError):
+            known = endings.named(exc)
+            endings.failed(ctx, known)
+            if not isinstance(known, RunError):
                 raise
         else:
             ctx.finish(Status.DONE, **outcome)

@@ -97,6 +97,8 @@ def test_sign_in_with_github_and_see_only_readable_runs(chromium, mission, redis
     rows = [row.get_attribute("id") for row in chromium.find_elements(By.CSS_SELECTOR, "tr.run")]
     assert rows == ["run-live02", "run-done01"]
     assert chromium.find_element(By.CSS_SELECTOR, "#run-done01 a[href$='/pull/12']").text == "#12"
+    installation = chromium.find_element(By.CSS_SELECTOR, "#run-done01 a.installation")
+    assert installation.text == "installation 7"  # not "#7", which reads as an issue
     _shot(chromium, "mission-runs.png")
 
     chromium.find_element(By.ID, "filter-status").send_keys("done")
@@ -128,6 +130,18 @@ def test_a_run_page_follows_the_run_live(chromium, mission, redis_client):
     store.update("live02", status="done", finished_at=time.time())
     _wait(chromium, lambda d: d.find_element(By.ID, "run-status").text == "done")
     _wait(chromium, lambda d: d.find_element(By.ID, "live").text == "The run has ended.")
+
+
+def test_the_list_says_no_worker_is_running_while_runs_wait(chromium, mission, redis_client):
+    from selenium.webdriver.common.by import By
+
+    add_run(redis_client, "wait04", repo=mission.hello)
+    Queue(RUNS_QUEUE, connection=redis_client).enqueue("jobs.run.execute", job_id="run-wait04")
+    chromium.get(f"{mission.url}/auth/login?next=/runs")
+    _signed_in_text(chromium)
+    note = chromium.find_element(By.ID, "no-worker")
+    assert note.is_displayed() and note.text.startswith("No worker takes from the runs queue")
+    _shot(chromium, "mission-no-worker.png")
 
 
 def test_stop_a_queued_run_from_its_page(chromium, mission, redis_client):

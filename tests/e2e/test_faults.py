@@ -266,3 +266,37 @@ def test_a_failure_is_said_on_the_issue_even_with_redis_away(orca, redis_server)
         redis_server.start()
     [tracking] = bodies(github, scene.full_name, scene.number)
     assert tracking.startswith("❌ Orca's run failed: The model API could not be reached")
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: connecting to it is refused at once."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_github_unreachable_backs_off_logs_a_line_per_failure_and_says_so(
+        orca, monkeypatch, caplog):
+    """Every call to GitHub refused: each is tried again three times, waiting longer each time
+    (jobs.github.calls), one log line a try and no traceback; the run fails saying why."""
+    github = orca.github
+    scene = make_scene(github)
+    _status, answer = orca.deliver("issues", labeled_payload(github, scene))
+    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{closed_port()}/api/v3")
+    with caplog.at_level(logging.INFO):
+        orca.drain()
+    record = RunStore(orca.redis).get(answer["run"])
+    assert record["status"] == "failed"
+    assert record["reason"].startswith("GitHub could not be reached")
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    tries = [r for r in caplog.records if r.getMessage().startswith("Retrying (CountingRetry")]
+    ran = [r.getMessage().split("] ", 1)[1] for r in caplog.records if r.name == "orca.run"]
+    # Minting the acknowledgement's token, then trying to say the run failed: 3 tries each.
+    assert len(tries) == 6 and "\n" not in "".join(r.getMessage() for r in tries)
+    assert ran[0].startswith("failed: GitHubUnreachable('GitHub could not be reached")
+    assert ran[1] == "could not report: GitHub could not be reached"
+    # urllib3 waits before each line: 0 s, then 1 s, then 2 s (BACKOFF_FACTOR 0.5).
+    first, second, third = (r.created for r in tries[:3])
+    assert second - first >= 0.9 and third - second >= 1.9

@@ -241,3 +241,23 @@ def test_mission_controls_diff_of_a_running_attack_runs_nothing_in_the_web_proce
     assert "n-fsmonitor" not in page.text.split("New files")[0]  # no gitlink, no nested diff
     [comment], _ = comments_on(orca.github, scene)
     assert comment.body.startswith("✅ Opened #")
+
+
+def test_plainly_generated_files_are_never_published(orca):
+    """Bytecode, caches and node_modules the repository's .gitignore forgets stay out of the
+    commit (core/generated.gitignore); a file the repository tracks there is committed as ever."""
+    scene = run_attack(orca, [
+        FIX, "python3 -c 'import hello' && ls __pycache__",
+        ("mkdir -p .pytest_cache node_modules/left && echo x | tee .pytest_cache/v "
+         "node_modules/left/index.js src/app.pyc > /dev/null && echo changed > vendor/kept.pyc"),
+    ], files={"hello.py": "print('helo, world')\n", "vendor/kept.pyc": "tracked\n",
+              "src/keep.txt": "k\n"})
+    assert ".cpython-" in the_tool_results(orca.model)[1]  # the bytecode was there to commit
+    tree = published_tree(orca.github, scene.full_name)
+    assert "hello.py" in tree and "vendor/kept.pyc" in tree
+    assert not [p for p in tree if "__pycache__" in p or p.startswith((".pytest_cache", "node_modules"))]
+    assert "src/app.pyc" not in tree
+    shown = subprocess.run(["git", "show", f"{BRANCH}:vendor/kept.pyc"],
+                           cwd=orca.github.git_dir(scene.full_name), capture_output=True,
+                           text=True, check=True).stdout
+    assert shown == "changed\n"
