@@ -42,6 +42,7 @@ def model_env(fake_model, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", fake_model.api_key)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_model.base_url)
     monkeypatch.setenv("ORCA_STRICT_MODEL_RESPONSES", "true")
+    monkeypatch.setenv("ORCA_MODEL_TIMEOUT", "60")  # a test that loses an answer fails in a minute
     return fake_model
 
 
