@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import resource
 import statistics
 import sys
@@ -77,6 +78,8 @@ class Level:
     """Seconds from spawning the workers until all had registered with RQ."""
     cpu: dict[str, float]
     phases: dict[str, list[float]]
+    eyes: list[float]
+    """Per run, seconds from its delivery to the 👀 reaching GitHub (the fake's arrival time)."""
 
 
 def settings_for(level: int, turns: int) -> dict[str, str]:
@@ -99,8 +102,11 @@ def run_level(level: int, args: argparse.Namespace) -> Level:
             idle.sample()
             before = _cpu_now(world, pool.pids)
             sampler = Sampler(pool.pids, args.interval).start()
-            started = time.time()
-            run_ids = [deliver(world, issue) for issue in issues]
+            started, run_ids = time.time(), []
+            delivered = {}
+            for issue in issues:
+                delivered[issue.number, issue.full_name] = time.time()
+                run_ids.append(deliver(world, issue))
             records = wait_finished(world, pool, run_ids, args.timeout)
             peaks = sampler.stop()
             time.sleep(0.5)  # let the last work-horses be reaped, so their CPU is counted
@@ -110,9 +116,10 @@ def run_level(level: int, args: argparse.Namespace) -> Level:
                 raise SystemExit(f"{level} runs: {failure}\n{pool.tail()}")
         store = RunStore(world.redis)
         phases = _phases([(records[r], store.events(r)) for r in run_ids])
+        eyes = _eyes(world, delivered)
     makespan = max(float(r["finished_at"]) for r in records.values()) - started
     return Level(level, makespan, peaks, idle.peaks.total_pss, len(commands), startup, cpu,
-                 phases)
+                 phases, eyes)
 
 
 def worker_commands(level: int, args: argparse.Namespace) -> list[list[str]]:
@@ -173,6 +180,16 @@ def _phases(runs: list[tuple[dict, list[dict]]]) -> dict[str, list[float]]:
     return out
 
 
+def _eyes(world: World, delivered: dict[tuple[int, str], float]) -> list[float]:
+    """Seconds from each delivery to its issue's first 👀, as the fake GitHub received it."""
+    first: dict[tuple[int, str], float] = {}
+    for call in world.github.calls_to("POST", r"/issues/\d+/reactions$"):
+        match = re.search(r"/repos/([^/]+/[^/]+)/issues/(\d+)/reactions$", call.path)
+        if match and call.status in (200, 201):
+            first.setdefault((int(match[2]), match[1]), call.at)
+    return [first.get(key, math.nan) - at for key, at in delivered.items()]
+
+
 def _started(world: World, job_id: str) -> float:
     """When a worker took the job (RQ's started_at, stored in UTC, maybe without saying so);
     NaN once RQ has dropped the finished job (after its result_ttl, 500 s)."""
@@ -203,6 +220,9 @@ def report(levels: list[Level], args: argparse.Namespace) -> bool:
     for lv in levels:
         cells = [_median_max([x for x in v if not math.isnan(x)]) for v in lv.phases.values()]
         print(f"{lv.runs:>4}  " + "  ".join(f"{cell:>13}" for cell in cells))
+    print("delivery → 👀 seconds:  p50    p95    max")
+    for lv in levels:
+        print(f"{lv.runs:>4} runs           " + _percentiles(lv.eyes))
     starts = ", ".join(f"{lv.workers}: {lv.startup:.1f} s" for lv in levels)
     sampling = ", ".join(f"{lv.peaks.samples} samples, {lv.peaks.cpu:.1f} s CPU" for lv in levels)
     print(f"worker start-up (spawn → all registered, outside the makespan): {starts}")
@@ -225,6 +245,13 @@ def _level_line(lv: Level, base: float) -> str:
             f"{lv.idle_pss / lv.workers / MB:>18.0f}  {lv.peaks.processes:>5}  "
             f"{busy:>8.0%} ({others:>4.0%})  {c['workers'] / lv.runs:>17.1f} "
             f"{c['fakes'] / lv.runs:>5.1f} {c['redis'] / lv.runs:>5.2f}")
+
+
+def _percentiles(values: list[float]) -> str:
+    """p50, p95 and max; a missing 👀 (NaN) counts as worst."""
+    ordered = sorted(math.inf if math.isnan(v) else v for v in values)
+    p95 = ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+    return f"{statistics.median(ordered):5.2f}  {p95:5.2f}  {ordered[-1]:5.2f}"
 
 
 def _median_max(values: list[float]) -> str:
