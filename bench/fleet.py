@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from app.up import FAST_WORKERS
+from app.up import fast_workers
 from bench._fleet_procs import (
     MB,
     ORCA_WORKER,
@@ -96,7 +96,7 @@ def run_level(level: int, args: argparse.Namespace) -> Level:
         spawned = time.monotonic()
         commands = worker_commands(level, args)
         with worker_pool(commands, world.data_dir.parent / "logs") as pool:
-            pool.wait_registered(world.redis)
+            pool.wait_registered(world.redis, _ack_workers(level, args) + level)
             startup = time.monotonic() - spawned
             idle = Sampler(pool.pids, 0)
             idle.sample()
@@ -118,14 +118,19 @@ def run_level(level: int, args: argparse.Namespace) -> Level:
         phases = _phases([(records[r], store.events(r)) for r in run_ids])
         eyes = _eyes(world, delivered)
     makespan = max(float(r["finished_at"]) for r in records.values()) - started
-    return Level(level, makespan, peaks, idle.peaks.total_pss, len(commands), startup, cpu,
-                 phases, eyes)
+    return Level(level, makespan, peaks, idle.peaks.total_pss, _ack_workers(level, args) + level,
+                 startup, cpu, phases, eyes)
 
 
 def worker_commands(level: int, args: argparse.Namespace) -> list[list[str]]:
-    """What `orca up` starts with ORCA_MAX_RUNS=level: acknowledgement workers and run workers."""
-    return ([[*ORCA_WORKER, "--queues", "fast"]] * args.ack_workers
-            + [[*ORCA_WORKER, "--queues", "runs"]] * level)
+    """What `orca up` starts with ORCA_MAX_RUNS=level: one process forking the acknowledgement
+    workers, and the run workers."""
+    fast = [*ORCA_WORKER, "--queues", "fast", "--count", str(_ack_workers(level, args))]
+    return [fast] + [[*ORCA_WORKER, "--queues", "runs"]] * level
+
+
+def _ack_workers(level: int, args: argparse.Namespace) -> int:
+    return args.ack_workers or fast_workers(level)
 
 
 def wait_finished(world: World, pool: Pool, run_ids: list[str], timeout: float) -> dict[str, dict]:
@@ -207,9 +212,10 @@ def _started(world: World, job_id: str) -> float:
 def report(levels: list[Level], args: argparse.Namespace) -> bool:
     """Print the figures; True if the largest level meets both targets."""
     print(f"machine: {machine()}")
+    acks = ", ".join(f"{_ack_workers(lv.runs, args)} at {lv.runs}" for lv in levels)
     print(f"{args.turns} turns per run, {args.latency:g} s model latency per turn, runs over up "
-          f"to {args.repos} repositories (one installation each), {args.ack_workers} "
-          "acknowledgement workers")
+          f"to {args.repos} repositories (one installation each), acknowledgement workers: "
+          f"{acks}")
     base = next(lv.makespan for lv in levels if lv.runs == 1)
     print("runs  workers  makespan s  ×1 run  peak PSS/run MB  peak RSS/worker MB  "
           "idle PSS/worker MB  procs  CPU busy (others)  CPU s/run: workers fakes redis")
@@ -270,7 +276,7 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=1.0, help="fake model seconds per turn")
     parser.add_argument("--repos", type=int, default=5, help="repositories to spread runs over")
     parser.add_argument("--interval", type=float, default=0.5, help="memory sampling seconds")
-    parser.add_argument("--ack-workers", type=int, default=FAST_WORKERS,
+    parser.add_argument("--ack-workers", type=int, default=0,
                         help="`--queues fast` workers (default: as many as `orca up` starts)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds a level may take")
     args = parser.parse_args()
