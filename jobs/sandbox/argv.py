@@ -131,6 +131,12 @@ def _command(command: str, limits: Limits, report: int | None,
     command's rlimits, set by the shell that starts it, and reporting /tmp's use to `report`."""
     nice = ["nice", "-n", str(limits.niceness)] if limits.niceness else []
     prefix = f"ulimit {rlimits(limits, cgroup)} || exit 125; "
+    if limits.niceness:
+        # Where the kernel groups each session's processes for the CPU (autogroup), a nice
+        # value counts only within the group, and every command is a session of its own: its
+        # group's niceness is lowered too. The kernel refuses more than ten such changes a
+        # second machine-wide (EAGAIN), so on a very busy fleet some commands keep weight 0.
+        prefix += f"echo {limits.niceness} 2>/dev/null >/proc/self/autogroup; "
     if report is None:
         return [*nice, "bash", "-c", prefix + 'exec bash -c "$1"', "orca-sandbox", command]
     return [*nice, "bash", "-c", prefix + _WRAPPER.format(fd=report), "orca-sandbox", command]
