@@ -17,7 +17,7 @@ The body's claim turns away a replay: the same signed body under another deliver
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import redis
 from redis.client import Pipeline
@@ -130,6 +130,18 @@ def start_run(connection: redis.Redis, run_id: str, trigger: Trigger, delivery_i
         description=f"acknowledge {trigger.target}", pipeline=pipe)
     if own:
         pipe.execute()
+
+
+def acknowledge_later(connection: redis.Redis, trigger: Trigger, run_id: str, held_from: float,
+                      at: float) -> None:
+    """Queue a run's acknowledgement again, whose write slots are held from `held_from`
+    (epoch seconds; jobs.run.intake): RQ's scheduler puts it on the fast queue once `at` has
+    come (at the back, so that those due together keep their order)."""
+    fast_queue(connection).enqueue_at(
+        datetime.fromtimestamp(at, UTC), ACKNOWLEDGE,
+        kwargs={"run_id": run_id, "trigger": trigger.to_dict(), "held_from": held_from},
+        job_id=keys.held_ack_job(run_id), job_timeout=ACK_TIMEOUT,
+        description=f"acknowledge {trigger.target} (write slots held)")
 
 
 def enqueue_installation_change(connection: redis.Redis, change: InstallationChange,
