@@ -171,6 +171,16 @@ def enqueue_run(connection: redis.Redis, trigger: Trigger, run_id: str, timeout:
         rate_limit=installation_slots(trigger.installation_id, installation_cap))
 
 
+def acknowledgements_pending(connection: redis.Redis) -> bool:
+    """Whether the fast queue holds jobs or a worker is acknowledging a run, in one round trip."""
+    fast = fast_queue(connection)
+    pipe = connection.pipeline(transaction=False)
+    pipe.llen(fast.key)
+    pipe.zrange(fast.started_job_registry.key, 0, -1)
+    queued, started = pipe.execute()
+    return queued > 0 or any(job.startswith(b"ack-") for job in started)
+
+
 def enqueue_cancelled_report(connection: redis.Redis, run_id: str) -> None:
     """Queue the final words of a run stopped before it started."""
     fast_queue(connection).enqueue(
