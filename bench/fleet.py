@@ -17,6 +17,7 @@ process tree (worker, work-horse, git, sandbox) summed, sampled while the runs g
 150 MB per run.
 
     .venv/bin/python bench/fleet.py [--levels 1,10,50] [--turns 20] [--latency 1] [--repos 5]
+        [--ack-workers N] [--unchecked-fake]
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from bench._fleet_scene import check, conversation, deliver, make_issues
 from bench._servers import machine
 from bench._world import World, orca_world
 from core.runs import RunStore
+from tests.fakes import openapi
 
 FINAL = ("done", "failed", "rejected", "cancelled")
 TARGET_RATIO, TARGET_PSS_MB = 1.5, 150
@@ -90,6 +92,10 @@ def settings_for(level: int, turns: int) -> dict[str, str]:
 
 
 def run_level(level: int, args: argparse.Namespace) -> Level:
+    if args.unchecked_fake:
+        # The fake validates every REST request and answer against GitHub's OpenAPI description,
+        # one call at a time behind a lock, in this process: work real GitHub does not add.
+        openapi.request_violations = openapi.response_violations = lambda *_args: []
     with orca_world(settings=settings_for(level, args.turns)) as world:
         world.model.respond_with(conversation(args.turns, args.latency))
         issues = make_issues(world, level, args.repos)
@@ -213,6 +219,8 @@ def report(levels: list[Level], args: argparse.Namespace) -> bool:
     """Print the figures; True if the largest level meets both targets."""
     print(f"machine: {machine()}")
     acks = ", ".join(f"{_ack_workers(lv.runs, args)} at {lv.runs}" for lv in levels)
+    if args.unchecked_fake:
+        print("the fake GitHub's OpenAPI checks were off (--unchecked-fake)")
     print(f"{args.turns} turns per run, {args.latency:g} s model latency per turn, runs over up "
           f"to {args.repos} repositories (one installation each), acknowledgement workers: "
           f"{acks}")
@@ -279,6 +287,8 @@ def main() -> int:
     parser.add_argument("--ack-workers", type=int, default=0,
                         help="`--queues fast` workers (default: as many as `orca up` starts)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds a level may take")
+    parser.add_argument("--unchecked-fake", action="store_true",
+                        help="skip the fake GitHub's OpenAPI check of every call (see README)")
     args = parser.parse_args()
     if args.turns < 3:
         parser.error("--turns must be at least 3 (a command, done, the summary)")
