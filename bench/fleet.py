@@ -257,8 +257,8 @@ def _level_line(lv: Level, base: float) -> str:
     return (f"{lv.runs:>4}  {lv.workers:>7}  {lv.makespan:>10.1f}  {lv.makespan / base:>6.2f}  "
             f"{lv.peaks.total_pss / lv.runs / MB:>15.0f}  {lv.peaks.tree_rss / MB:>18.0f}  "
             f"{lv.idle_pss / lv.workers / MB:>18.0f}  {lv.peaks.processes:>5}  "
-            f"{busy:>8.0%} ({others:>4.0%})  {c['workers'] / lv.runs:>17.1f} "
-            f"{c['fakes'] / lv.runs:>5.1f} {c['redis'] / lv.runs:>5.2f}")
+            f"{busy:>8.0%} ({others:>4.0%})  {c['workers'] / lv.runs:>17.2f} "
+            f"{c['fakes'] / lv.runs:>5.2f} {c['redis'] / lv.runs:>5.2f}")
 
 
 def _percentiles(values: list[float]) -> str:

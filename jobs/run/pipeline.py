@@ -49,7 +49,7 @@ from jobs.workspace.environments import EnvironmentStore
 # a 👀 is a promise of a second, a run's start is not (bench/fleet.py: fifty runs starting at
 # once took the CPU from the acknowledgements of the same burst).
 ACKNOWLEDGEMENTS_FIRST_SECONDS = 3.0
-_YIELD_POLL_SECONDS = 0.1
+_YIELD_POLL_SECONDS = 0.25
 
 
 def run_steps(ctx: RunContext) -> None:
