@@ -135,7 +135,7 @@ def _command(command: str, limits: Limits, report: int | None,
         # Where the kernel groups each session's processes for the CPU (autogroup), a nice
         # value counts only within the group, and every command is a session of its own: its
         # group's niceness is lowered too. The kernel refuses more than ten such changes a
-        # second machine-wide (EAGAIN), so on a very busy fleet some commands keep weight 0.
+        # second machine-wide (EAGAIN), so on a very busy fleet some keep a whole session's weight.
         prefix += f"echo {limits.niceness} 2>/dev/null >/proc/self/autogroup; "
     if report is None:
         return [*nice, "bash", "-c", prefix + 'exec bash -c "$1"', "orca-sandbox", command]
