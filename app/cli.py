@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib
 import json
 import logging
+import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +28,10 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 QUIET_IN_SOLVE = ("httpx", "httpx2", "httpcore", "httpcore2")
 # What the worker's jobs import: the module of every function core.queues puts on a queue.
 WORKER_PRELOAD = tuple(sorted({name.rsplit(".", 1)[0] for name in ENTRY_POINTS}))
+# How much lower a run worker's CPU priority is (`nice`) than the fast queue's: a burst of runs
+# starting (git, the agent's loop) leaves the CPU to acknowledgements first, so a 👀 keeps its
+# second (bench/fleet.py). The agent's commands go lower still (Limits.niceness).
+RUN_NICENESS = 5
 
 
 def _web(settings: Settings, args: argparse.Namespace) -> int:
@@ -50,6 +57,7 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from rq import Worker
+    from rq.worker_pool import WorkerPool
 
     from core.connection import connect
     from core.queues import queues, schedule_sweep
@@ -59,15 +67,43 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     # each run imports them afresh, 1-1.5 s of CPU per job (bench/fleet.py).
     for module in WORKER_PRELOAD:
         importlib.import_module(module)
+    # Out of the collector's sight, those objects' pages stay shared with every forked process
+    # instead of being copied when a collection touches them.
+    gc.freeze()
+    if args.queues == "runs":
+        _lower_priority(RUN_NICENESS)
     connection = connect(settings.redis_url)
     if not args.burst:
         schedule_sweep(connection, 0)  # look for missed deliveries now, then every 5 minutes
     fast, runs = queues(connection)
     listening = {"fast": [fast], "runs": [runs], "all": [fast, runs]}[args.queues]
+    if args.count > 1:
+        # Workers forked from this process share its imported modules (~90 MB) instead of
+        # each holding its own; RQ's pool starts a new one if one dies.
+        pool = WorkerPool(listening, connection=connection, num_workers=args.count)
+        pool.start(burst=args.burst, logging_level="INFO")
+        return 0
     worker = Worker(listening, connection=connection)
     # The scheduler moves the periodic redelivery sweep onto the queue when it is due.
     worker.work(burst=args.burst, logging_level="INFO", with_scheduler=not args.burst)
     return 0
+
+
+def _lower_priority(niceness: int) -> None:
+    """Nice this process by `niceness`. Where the kernel groups each session's processes for
+    the CPU (autogroup) and this process leads its own session, as `orca up` starts workers,
+    a nice value counts only within the group: the group's niceness is lowered too."""
+    os.nice(niceness)
+    if os.getsid(0) != os.getpid():
+        return
+    for _ in range(20):  # the kernel takes ten such changes a second machine-wide
+        try:
+            Path("/proc/self/autogroup").write_text(str(niceness))
+            return
+        except BlockingIOError:
+            time.sleep(0.1)
+        except OSError:  # no autogroup here
+            return
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -234,6 +270,8 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--queues", choices=("all", "fast", "runs"), default="all",
                         help="acknowledgements and comment edits (fast), agent runs (runs), or "
                              "both, fast first (default)")
+    worker.add_argument("--count", type=int, default=1,
+                        help="workers forked from this one process, sharing its memory (default 1)")
     worker.set_defaults(handler=_worker)
     everything = commands.add_parser("up", help="web + workers (+ a local Redis) on this machine")
     _add_address(everything, "the web tier (and the setup page, while no App is configured)")

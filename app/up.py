@@ -8,6 +8,7 @@ workers first (RQ finishes or requeues its job), then web, then Redis.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -22,8 +23,12 @@ from core.settings import Settings
 
 # How long Redis may take to load its append-only file before we give up.
 REDIS_START_SECONDS = 30
-# Workers for the fast queue: two, so one long refresh of queue places never holds up a 👀.
+# Workers for the fast queue: at least two, so one long refresh of queue places never holds up
+# a 👀, and one per RUNS_PER_FAST_WORKER run workers, so a burst of labels as large as the fleet
+# gets its 👀s within a second (bench/fleet.py). They are forked from one process
+# (`orca worker --count`), so each costs little memory.
 FAST_WORKERS = 2
+RUNS_PER_FAST_WORKER = 5
 # Workers get this long to finish their current job on shutdown (RQ's warm shutdown).
 STOP_SECONDS = 30
 
@@ -51,6 +56,11 @@ def start_redis(data_dir: Path) -> tuple[subprocess.Popen, str]:
             time.sleep(0.05)
     child.kill()
     raise SystemExit("orca up: the local redis-server did not start")
+
+
+def fast_workers(runs: int) -> int:
+    """How many fast-queue workers `orca up` starts beside `runs` run workers."""
+    return max(FAST_WORKERS, math.ceil(runs / RUNS_PER_FAST_WORKER))
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -81,11 +91,12 @@ def up(settings: Settings, host: str, port: int, workers: int | None) -> int:
     runs = settings.max_runs if workers is None else workers
     # Run workers take only runs, so ORCA_MAX_RUNS bounds the runs at once; acknowledgements
     # have workers of their own, so a 👀 never waits behind a long run.
-    pool = ([_spawn(["worker", "--queues", "fast"], env) for _ in range(FAST_WORKERS)]
+    fast = fast_workers(runs)
+    pool = ([_spawn(["worker", "--queues", "fast", "--count", str(fast)], env)]
             + [_spawn(["worker", "--queues", "runs"], env) for _ in range(runs)])
     web = _spawn(["web", "--host", host, "--port", str(port)], env)
     print(f"orca up: webhooks on http://{host}:{port}/webhooks, {runs} run workers, "
-          f"{FAST_WORKERS} for acknowledgements", flush=True)
+          f"{fast} for acknowledgements", flush=True)
     stopping = False
 
     def request_stop(_signum: int, _frame: object) -> None:

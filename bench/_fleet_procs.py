@@ -38,10 +38,10 @@ class Pool:
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
 
-    def wait_registered(self, connection: redis.Redis, seconds: float = 300) -> None:
-        """Until every worker has registered with RQ (it is then listening for jobs)."""
+    def wait_registered(self, connection: redis.Redis, workers: int, seconds: float = 300) -> None:
+        """Until all `workers` have registered with RQ (they are then listening for jobs)."""
         deadline = time.monotonic() + seconds
-        while len(Worker.all(connection=connection)) < len(self.processes):
+        while len(Worker.all(connection=connection)) < workers:
             if dead := [p.pid for p in self.processes if p.poll() is not None]:
                 raise SystemExit(f"worker processes {dead} exited at start-up:\n{self.tail()}")
             if time.monotonic() > deadline:

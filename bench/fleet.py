@@ -17,12 +17,14 @@ process tree (worker, work-horse, git, sandbox) summed, sampled while the runs g
 150 MB per run.
 
     .venv/bin/python bench/fleet.py [--levels 1,10,50] [--turns 20] [--latency 1] [--repos 5]
+        [--ack-workers N] [--unchecked-fake]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import re
 import resource
 import statistics
 import sys
@@ -36,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from app.up import FAST_WORKERS
+from app.up import fast_workers
 from bench._fleet_procs import (
     MB,
     ORCA_WORKER,
@@ -51,6 +53,7 @@ from bench._fleet_scene import check, conversation, deliver, make_issues
 from bench._servers import machine
 from bench._world import World, orca_world
 from core.runs import RunStore
+from tests.fakes import openapi
 
 FINAL = ("done", "failed", "rejected", "cancelled")
 TARGET_RATIO, TARGET_PSS_MB = 1.5, 150
@@ -77,6 +80,8 @@ class Level:
     """Seconds from spawning the workers until all had registered with RQ."""
     cpu: dict[str, float]
     phases: dict[str, list[float]]
+    eyes: list[float]
+    """Per run, seconds from its delivery to the 👀 reaching GitHub (the fake's arrival time)."""
 
 
 def settings_for(level: int, turns: int) -> dict[str, str]:
@@ -87,20 +92,27 @@ def settings_for(level: int, turns: int) -> dict[str, str]:
 
 
 def run_level(level: int, args: argparse.Namespace) -> Level:
+    if args.unchecked_fake:
+        # The fake validates every REST request and answer against GitHub's OpenAPI description,
+        # one call at a time behind a lock, in this process: work real GitHub does not add.
+        openapi.request_violations = openapi.response_violations = lambda *_args: []
     with orca_world(settings=settings_for(level, args.turns)) as world:
         world.model.respond_with(conversation(args.turns, args.latency))
         issues = make_issues(world, level, args.repos)
         spawned = time.monotonic()
         commands = worker_commands(level, args)
         with worker_pool(commands, world.data_dir.parent / "logs") as pool:
-            pool.wait_registered(world.redis)
+            pool.wait_registered(world.redis, _ack_workers(level, args) + level)
             startup = time.monotonic() - spawned
             idle = Sampler(pool.pids, 0)
             idle.sample()
             before = _cpu_now(world, pool.pids)
             sampler = Sampler(pool.pids, args.interval).start()
-            started = time.time()
-            run_ids = [deliver(world, issue) for issue in issues]
+            started, run_ids = time.time(), []
+            delivered = {}
+            for issue in issues:
+                delivered[issue.number, issue.full_name] = time.time()
+                run_ids.append(deliver(world, issue))
             records = wait_finished(world, pool, run_ids, args.timeout)
             peaks = sampler.stop()
             time.sleep(0.5)  # let the last work-horses be reaped, so their CPU is counted
@@ -110,15 +122,21 @@ def run_level(level: int, args: argparse.Namespace) -> Level:
                 raise SystemExit(f"{level} runs: {failure}\n{pool.tail()}")
         store = RunStore(world.redis)
         phases = _phases([(records[r], store.events(r)) for r in run_ids])
+        eyes = _eyes(world, delivered)
     makespan = max(float(r["finished_at"]) for r in records.values()) - started
-    return Level(level, makespan, peaks, idle.peaks.total_pss, len(commands), startup, cpu,
-                 phases)
+    return Level(level, makespan, peaks, idle.peaks.total_pss, _ack_workers(level, args) + level,
+                 startup, cpu, phases, eyes)
 
 
 def worker_commands(level: int, args: argparse.Namespace) -> list[list[str]]:
-    """What `orca up` starts with ORCA_MAX_RUNS=level: acknowledgement workers and run workers."""
-    return ([[*ORCA_WORKER, "--queues", "fast"]] * args.ack_workers
-            + [[*ORCA_WORKER, "--queues", "runs"]] * level)
+    """What `orca up` starts with ORCA_MAX_RUNS=level: one process forking the acknowledgement
+    workers, and the run workers."""
+    fast = [*ORCA_WORKER, "--queues", "fast", "--count", str(_ack_workers(level, args))]
+    return [fast] + [[*ORCA_WORKER, "--queues", "runs"]] * level
+
+
+def _ack_workers(level: int, args: argparse.Namespace) -> int:
+    return args.ack_workers or fast_workers(level)
 
 
 def wait_finished(world: World, pool: Pool, run_ids: list[str], timeout: float) -> dict[str, dict]:
@@ -173,6 +191,16 @@ def _phases(runs: list[tuple[dict, list[dict]]]) -> dict[str, list[float]]:
     return out
 
 
+def _eyes(world: World, delivered: dict[tuple[int, str], float]) -> list[float]:
+    """Seconds from each delivery to its issue's first 👀, as the fake GitHub received it."""
+    first: dict[tuple[int, str], float] = {}
+    for call in world.github.calls_to("POST", r"/issues/\d+/reactions$"):
+        match = re.search(r"/repos/([^/]+/[^/]+)/issues/(\d+)/reactions$", call.path)
+        if match and call.status in (200, 201):
+            first.setdefault((int(match[2]), match[1]), call.at)
+    return [first.get(key, math.nan) - at for key, at in delivered.items()]
+
+
 def _started(world: World, job_id: str) -> float:
     """When a worker took the job (RQ's started_at, stored in UTC, maybe without saying so);
     NaN once RQ has dropped the finished job (after its result_ttl, 500 s)."""
@@ -190,9 +218,12 @@ def _started(world: World, job_id: str) -> float:
 def report(levels: list[Level], args: argparse.Namespace) -> bool:
     """Print the figures; True if the largest level meets both targets."""
     print(f"machine: {machine()}")
+    acks = ", ".join(f"{_ack_workers(lv.runs, args)} at {lv.runs}" for lv in levels)
+    if args.unchecked_fake:
+        print("the fake GitHub's OpenAPI checks were off (--unchecked-fake)")
     print(f"{args.turns} turns per run, {args.latency:g} s model latency per turn, runs over up "
-          f"to {args.repos} repositories (one installation each), {args.ack_workers} "
-          "acknowledgement workers")
+          f"to {args.repos} repositories (one installation each), acknowledgement workers: "
+          f"{acks}")
     base = next(lv.makespan for lv in levels if lv.runs == 1)
     print("runs  workers  makespan s  ×1 run  peak PSS/run MB  peak RSS/worker MB  "
           "idle PSS/worker MB  procs  CPU busy (others)  CPU s/run: workers fakes redis")
@@ -203,6 +234,9 @@ def report(levels: list[Level], args: argparse.Namespace) -> bool:
     for lv in levels:
         cells = [_median_max([x for x in v if not math.isnan(x)]) for v in lv.phases.values()]
         print(f"{lv.runs:>4}  " + "  ".join(f"{cell:>13}" for cell in cells))
+    print("delivery → 👀 seconds:  p50    p95    max")
+    for lv in levels:
+        print(f"{lv.runs:>4} runs           " + _percentiles(lv.eyes))
     starts = ", ".join(f"{lv.workers}: {lv.startup:.1f} s" for lv in levels)
     sampling = ", ".join(f"{lv.peaks.samples} samples, {lv.peaks.cpu:.1f} s CPU" for lv in levels)
     print(f"worker start-up (spawn → all registered, outside the makespan): {starts}")
@@ -223,8 +257,15 @@ def _level_line(lv: Level, base: float) -> str:
     return (f"{lv.runs:>4}  {lv.workers:>7}  {lv.makespan:>10.1f}  {lv.makespan / base:>6.2f}  "
             f"{lv.peaks.total_pss / lv.runs / MB:>15.0f}  {lv.peaks.tree_rss / MB:>18.0f}  "
             f"{lv.idle_pss / lv.workers / MB:>18.0f}  {lv.peaks.processes:>5}  "
-            f"{busy:>8.0%} ({others:>4.0%})  {c['workers'] / lv.runs:>17.1f} "
-            f"{c['fakes'] / lv.runs:>5.1f} {c['redis'] / lv.runs:>5.2f}")
+            f"{busy:>8.0%} ({others:>4.0%})  {c['workers'] / lv.runs:>17.2f} "
+            f"{c['fakes'] / lv.runs:>5.2f} {c['redis'] / lv.runs:>5.2f}")
+
+
+def _percentiles(values: list[float]) -> str:
+    """p50, p95 and max; a missing 👀 (NaN) counts as worst."""
+    ordered = sorted(math.inf if math.isnan(v) else v for v in values)
+    p95 = ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+    return f"{statistics.median(ordered):5.2f}  {p95:5.2f}  {ordered[-1]:5.2f}"
 
 
 def _median_max(values: list[float]) -> str:
@@ -243,9 +284,11 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=1.0, help="fake model seconds per turn")
     parser.add_argument("--repos", type=int, default=5, help="repositories to spread runs over")
     parser.add_argument("--interval", type=float, default=0.5, help="memory sampling seconds")
-    parser.add_argument("--ack-workers", type=int, default=FAST_WORKERS,
+    parser.add_argument("--ack-workers", type=int, default=0,
                         help="`--queues fast` workers (default: as many as `orca up` starts)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds a level may take")
+    parser.add_argument("--unchecked-fake", action="store_true",
+                        help="skip the fake GitHub's OpenAPI check of every call (see README)")
     args = parser.parse_args()
     if args.turns < 3:
         parser.error("--turns must be at least 3 (a command, done, the summary)")

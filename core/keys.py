@@ -150,6 +150,11 @@ def ack_job(run_id: str) -> str:
     return f"ack-{run_id}"
 
 
+def held_ack_job(run_id: str) -> str:
+    """The run's acknowledgement queued again for when its write slots are due."""
+    return f"ack-{run_id}-held"
+
+
 def run_job(run_id: str) -> str:
     """The run itself on the runs queue."""
     return f"run-{run_id}"

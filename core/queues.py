@@ -17,7 +17,7 @@ The body's claim turns away a replay: the same signed body under another deliver
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import redis
 from redis.client import Pipeline
@@ -132,6 +132,18 @@ def start_run(connection: redis.Redis, run_id: str, trigger: Trigger, delivery_i
         pipe.execute()
 
 
+def acknowledge_later(connection: redis.Redis, trigger: Trigger, run_id: str, held_from: float,
+                      at: float) -> None:
+    """Queue a run's acknowledgement again, whose write slots are held from `held_from`
+    (epoch seconds; jobs.run.intake): RQ's scheduler puts it on the fast queue once `at` has
+    come (at the back, so that those due together keep their order)."""
+    fast_queue(connection).enqueue_at(
+        datetime.fromtimestamp(at, UTC), ACKNOWLEDGE,
+        kwargs={"run_id": run_id, "trigger": trigger.to_dict(), "held_from": held_from},
+        job_id=keys.held_ack_job(run_id), job_timeout=ACK_TIMEOUT,
+        description=f"acknowledge {trigger.target} (write slots held)")
+
+
 def enqueue_installation_change(connection: redis.Redis, change: InstallationChange,
                                 delivery: Delivery) -> bool:
     """Queue the recording of an installation change once per delivery; True if new."""
@@ -157,6 +169,16 @@ def enqueue_run(connection: redis.Redis, trigger: Trigger, run_id: str, timeout:
         depends_on=Dependency(jobs=[keys.run_job(after)], allow_failure=True) if after else None,
         retry=Retry(max=1), on_failure=Callback(ON_RUN_FAILURE),
         rate_limit=installation_slots(trigger.installation_id, installation_cap))
+
+
+def acknowledgements_pending(connection: redis.Redis) -> bool:
+    """Whether the fast queue holds jobs or a worker is acknowledging a run, in one round trip."""
+    fast = fast_queue(connection)
+    pipe = connection.pipeline(transaction=False)
+    pipe.llen(fast.key)
+    pipe.zrange(fast.started_job_registry.key, 0, -1)
+    queued, started = pipe.execute()
+    return queued > 0 or any(job.startswith(b"ack-") for job in started)
 
 
 def enqueue_cancelled_report(connection: redis.Redis, run_id: str) -> None:

@@ -40,6 +40,9 @@ class Limits:
     """Largest file a command may write (RLIMIT_FSIZE); the writer gets SIGXFSZ beyond it."""
     tmp_bytes: int = 1024**3
     """Size of the command's private /tmp (a tmpfs, so it is memory too)."""
+    niceness: int = 10
+    """How much lower the command's CPU priority is than the worker's (`nice -n`), so that
+    acknowledgements and Orca's own work get the CPU first when commands keep it busy."""
 
 
 class SettingsError(Exception):

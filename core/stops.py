@@ -53,7 +53,7 @@ def request_stop(connection: redis.Redis, run_id: str, requested_by: str,
 def _dequeue(connection: redis.Redis, run_id: str) -> bool:
     """Cancel the run's jobs that have not started; True if none of them is running."""
     running = False
-    for job_id in (keys.ack_job(run_id), keys.run_job(run_id)):
+    for job_id in (keys.ack_job(run_id), keys.held_ack_job(run_id), keys.run_job(run_id)):
         try:
             job = Job.fetch(job_id, connection=connection)
         except NoSuchJobError:

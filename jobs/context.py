@@ -105,11 +105,14 @@ class RunContext:
         """Record one event in the run's transcript, secrets redacted."""
         self.store.add_event(self.run_id, kind, self.redactor.data(data))
 
-    def client(self, token: str) -> Github:
+    def client(self, token: str, pacer: WritePacer | None = None) -> Github:
         """A client for this run's installation, its writes paced with the installation's."""
-        pacer = WritePacer(self.redis, self.trigger.installation_id,
-                           self.settings.github_write_interval)
-        return self.app.client(token, pacer)
+        return self.app.client(token, pacer or self.pacer())
+
+    def pacer(self) -> WritePacer:
+        """Spaces this run's GitHub writes with its installation's (jobs.github.pacing)."""
+        return WritePacer(self.redis, self.trigger.installation_id,
+                          self.settings.github_write_interval)
 
     def client_for_replies(self) -> Github:
         """A client whose token can comment and react, nothing more."""

@@ -83,3 +83,22 @@ def test_a_paced_client_spaces_its_writes_to_github(fake_github: FakeGitHub,
     assert len(writes) == 3
     # Arrival, not sending: a busy machine may delay one write's arrival by a little.
     assert min(b - a for a, b in itertools.pairwise(writes)) >= INTERVAL * 0.75
+
+
+def test_held_slots_are_taken_at_once_and_used_by_the_next_writes(redis_client: redis.Redis) -> None:
+    """An acknowledgement holds its two slots without sleeping; writes after it wait behind
+    them, and its own writes go at the held moments, an interval apart."""
+    first = WritePacer(redis_client, 3, INTERVAL)
+    assert first.due() == 0 and first.hold(2) == 0
+    assert INTERVAL * 1.5 < WritePacer(redis_client, 3, INTERVAL).due() <= INTERVAL * 2
+    later = WritePacer(redis_client, 3, INTERVAL)
+    assert INTERVAL * 1.5 < later.hold(2) <= INTERVAL * 2  # behind the two held before it
+    started = time.monotonic()
+    assert first.wait_turn("POST") == 0
+    assert INTERVAL * 0.8 < first.wait_turn("POST") <= INTERVAL
+    assert time.monotonic() - started >= INTERVAL * 0.8
+    elsewhere = WritePacer(redis_client, 3, INTERVAL)
+    elsewhere.held_from(time.time() - 5, 2)  # due long ago: the first goes at once, the second
+    assert elsewhere.wait_turn("POST") == 0  # an interval after it, not at its late moment
+    assert elsewhere.wait_turn("POST") > INTERVAL * 0.8
+    assert WritePacer(redis_client, 3, 0).hold(2) == 0

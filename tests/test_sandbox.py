@@ -181,6 +181,15 @@ def test_limits_reach_the_command(worktree):
         assert (memory, processes) == (str(3 * 1024**2), "99")
 
 
+def test_commands_run_at_a_lower_cpu_priority_than_the_worker(worktree):
+    """Acknowledgements and Orca's own work take the CPU before the agent's commands."""
+    for niceness in (10, 3):
+        sandbox = BubblewrapSandbox(worktree, limits=Limits(niceness=niceness))
+        result = sandbox.run("nice; (sleep 0.1 & nice)", 10, 1000)
+        expected = str(min(19, os.nice(0) + niceness))
+        assert result.output.split() == [expected, expected], result.output
+
+
 def test_files_made_inside_stay_usable_outside(sandbox, worktree):
     command = "mkdir -p sub && echo made > sub/new.txt && chmod 600 sub/new.txt"
     result = sandbox.run(command, 10, 1000)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobs.sandbox import BubblewrapSandbox, Limits, SandboxUnavailable, make_sandbox
-from jobs.sandbox.argv import CommandFds, Mounts, bwrap_argv, tmp_free
+from jobs.sandbox.argv import CommandFds, Mounts, bwrap_argv, rlimits, tmp_free
 from jobs.sandbox.bounds import Measures, bounds_hit, human_bytes, tally_line
 from jobs.sandbox.cgroup import CgroupLayout, CommandCgroup
 from jobs.sandbox.network import REFUSED, egress_problem, own_addresses, rules
@@ -28,8 +28,26 @@ def test_argv_drops_capabilities_unshares_everything_and_sizes_tmp(tmp_path):
     assert "--share-net" not in argv
     at = argv.index("--tmpfs")
     assert argv[at - 2:at + 2] == ["--size", "12345", "--tmpfs", "/tmp"]
-    assert argv[-3:] == ["bash", "-c", "make test"]
+    limits = ("ulimit -t 600 -f 1048576 -u 512 -v 4194304 || exit 125; "
+              "echo 10 2>/dev/null >/proc/self/autogroup; ")
+    assert argv[-8:] == ["nice", "-n", "10", "bash", "-c", limits + 'exec bash -c "$1"',
+                         "orca-sandbox", "make test"]
     assert "--json-status-fd" not in argv and "--block-fd" not in argv
+
+
+def test_rlimits_leave_to_a_cgroup_what_it_bounds_and_a_shell_joins_it_first(tmp_path):
+    limits = Limits(cpu_seconds=7, memory_bytes=64 * 1024**2, processes=9, file_size_bytes=4096)
+    v1 = CommandCgroup(CgroupLayout(tmp_path / "pids", tmp_path / "memory", 1), 9, 1)
+    no_memory = CommandCgroup(CgroupLayout(tmp_path / "pids", None, 1), 9, 1)
+    assert rlimits(limits) == "-t 7 -f 4 -u 9 -v 65536"
+    assert rlimits(limits, v1) == "-t 7 -f 4"
+    assert rlimits(limits, no_memory) == "-t 7 -f 4 -v 65536"
+    argv = bwrap_argv("true", Mounts(tmp_path), limits, cgroup=v1)
+    assert argv[:3] == ["/bin/sh", "-c", argv[2]] and argv[3:7] == [
+        "orca-join", str(v1.pids / "cgroup.procs"), str(v1.memory / "cgroup.procs"), "--"]
+    assert argv[7] == "bwrap"
+    assert bwrap_argv("true", Mounts(tmp_path), Limits(niceness=0))[-7:-4] == [
+        "--chdir", "/workspace", "bash"]
 
 
 def test_argv_with_fds_reports_tmp_blocks_and_binds_its_own_resolver(tmp_path):

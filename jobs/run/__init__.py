@@ -24,11 +24,12 @@ from jobs.run.endings import on_run_failure
 __all__ = ["acknowledge", "execute", "on_run_failure"]
 
 
-def acknowledge(run_id: str, trigger: dict[str, Any]) -> None:
-    """The fast job: from a trigger to a queued run, or a record of why not."""
+def acknowledge(run_id: str, trigger: dict[str, Any], held_from: float | None = None) -> None:
+    """The fast job: from a trigger to a queued run, or a record of why not. `held_from`: when
+    the write slots an earlier try held are due (jobs.run.intake)."""
     ctx = RunContext.load(run_id, trigger)
     try:
-        intake.acknowledge_run(ctx)
+        intake.acknowledge_run(ctx, held_from)
     except NotAllowed as exc:
         ctx.finish(Status.REJECTED, str(exc))
         ctx.log("rejected: %s", exc)

@@ -2,9 +2,16 @@
 
 gate (write access, not a bot) → daily budget → checks on a pull request → 👀 → the
 tracking comment → queued on the runs queue, behind any earlier run on the same target.
+
+The 👀 waits for its installation's earlier GitHub writes (jobs.github.pacing) and for
+nothing else: the acknowledgement holds its write slots, and when they are further off than
+HOLD_SECONDS it is queued again for then, so its worker takes other installations' work
+meanwhile instead of sleeping.
 """
 
 from __future__ import annotations
+
+import time
 
 from github import Github
 from github.GithubException import GithubException
@@ -13,11 +20,12 @@ from rq.job import Job
 
 from core import keys
 from core.errors import NotAllowed, RunError
-from core.places import place_in_line
-from core.queues import enqueue_run
+from core.places import place_in_line, schedule_refresh
+from core.queues import acknowledge_later, enqueue_run
 from core.triggers import Kind, Trigger
 from jobs.context import RunContext, react_to_comment
-from jobs.github import report
+from jobs.github import ACK_PERMISSIONS, report
+from jobs.github.pacing import WritePacer
 from jobs.review import words as review_words
 from jobs.run import spending
 from jobs.steer.place_comments import show_place
@@ -25,11 +33,20 @@ from jobs.task.gate import require_write
 from jobs.task.read import ForkPull, check_same_repository
 from jobs.task.threads import nothing_asked
 
+# The acknowledgement's writes: the 👀 and the tracking comment.
+ACK_WRITES = 2
+# How long a fast worker sleeps at most for its installation's write slots. RQ's scheduler
+# looks for due jobs every second, so an acknowledgement queued again this long before its
+# slots is back in a worker in time, and sleeps the rest.
+HOLD_SECONDS = 1.5
 
-def acknowledge_run(ctx: RunContext) -> None:
-    """Check the requester, react 👀, post the tracking comment, queue the run."""
+
+def acknowledge_run(ctx: RunContext, held_from: float | None = None) -> None:
+    """Check the requester, react 👀, post the tracking comment, queue the run. `held_from`:
+    when the write slots an earlier try held are due."""
     t = ctx.trigger
-    client = ctx.client_for_replies()
+    pacer = ctx.pacer()
+    client = ctx.client(ctx.mint(ACK_PERMISSIONS), pacer)
     # An automatic review was gated by the fast job that started it (jobs.steer.auto_review),
     # and is gated again when it starts: no one asked, so no one is answered here.
     permission = "automatic" if t.auto else require_write(t, client)
@@ -49,6 +66,8 @@ def acknowledge_run(ctx: RunContext) -> None:
         raise NotAllowed("attempts out of bounds")
     if t.is_pull_request:
         _check_pull(ctx, client)
+    if _later(ctx, pacer, held_from):
+        return
     if t.comment_id:
         react_to_comment(client, t.repository, t.comment_id, t.on_diff)
     issue = client.get_repo(t.repository).get_issue(t.number)  # lazy: no request
@@ -65,10 +84,35 @@ def acknowledge_run(ctx: RunContext) -> None:
                 ctx.settings.max_runs_per_installation, after=ahead)
     ctx.log("acknowledged; queued%s", f" behind {ahead}" if ahead else "")
     if not ahead:
-        try:
-            show_place(ctx, client, place_in_line(ctx.redis, ctx.run_id))
-        except (GithubException, RunError, OSError) as exc:  # queued all the same
-            ctx.log("could not show its place in line: %r", exc)
+        _show_place(ctx, client, pacer)
+
+
+def _show_place(ctx: RunContext, client: Github, pacer: WritePacer) -> None:
+    """The run's place in line on its comment: now, when the installation's next write slot
+    is near; else by the next refresh of places, so that this worker does not sleep for it."""
+    if pacer.due() > HOLD_SECONDS:
+        schedule_refresh(ctx.redis)
+        return
+    try:
+        show_place(ctx, client, place_in_line(ctx.redis, ctx.run_id))
+    except (GithubException, RunError, OSError) as exc:  # queued all the same
+        ctx.log("could not show its place in line: %r", exc)
+
+
+def _later(ctx: RunContext, pacer: WritePacer, held_from: float | None) -> bool:
+    """Holds the installation's next write slots for the 👀 and the tracking comment; True
+    when they are too far off to sleep for here, and the acknowledgement is queued again for
+    when they are due."""
+    if held_from is not None:
+        pacer.held_from(held_from, ACK_WRITES)
+        return False
+    wait = pacer.hold(ACK_WRITES)
+    if wait <= HOLD_SECONDS:
+        return False
+    slots = time.time() + wait
+    acknowledge_later(ctx.redis, ctx.trigger, ctx.run_id, slots, slots - HOLD_SECONDS)
+    ctx.log("its installation's earlier writes take %.1f s; acknowledging then", wait)
+    return True
 
 
 def _attempts_refused(t: Trigger, most: int) -> tuple[str, str] | None:

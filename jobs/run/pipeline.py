@@ -1,5 +1,6 @@
 """A run's work, on the runs queue: its steps in the order they happen.
 
+ 0. yield     acknowledgements first: a burst of labels gets its 👀s before its runs start
  1. hold      one process per run (jobs.run.lease)
  2. wanted?   ended already, stopped while queued, or past the daily budget: end here
  3. start     running; a comment that said "waiting" now says "working"
@@ -21,8 +22,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import redis
+
 from core.errors import Cancelled, NotAllowed, RunError
 from core.places import schedule_refresh
+from core.queues import acknowledgements_pending
 from core.runs import ACTIVE, Run, Status
 from core.stops import StopSignal, watching
 from core.triggers import Kind
@@ -49,9 +53,16 @@ from jobs.workspace import Workspace, borrow_worktree, refresh_mirror, return_wo
 from jobs.workspace.commit import Author, Commit, commit
 from jobs.workspace.environments import EnvironmentStore
 
+# How long a run waits at most for the acknowledgements under way or queued before it starts:
+# a 👀 is a promise of a second, a run's start is not (bench/fleet.py: fifty runs starting at
+# once took the CPU from the acknowledgements of the same burst).
+ACKNOWLEDGEMENTS_FIRST_SECONDS = 3.0
+_YIELD_POLL_SECONDS = 0.25
+
 
 def run_steps(ctx: RunContext) -> None:
-    """Steps 1–9; the run ends with its comment saying how, whatever happens after step 3."""
+    """Steps 0–9; the run ends with its comment saying how, whatever happens after step 3."""
+    acknowledgements_first(ctx.redis)
     with holding(ctx.redis, ctx.run_id):
         run = ctx.store.load(ctx.run_id)
         if not _still_wanted(ctx, run):
@@ -73,6 +84,16 @@ def run_steps(ctx: RunContext) -> None:
             ctx.finish(Status.DONE, **outcome)
             if outcome.get("commit"):  # CI on it is Orca's to follow (jobs.steer.ci)
                 ctx.store.mark_pushed(ctx.trigger.repository, outcome["commit"], ctx.run_id)
+
+
+def acknowledgements_first(connection: redis.Redis,
+                           most: float = ACKNOWLEDGEMENTS_FIRST_SECONDS) -> float:
+    """Wait while the fast queue has work or an acknowledgement is under way, up to `most`
+    seconds; returns the seconds waited."""
+    started = time.monotonic()
+    while acknowledgements_pending(connection) and time.monotonic() - started < most:
+        time.sleep(_YIELD_POLL_SECONDS)
+    return time.monotonic() - started
 
 
 def _still_wanted(ctx: RunContext, run: Run | None) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.settings import Limits
+from jobs.sandbox.cgroup import CommandCgroup
 from jobs.sandbox.scratch import SEEN_AT as SCRATCH
 from jobs.sandbox.user import outer_argv, stage_path
 
@@ -37,6 +38,10 @@ _ETC_ENTRIES = (
 # report fd, which the command itself does not inherit; the exit status is the command's.
 _WRAPPER = ('bash -c "$1" {fd}>&-; code=$?; stat -f -c "%a %b %S" /tmp >&{fd} 2>/dev/null; '
             'exit $code')
+# Moves itself into the command's cgroup (each `cgroup.procs` named before `--`), then becomes
+# the command line after `--`; as root only. The child joins before bwrap exists, so nothing of
+# the command starts outside the group, and Python needs no preexec_fn (see jobs.sandbox).
+_JOIN = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 
 
 @dataclass(frozen=True)
@@ -85,11 +90,16 @@ class Mounts:
 
 
 def bwrap_argv(command: str, mounts: Mounts, limits: Limits, fds: CommandFds = CommandFds(),
-               env: Mapping[str, str] | None = None) -> list[str]:
+               env: Mapping[str, str] | None = None, cgroup: CommandCgroup | None = None,
+               ) -> list[str]:
     """The bwrap command line running `bash -c command` at /workspace; when the mounts are
-    staged, after the outer bwrap and setpriv that stage them and become nobody. `env` adds
-    variables to the clean environment (setup-only secrets)."""
+    staged, after the outer bwrap and setpriv that stage them and become nobody; with a
+    `cgroup`, after a shell that joins it. `env` adds variables to the clean environment
+    (setup-only secrets)."""
     outer = outer_argv(mounts.sources()) if mounts.staged else []
+    if cgroup is not None:
+        procs = [str(path / "cgroup.procs") for path in cgroup.dirs]
+        outer = ["/bin/sh", "-c", _JOIN, "orca-join", *procs, "--", *outer]
     # Its own user, network, PID, IPC and UTS namespaces, always; the network is only the
     # loopback until Orca plugs egress in through fds.status/fds.block (jobs.sandbox.network).
     argv = [*outer, "bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
@@ -112,9 +122,37 @@ def bwrap_argv(command: str, mounts: Mounts, limits: Limits, fds: CommandFds = C
     if fds.status is not None and fds.block is not None:
         argv += ["--json-status-fd", str(fds.status), "--block-fd", str(fds.block)]
     argv += ["--chdir", WORKSPACE]
-    if fds.report is None:
-        return argv + ["bash", "-c", command]
-    return argv + ["bash", "-c", _WRAPPER.format(fd=fds.report), "orca-sandbox", command]
+    return argv + _command(command, limits, fds.report, cgroup)
+
+
+def _command(command: str, limits: Limits, report: int | None,
+             cgroup: CommandCgroup | None) -> list[str]:
+    """What bwrap runs inside: `bash -c command` at a lower CPU priority (`nice`) under the
+    command's rlimits, set by the shell that starts it, and reporting /tmp's use to `report`."""
+    nice = ["nice", "-n", str(limits.niceness)] if limits.niceness else []
+    prefix = f"ulimit {rlimits(limits, cgroup)} || exit 125; "
+    if limits.niceness:
+        # Where the kernel groups each session's processes for the CPU (autogroup), a nice
+        # value counts only within the group, and every command is a session of its own: its
+        # group's niceness is lowered too. The kernel refuses more than ten such changes a
+        # second machine-wide (EAGAIN), so on a very busy fleet some keep a whole session's weight.
+        prefix += f"echo {limits.niceness} 2>/dev/null >/proc/self/autogroup; "
+    if report is None:
+        return [*nice, "bash", "-c", prefix + 'exec bash -c "$1"', "orca-sandbox", command]
+    return [*nice, "bash", "-c", prefix + _WRAPPER.format(fd=report), "orca-sandbox", command]
+
+
+def rlimits(limits: Limits, cgroup: CommandCgroup | None = None) -> str:
+    """bash's `ulimit` options for the command: CPU seconds per process and the largest file
+    (in KiB, bash's unit for -f and -v), always; processes and address space only where no
+    cgroup bounds the command as a whole (jobs.sandbox.cgroup). Set inside the sandbox, they
+    cannot be raised again: that needs CAP_SYS_RESOURCE, which no sandboxed process holds."""
+    options = [f"-t {limits.cpu_seconds}", f"-f {max(1, limits.file_size_bytes // 1024)}"]
+    if cgroup is None:
+        options.append(f"-u {limits.processes}")
+    if cgroup is None or cgroup.memory is None:
+        options.append(f"-v {max(1, limits.memory_bytes // 1024)}")
+    return " ".join(options)
 
 
 def _system_mounts(own_resolver: bool = True) -> list[str]:

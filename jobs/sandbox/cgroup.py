@@ -35,7 +35,8 @@ class CgroupLayout:
 
 
 class CommandCgroup:
-    """One throw-away group: create(), join from the child, read counters(), then remove()."""
+    """One throw-away group: create(), joined by the command's first process (jobs.sandbox.argv),
+    read counters(), then remove()."""
 
     def __init__(self, layout: CgroupLayout, max_pids: int, memory_bytes: int) -> None:
         name = f"orca-sandbox-{uuid.uuid4().hex[:12]}"
@@ -63,12 +64,6 @@ class CommandCgroup:
         # Swap would stretch the bound; v1 counts memory+swap together, v2 swap apart.
         if (self.memory / swap).exists():
             (self.memory / swap).write_text(str(self.memory_bytes) if self.version == 1 else "0")
-
-    def join(self) -> None:
-        """Moves the calling process into the group (called in the child before exec)."""
-        for path in self.dirs:
-            with open(path / "cgroup.procs", "w") as procs:
-                procs.write(str(os.getpid()))
 
     def counters(self) -> tuple[int, int]:
         """(processes killed for memory, forks refused for pids.max) since create()."""

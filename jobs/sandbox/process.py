@@ -110,7 +110,6 @@ def run_captured(
     cwd: str,
     timeout: float,
     max_output: int,
-    preexec_fn: Callable[[], None] | None = None,
     on_timeout: Callable[[], None] | None = None,
     stop: threading.Event | None = None,
     pass_fds: Sequence[int] = (),
@@ -127,10 +126,11 @@ def run_captured(
     also comes back whole, up to `keep` bytes (`CommandResult.whole`).
     """
     # start_new_session makes the child a process-group leader, so one killpg reaches every
-    # descendant that did not itself call setsid.
+    # descendant that did not itself call setsid. No preexec_fn, ever: with one, Python must
+    # fork the whole worker rather than vfork (jobs.sandbox says what is done instead).
     proc = subprocess.Popen(
         list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env=env, cwd=cwd, start_new_session=True, preexec_fn=preexec_fn, pass_fds=pass_fds,
+        env=env, cwd=cwd, start_new_session=True, pass_fds=pass_fds,
     )
     assert proc.stdout is not None
     if on_start is not None:

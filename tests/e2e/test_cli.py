@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,44 @@ def test_a_malformed_setting_is_named(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("orca: GITHUB_APP_ID: ")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_orca_worker_count_forks_its_workers_and_run_workers_yield_the_cpu(orca):
+    """`--count 3`: three fast workers forked from one process (sharing its imports), which
+    answer a label; a run worker runs RUN_NICENESS lower than they do."""
+    from rq import Worker
+
+    from app.cli import RUN_NICENESS
+
+    env = dict(os.environ)
+    fast = subprocess.Popen([*ORCA, "worker", "--queues", "fast", "--count", "3"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = subprocess.Popen([*ORCA, "worker", "--queues", "runs"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(Worker.all(connection=orca.redis)) < 4:
+            assert time.monotonic() < deadline, "the workers did not register"
+            assert fast.poll() is None and runs.poll() is None
+            time.sleep(0.2)
+        forked = [w.pid for w in Worker.all(connection=orca.redis) if w.pid != runs.pid]
+        assert len(forked) == 3 and all(_stat(pid)["ppid"] == fast.pid for pid in forked)
+        assert _stat(runs.pid)["nice"] == _stat(fast.pid)["nice"] + RUN_NICENESS
+        runs.terminate()
+        runs.wait(timeout=30)
+        scene = make_scene(orca.github)
+        assert orca.deliver("issues", labeled_payload(orca.github, scene))[0] == 202
+        deadline = time.monotonic() + 60
+        while not orca.github.calls_to("POST", rf"/issues/{scene.number}/reactions$"):
+            assert time.monotonic() < deadline, "no 👀 from the forked workers"
+            time.sleep(0.2)
+    finally:
+        for process in (fast, runs):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _stat(pid: int) -> dict[str, int]:
+    """A process's parent and niceness, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return {"ppid": int(fields[1]), "nice": int(fields[16])}
