@@ -69,6 +69,9 @@ def orca(fake_github, fake_model, redis_server, redis_client, tmp_path, monkeypa
                          "orca-web")
     yield Orca(serving.url, redis_client, fake_github, fake_model, workdir / "data")
     serving.stop()
+    # A request past the end of a test's script (or one the real API would refuse) is a
+    # mismatch between the test and Orca, even where the run survives it.
+    assert fake_model.violations == [], fake_model.violations
 
 
 @dataclass

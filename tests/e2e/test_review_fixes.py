@@ -14,7 +14,7 @@ from tests.e2e.review_scenes import (
     pushes,
     reviews_by_orca,
 )
-from tests.fakes.model import reply, text, tool_use
+from tests.fakes.model import looks_right, reply, text, tool_use
 
 FIX = "`numbers[1:]` skips the first number; loop over `numbers`."
 
@@ -58,7 +58,7 @@ def test_fix_in_orcas_thread_makes_that_change_on_the_branch(orca):
         reply(tool_use("str_replace_based_edit_tool", {
             "command": "str_replace", "path": "/workspace/calc.py",
             "old_str": "numbers[1:]", "new_str": "numbers"})),
-        reply(text("Done.")), reply(text("Loop over every number.")))
+        reply(text("Done.")), reply(text("Loop over every number.")), looks_right())
     status, answer = reply_in_thread(orca, rs, thread, "/agent fix")
     assert status == 202, answer
     orca.drain()
@@ -70,7 +70,7 @@ def test_fix_in_orcas_thread_makes_that_change_on_the_branch(orca):
     assert "(Written on `calc.py` line 7 of the diff:)" in prompt
     sha = github.branch_sha(rs.full_name, BRANCH)
     assert bodies(github, rs.full_name, rs.number)[-1].startswith(f"✅ Pushed `{sha[:7]}` to `{BRANCH}`.")
-    assert github.violations == [] and model.remaining == 0
+    assert github.violations == [] and model.remaining == 0 and model.violations == []
 
 
 def test_fix_outside_orcas_threads_is_refused(orca):
