@@ -20,6 +20,7 @@ from core.runs import Status
 from jobs.context import RunContext
 from jobs.run import endings, intake, pipeline
 from jobs.run.endings import on_run_failure
+from jobs.steer.plans import moved
 
 __all__ = ["acknowledge", "execute", "on_run_failure"]
 
@@ -32,8 +33,10 @@ def acknowledge(run_id: str, trigger: dict[str, Any]) -> None:
     except NotAllowed as exc:
         ctx.finish(Status.REJECTED, str(exc))
         ctx.log("rejected: %s", exc)
+        moved(ctx.redis, ctx.trigger.target)
     except Exception as exc:
         endings.failed(ctx, exc)
+        moved(ctx.redis, ctx.trigger.target)
         if not isinstance(exc, RunError):
             raise
 
@@ -46,3 +49,4 @@ def execute(run_id: str, trigger: dict[str, Any]) -> None:
     finally:
         release_slot_early(ctx.redis, get_current_job())
         schedule_refresh(ctx.redis)
+        moved(ctx.redis, ctx.trigger.target)  # a sub-issue's run: its parent's checklist
