@@ -1,0 +1,185 @@
+"""Plans end to end: `/agent plan` answers with a plan (or questions) and pushes nothing;
+`/agent go` opens one sub-issue per sub-task, linked to the parent, and starts each when the
+ones it waits for have their pull requests; the parent's checklist follows them."""
+
+from __future__ import annotations
+
+from rq import SimpleWorker
+
+from core.plans import PlanStore
+from core.queues import queues
+from core.runs import RunStore
+from tests.e2e.conftest import make_scene, pulls
+from tests.e2e.conversation_scenes import bodies, command, drain_fast
+from tests.fakes.github_api_issues import sub_issues_of
+from tests.fakes.model import looks_right, reply, text, tool_use
+
+APPROACH = "Split greeting into a module, then add the CLI and its docs."
+TASKS = [
+    {"title": "Move greet into greeting.py", "scope": "Only the move.", "check": "import works"},
+    {"title": "Add a README section", "scope": "Docs only.", "check": "README says how"},
+    {"title": "Add a CLI on greeting.py", "scope": "cli.py calls greet.", "check": "cli prints",
+     "after": [1]},
+]
+
+
+def submit(**plan):
+    return reply(tool_use("submit_plan", {"approach": APPROACH, **plan}))
+
+
+def script_plan(model, *submissions) -> None:
+    model.script(reply(tool_use("bash", {"command": "ls"})), *submissions, reply(text("Planned.")))
+
+
+def script_child(model, k: int) -> None:
+    model.script(
+        reply(tool_use("str_replace_based_edit_tool", {
+            "command": "create", "path": f"/workspace/part{k}.py", "file_text": f"PART = {k}\n"})),
+        reply(text("Done.")),
+        reply(text(f"Added part{k}.py.")),
+        looks_right(),
+    )
+
+
+def pushes(github) -> int:
+    return len(github.calls_to("POST", r"git-receive-pack"))
+
+
+def plan_for(orca, scene, *submissions, body="/agent plan") -> str:
+    script_plan(orca.model, *submissions)
+    status, _, _ = command(orca, scene, scene.number, body)
+    assert status == 202
+    orca.drain()
+    return bodies(orca.github, scene.full_name, scene.number)[-1]
+
+
+def children(github, scene) -> list:
+    parent = github.state.issues[(scene.repo["id"], scene.number)]
+    return sorted((i for i in github.state.issues.values()
+                   if i.pull is None and i is not parent and i.repo is parent.repo),
+                  key=lambda i: i.number)
+
+
+def checklist(github, scene) -> str:
+    [found] = [b for b in bodies(github, scene.full_name, scene.number)
+               if b.startswith("**The plan for")]
+    return found
+
+
+def run_one(orca) -> None:
+    """One run from the runs queue, then everything it queued on the fast queue."""
+    _, runs = queues(orca.redis)
+    SimpleWorker([runs], connection=orca.redis).work(burst=True, max_jobs=1)
+    drain_fast(orca)
+
+
+def test_a_plan_that_asks_questions_proposes_no_sub_tasks_and_go_waits_for_answers(orca):
+    github = orca.github
+    scene = make_scene(github)
+    said = plan_for(orca, scene, submit(questions=["Python 3.8 too?", "Keep greet()?"],
+                                        files=["hello.py"], risks=["Callers break"]))
+
+    assert said.startswith("@octocat Before I start, I need to know:\n\n1. Python 3.8 too?\n"
+                           "2. Keep greet()?"), said
+    assert "**Sub-tasks**" not in said and "`hello.py`" in said and "Callers break" in said
+    assert pushes(github) == 0 and pulls(github) == [] and children(github, scene) == []
+    assert PlanStore(orca.redis).plan(f"{scene.full_name}#{scene.number}").questions
+
+    command(orca, scene, scene.number, "/agent go")
+    orca.drain()
+    assert "asks questions first" in bodies(github, scene.full_name, scene.number)[-1]
+    assert children(github, scene) == [] and orca.model.remaining == 0
+
+
+def test_three_sub_tasks_the_third_after_the_first(orca):
+    github, model = orca.github, orca.model
+    scene = make_scene(github)
+    said = plan_for(orca, scene, submit(files=["hello.py"], subtasks=TASKS))
+    assert "1. **Move greet into greeting.py**" in said
+    assert "3. **Add a CLI on greeting.py** (after 1)" in said
+    assert pushes(github) == 0 and children(github, scene) == []
+
+    for k in (1, 2, 3):
+        script_child(model, k)
+    command(orca, scene, scene.number, "/agent go\n2: mention the CLI too")
+    drain_fast(orca)
+
+    # Three issues, linked to the parent as sub-issues, each saying its part.
+    kids = children(github, scene)
+    parent = github.state.issues[(scene.repo["id"], scene.number)]
+    assert [k.title for k in kids] == [t["title"] for t in TASKS]
+    assert sorted(sub_issues_of(github, parent.id)) == sorted(k.id for k in kids)
+    assert kids[1].body.startswith(f"Part of #{scene.number} (sub-task 2")
+    assert "mention the CLI too" in kids[1].body
+    first = checklist(github, scene)
+    assert f"1. #{kids[0].number} Move greet into greeting.py: queued" in first
+    assert f"2. #{kids[1].number} Add a README section: queued" in first
+    assert f"3. #{kids[2].number} Add a CLI on greeting.py: waiting for 1" in first
+
+    # The first two were started at once, for the writer who said go; the third was not.
+    store = RunStore(orca.redis)
+    started = [store.runs_on(f"{scene.full_name}#{k.number}") for k in kids]
+    assert [len(s) for s in started] == [1, 1, 0]
+    assert store.load(started[0][0]).trigger.requester == "octocat"
+
+    run_one(orca)  # the first sub-task's run: its pull request opens, the third starts
+    middle = checklist(github, scene)
+    [pr1] = pulls(github)
+    assert f"1. #{kids[0].number} Move greet into greeting.py: PR #{pr1.number} open" in middle
+    assert "- [x] 1." in middle and f"3. #{kids[2].number} Add a CLI on greeting.py: queued" in middle
+    assert len(store.runs_on(f"{scene.full_name}#{kids[2].number}")) == 1
+
+    orca.drain()
+    last = checklist(github, scene)
+    assert len(pulls(github)) == 3 and "waiting" not in last and "queued" not in last
+    assert "All done: 3 of 3 sub-tasks have a pull request." in last
+    print("\n--- after go ---\n" + first + "\n--- after the first PR ---\n" + middle
+          + "\n--- at the end ---\n" + last)
+    assert github.violations == [] and model.remaining == 0
+
+
+def test_a_readers_go_is_refused_and_opens_nothing(orca):
+    github = orca.github
+    scene = make_scene(github)
+    plan_for(orca, scene, submit(subtasks=TASKS))
+    github.set_permission(scene.full_name, "mallory", "read")
+    command(orca, scene, scene.number, "/agent go", sender="mallory")
+    orca.drain()
+    assert children(github, scene) == []
+    assert "@mallory" in bodies(github, scene.full_name, scene.number)[-1]
+
+
+def test_a_plan_over_the_cap_is_refused_to_the_model_and_said(orca, monkeypatch):
+    monkeypatch.setenv("ORCA_MAX_SUBTASKS", "2")
+    github = orca.github
+    scene = make_scene(github)
+    said = plan_for(orca, scene, submit(subtasks=TASKS))
+    assert "Orca has no plan for this issue" in said
+    assert "it has 3 sub-tasks, and a plan takes at most 2 (ORCA_MAX_SUBTASKS)" in said
+    refusal = orca.model.requests[-1]["messages"][-1]["content"][0]
+    assert refusal["is_error"] is True and "at most 2" in refusal["content"]
+    assert PlanStore(orca.redis).plan(f"{scene.full_name}#{scene.number}") is None
+
+
+def test_a_cycle_in_after_is_refused_naming_it(orca):
+    github = orca.github
+    scene = make_scene(github)
+    looping = [{**TASKS[0], "after": [3]}, TASKS[1], TASKS[2]]
+    said = plan_for(orca, scene, submit(subtasks=looping))
+    assert "sub-tasks wait for each other in a cycle: 1 → 3 → 1" in said
+    assert PlanStore(orca.redis).plan(f"{scene.full_name}#{scene.number}") is None
+
+
+def test_where_the_sub_issues_api_is_missing_each_issue_says_part_of(orca):
+    github, model = orca.github, orca.model
+    github.sub_issues_missing = True
+    scene = make_scene(github)
+    plan_for(orca, scene, submit(subtasks=TASKS[:2]))
+    script_child(model, 1)  # and none for 2: "drop 2" starts nothing
+    command(orca, scene, scene.number, "/agent go\ndrop 2")
+    orca.drain()
+    [kid] = children(github, scene)
+    assert kid.body.startswith(f"Part of #{scene.number}") and github.sub_issues == {}
+    assert github.calls_to("POST", r"/sub_issues$")
+    assert "All done: 1 of 1 sub-tasks have a pull request." in checklist(github, scene)
+    assert github.violations == [] and model.remaining == 0
