@@ -4,12 +4,14 @@ ones it waits for have their pull requests; the parent's checklist follows them.
 
 from __future__ import annotations
 
+import json
+
 from rq import SimpleWorker
 
 from core.plans import PlanStore
 from core.queues import queues
 from core.runs import RunStore
-from tests.e2e.conftest import make_scene, pulls
+from tests.e2e.conftest import labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import bodies, command, drain_fast
 from tests.fakes.github_api_issues import sub_issues_of
 from tests.fakes.model import looks_right, reply, text, tool_use
@@ -183,3 +185,45 @@ def test_where_the_sub_issues_api_is_missing_each_issue_says_part_of(orca):
     assert github.calls_to("POST", r"/sub_issues$")
     assert "All done: 1 of 1 sub-tasks have a pull request." in checklist(github, scene)
     assert github.violations == [] and model.remaining == 0
+
+
+def test_the_plan_label_then_go_on_a_plan_without_sub_tasks_is_one_guided_run(orca):
+    github, model = orca.github, orca.model
+    scene = make_scene(github)
+    script_plan(model, submit(files=["hello.py"], risks=["None much"]))
+    status, _ = orca.deliver("issues", labeled_payload(github, scene, label="agent:plan"))
+    assert status == 202
+    orca.drain()
+    said = bodies(github, scene.full_name, scene.number)[-1]
+    assert said.startswith("@octocat here is Orca's plan.") and APPROACH in said
+    assert "`/agent go` starts a run that follows this plan" in said and pushes(github) == 0
+
+    script_child(model, 1)
+    command(orca, scene, scene.number, "/agent go\nkeep it short")
+    orca.drain()
+    [pull] = pulls(github)
+    asked = json.dumps(model.requests[-4]["messages"][0])
+    assert "Follow this plan, made for this issue" in asked and APPROACH in asked
+    assert "keep it short" in asked and children(github, scene) == []
+    assert github.violations == [] and model.remaining == 0
+
+
+def test_stop_on_the_parent_stops_every_child_and_starts_no_more(orca):
+    github = orca.github
+    scene = make_scene(github)
+    plan_for(orca, scene, submit(subtasks=TASKS))
+    command(orca, scene, scene.number, "/agent go")
+    drain_fast(orca)
+    kids = children(github, scene)
+    store = RunStore(orca.redis)
+    queued = [store.runs_on(f"{scene.full_name}#{k.number}") for k in kids[:2]]
+    assert all(len(q) == 1 for q in queued)
+
+    command(orca, scene, scene.number, "/agent stop")
+    orca.drain()  # nothing is left to run: the model is asked nothing more
+    assert [store.get(q[0])["status"] for q in queued] == ["cancelled", "cancelled"]
+    last = checklist(github, scene)
+    assert ": stopped" in last and "3. #{} Add a CLI on greeting.py: stopped: @octocat stopped the plan".format(
+        kids[2].number) in last
+    assert store.runs_on(f"{scene.full_name}#{kids[2].number}") == []
+    assert pulls(github) == [] and orca.model.remaining == 0
