@@ -120,6 +120,9 @@ class Trigger:
     repository's config."""
     attempt: int = 0
     """For use_attempt: the attempt the pull request moves to."""
+    start_from: str = ""
+    """For a sub-task that waits for another: that one's branch, where its work starts (so it
+    builds on that code) unless the issue has a branch of its own already."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values only, as jobs' arguments and run records keep them."""

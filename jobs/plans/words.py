@@ -110,11 +110,14 @@ def child_body(parent: int, task: Subtask, plan: Plan) -> str:
             f"<details><summary>The plan's approach</summary>\n\n{plan.approach}\n\n</details>")
 
 
-def child_request(parent: int, task: Subtask, plan: Plan) -> str:
+def child_request(parent: int, task: Subtask, plan: Plan, start_from: str = "") -> str:
     """What a sub-issue's run is asked: its sub-task, with the plan around it as a guide."""
+    builds = (f"\n\nYour work starts from `{start_from}`, the branch of sub-task "
+              f"{task.after[0]} it waits for: build on that code." if start_from else "")
     return (f"This issue is sub-task {task.number} of the plan for #{parent}. Do this "
             f"sub-task only; the others have issues of their own.\n\nScope:\n{task.scope}\n\n"
-            f"Done when:\n{task.check}\n\nThe plan's approach, for context:\n{plan.approach}")
+            f"Done when:\n{task.check}\n\nThe plan's approach, for context:\n{plan.approach}"
+            f"{builds}")
 
 
 def guide_request(plan: Plan, added: str) -> str:

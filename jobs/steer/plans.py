@@ -41,6 +41,8 @@ from jobs.context import RunContext, TrackingComment
 from jobs.plans import words
 
 FLEET_PERMISSIONS = {"issues": "write"}
+# A child in one of these states may still open its pull request.
+_MOVING = ("queued", "running", "waiting")
 
 
 def go(ctx: RunContext) -> str | None:
@@ -129,10 +131,7 @@ def _advance(ctx: RunContext, fleet: Fleet) -> dict[int, str]:
     started = {c.task for c in fleet.children if c.run_id is not None}
     for child in fleet.children:
         if child.run_id is None:
-            task = fleet.plan.task(child.task)
-            missing = [n for n in (task.after if task else ()) if n not in opened]
-            states[child.task] = (f"stopped: {fleet.stopped}" if fleet.stopped
-                                  else f"waiting for {', '.join(map(str, missing))}")
+            states[child.task] = _waiting(fleet, child, opened, states)
     if fleet.stopped:
         return states
     for number in ready(fleet.plan, opened, started):
@@ -141,6 +140,19 @@ def _advance(ctx: RunContext, fleet: Fleet) -> dict[int, str]:
             child.run_id = _start_child(ctx, fleet, child)
             states[number] = "queued"
     return states
+
+
+def _waiting(fleet: Fleet, child: Child, opened: set[int], states: dict[int, str]) -> str:
+    """A child not started yet: stopped, blocked by a sub-task that ended without a pull
+    request, or waiting."""
+    if fleet.stopped:
+        return f"stopped: {fleet.stopped}"
+    task = fleet.plan.task(child.task)
+    missing = [n for n in (task.after if task else ()) if n not in opened]
+    ended = [n for n in missing if not states.get(n, "").startswith(_MOVING)]
+    if ended:
+        return f"blocked: {', '.join(map(str, ended))} ended without a pull request"
+    return f"waiting for {', '.join(map(str, missing))}"
 
 
 def _state(runs: RunStore, repository: str, child: Child) -> str:
@@ -164,21 +176,34 @@ def _start_child(ctx: RunContext, fleet: Fleet, child: Child) -> str:
     asked = Trigger.from_dict(fleet.trigger)
     task = fleet.plan.task(child.task)
     assert task is not None
+    start_from = _branch_of(ctx, fleet, task.after[0]) if task.after else ""
     run_trigger = replace(asked, kind=Kind.COMMAND, number=child.issue, comment_id=None,
                           title=task.title, body=words.child_body(asked.number, task, fleet.plan),
-                          request=words.child_request(asked.number, task, fleet.plan),
-                          at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                          request=words.child_request(asked.number, task, fleet.plan, start_from),
+                          at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                          start_from=start_from)
     run_id = new_run_id()
     start_run(ctx.redis, run_id, run_trigger, f"plan:{asked.target}:{child.task}")
     ctx.log("sub-task %d started as run %s on #%d", child.task, run_id, child.issue)
     return run_id
 
 
+def _branch_of(ctx: RunContext, fleet: Fleet, number: int) -> str:
+    """The branch of the pull request sub-task `number` opened ("" if none is on record)."""
+    child = fleet.child(number)
+    runs = RunStore(ctx.redis)
+    for run_id in runs.runs_on(f"{ctx.trigger.repository}#{child.issue}") if child else ():
+        run = runs.load(run_id)
+        if run is not None and run.pr_number and run.branch:
+            return run.branch
+    return ""
+
+
 def _show(ctx: RunContext, fleet: Fleet, states: dict[int, str]) -> None:
     if fleet.comment_id is None:
         return
     number = Trigger.from_dict(fleet.trigger).number
-    ended = all(c.pr is not None or not states[c.task].startswith(("queued", "running", "waiting"))
+    ended = all(c.pr is not None or not states[c.task].startswith(_MOVING)
                 for c in fleet.children)
     summary = ""
     if ended:

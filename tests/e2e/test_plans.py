@@ -135,6 +135,11 @@ def test_three_sub_tasks_the_third_after_the_first(orca):
     last = checklist(github, scene)
     assert len(pulls(github)) == 3 and "waiting" not in last and "queued" not in last
     assert "All done: 3 of 3 sub-tasks have a pull request." in last
+    # The third started from the first's branch, so it builds on its code; the second did not.
+    branches = {p.title: p.pull.head_ref for p in pulls(github)}
+    third, second = branches[TASKS[2]["title"]], branches[TASKS[1]["title"]]
+    assert github.read_file(scene.full_name, third, "part1.py") == "PART = 1\n"
+    assert github.read_file(scene.full_name, second, "part1.py") is None
     print("\n--- after go ---\n" + first + "\n--- after the first PR ---\n" + middle
           + "\n--- at the end ---\n" + last)
     assert github.violations == [] and model.remaining == 0
@@ -227,3 +232,18 @@ def test_stop_on_the_parent_stops_every_child_and_starts_no_more(orca):
     assert f"3. #{kids[2].number} Add a CLI on greeting.py: stopped: @octocat stopped the plan" in last
     assert store.runs_on(f"{scene.full_name}#{kids[2].number}") == []
     assert pulls(github) == [] and orca.model.remaining == 0
+
+
+def test_a_sub_task_whose_wait_ended_without_a_pull_request_is_blocked(orca):
+    github, model = orca.github, orca.model
+    scene = make_scene(github)
+    plan_for(orca, scene, submit(subtasks=[TASKS[0], {**TASKS[2], "after": [1]}]))
+    model.script(reply(text("Nothing needs changing: greet is already in place.")))
+    command(orca, scene, scene.number, "/agent go")
+    orca.drain()
+    kids = children(github, scene)
+    last = checklist(github, scene)
+    assert f"1. #{kids[0].number} Move greet into greeting.py: done, no changes to propose" in last
+    assert f"2. #{kids[1].number} Add a CLI on greeting.py: blocked: 1 ended without a pull request" in last
+    assert "All done: 0 of 2 sub-tasks have a pull request." in last
+    assert pulls(github) == [] and model.remaining == 0
