@@ -8,13 +8,16 @@ import json
 
 from rq import SimpleWorker
 
+from app import create_app
 from core.plans import PlanStore
 from core.queues import queues
 from core.runs import RunStore
+from core.settings import load_settings
 from tests.e2e.conftest import labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import bodies, command, drain_fast
 from tests.fakes.github_api_issues import sub_issues_of
 from tests.fakes.model import looks_right, reply, text, tool_use
+from tests.mission_scene import csrf_of
 
 APPROACH = "Split greeting into a module, then add the CLI and its docs."
 TASKS = [
@@ -66,6 +69,14 @@ def checklist(github, scene) -> str:
     [found] = [b for b in bodies(github, scene.full_name, scene.number)
                if b.startswith("**The plan for")]
     return found
+
+
+def signed_in(orca):
+    """A mission control client signed in as the operator."""
+    client = create_app(load_settings(ORCA_ADMIN_TOKEN="e2e-operator-token"), orca.redis).test_client()
+    form = client.get("/auth/signin").text
+    client.post("/auth/admin", data={"csrf_token": csrf_of(form), "token": "e2e-operator-token"})
+    return client
 
 
 def run_one(orca) -> None:
@@ -140,6 +151,14 @@ def test_three_sub_tasks_the_third_after_the_first(orca):
     third, second = branches[TASKS[2]["title"]], branches[TASKS[1]["title"]]
     assert github.read_file(scene.full_name, third, "part1.py") == "PART = 1\n"
     assert github.read_file(scene.full_name, second, "part1.py") is None
+    # Mission control: the plan's run shows the parent's children; a child's run its parent.
+    pages = signed_in(orca)
+    plan_run = store.runs_on(f"{scene.full_name}#{scene.number}")[-1]
+    page = pages.get(f"/runs/{plan_run}").text
+    assert 'id="fleet-children"' in page and page.count("/pull/") >= 3
+    assert f"<td>#{kids[2].number}</td>" in page and "3. Add a CLI on greeting.py" in page
+    child_page = pages.get(f"/runs/{started[0][0]}").text
+    assert f"part of {scene.full_name}#{scene.number}" in child_page
     print("\n--- after go ---\n" + first + "\n--- after the first PR ---\n" + middle
           + "\n--- at the end ---\n" + last)
     assert github.violations == [] and model.remaining == 0
