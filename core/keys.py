@@ -70,7 +70,7 @@ def fleet(name: str) -> str:
 
 
 def fleet_parent(name: str) -> str:
-    """String: the parent issue of a sub-issue Orca opened."""
+    """String: the parent issue of a sub-issue Orca opened (or of its pull request)."""
     return f"orca:fleet-parent:{name}"
 
 

@@ -174,6 +174,9 @@ class Child:
     """Its run, once started."""
     pr: int | None = None
     """Its pull request, once a run opened one (what the sub-tasks after it wait for)."""
+    merged: bool = False
+    closed: bool = False
+    """Its pull request was closed (merged or not); read only when the fleet waits for merges."""
 
 
 @dataclass
@@ -188,6 +191,9 @@ class Fleet:
     children: list[Child] = field(default_factory=list)
     stopped: str | None = None
     """Why no more children start (`/agent stop` on the parent)."""
+    wait_for: str = "opened"
+    """What a sub-task waits for of the ones before it: their pull requests `opened`, or
+    `merged` (`plans: {wait_for: merged}` in the default branch's config at `go`)."""
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "plan": self.plan.to_dict()})
@@ -196,7 +202,8 @@ class Fleet:
     def from_json(cls, raw: bytes | str) -> Fleet:
         data = json.loads(raw)
         return cls(Plan.from_dict(data["plan"]), data["trigger"], data.get("comment_id"),
-                   [Child(**c) for c in data.get("children", ())], data.get("stopped"))
+                   [Child(**c) for c in data.get("children", ())], data.get("stopped"),
+                   data.get("wait_for", "opened"))
 
     def child(self, task: int) -> Child | None:
         return next((c for c in self.children if c.task == task), None)
@@ -219,8 +226,9 @@ class PlanStore:
         pipe = self.redis.pipeline()
         pipe.set(keys.fleet(target), fleet.to_json(), ex=PLAN_SECONDS)
         repository = target.rsplit("#", 1)[0]
-        for c in fleet.children:
-            pipe.set(keys.fleet_parent(f"{repository}#{c.issue}"), target, ex=PLAN_SECONDS)
+        for c in fleet.children:  # a child issue, and its pull request, lead to the parent
+            for number in (c.issue, c.pr) if c.pr else (c.issue,):
+                pipe.set(keys.fleet_parent(f"{repository}#{number}"), target, ex=PLAN_SECONDS)
         pipe.execute()
 
     def fleet(self, target: str) -> Fleet | None:

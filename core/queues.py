@@ -50,7 +50,7 @@ REPORT_CANCELLED = "jobs.steer.control.report_cancelled"
 REFRESH_PLACES = "jobs.steer.place_comments.refresh"
 INSTALLATION_CHANGE = "jobs.steer.installation_changes.apply_change"
 SWEEP = "jobs.steer.redeliver.sweep"
-FLEET_STEP = "jobs.steer.plans.step"
+FLEET_STEP = "jobs.steer.fleets.step"
 ENTRY_POINTS = (ACKNOWLEDGE, EXECUTE, ON_RUN_FAILURE, CONTROL, REPORT_CANCELLED, REFRESH_PLACES,
                 INSTALLATION_CHANGE, SWEEP, FLEET_STEP)
 
@@ -168,7 +168,7 @@ def enqueue_cancelled_report(connection: redis.Redis, run_id: str) -> None:
 
 
 def enqueue_fleet_step(connection: redis.Redis, parent: str) -> None:
-    """Queue one step of the fleet of sub-issues under `parent` (jobs.steer.plans.step)."""
+    """Queue one step of the fleet of sub-issues under `parent` (jobs.steer.fleets.step)."""
     fast_queue(connection).enqueue(FLEET_STEP, kwargs={"parent": parent}, job_timeout=ACK_TIMEOUT,
                                    description=f"fleet step {parent}")
 

@@ -20,7 +20,7 @@ from core.runs import Status
 from jobs.context import RunContext
 from jobs.run import endings, intake, pipeline
 from jobs.run.endings import on_run_failure
-from jobs.steer.plans import moved
+from jobs.steer.fleets import moved
 
 __all__ = ["acknowledge", "execute", "on_run_failure"]
 

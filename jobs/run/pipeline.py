@@ -42,7 +42,7 @@ from jobs.github.pull_request import Finished, publish
 from jobs.run import endings, plan, review, spending
 from jobs.run.attempts import attempts_for, use_attempt, work_attempts
 from jobs.run.lease import holding
-from jobs.steer.plans import moved
+from jobs.steer.fleets import moved
 from jobs.task.gate import require_write
 from jobs.task.read import Task, ci_request, read_task
 from jobs.verify.cache import BaseResults

@@ -23,7 +23,7 @@ from core.triggers import Kind, Trigger
 from jobs.context import RunContext, react_to_comment
 from jobs.github import report
 from jobs.github.branches import delete_attempt_branches
-from jobs.steer import auto_review, ci, plans
+from jobs.steer import auto_review, ci, fleets, plans
 from jobs.task.gate import require_write
 
 
@@ -45,6 +45,7 @@ def handle(trigger: dict[str, Any]) -> None:
             request_stop(ctx.redis, run_id, t.requester, t.request)
         if t.is_pull_request:
             _delete_attempts(ctx)
+            fleets.moved(ctx.redis, t.target)  # a sub-task's pull request closed, or merged
         return
     if t.kind == Kind.CI:  # CI's sender starts nothing itself: jobs.steer.ci decides
         ci.check(ctx)

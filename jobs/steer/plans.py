@@ -1,27 +1,21 @@
-"""`/agent go` and the fleets it starts: the fast jobs between a recorded plan and its runs.
+"""`/agent go` and stopping a plan: the fast jobs between a recorded plan and its fleet.
 
 - `go`: the plan Orca recorded (core.plans), with the edits in the `go` comment, checked again.
   Without sub-tasks it starts one run on the issue that follows it; with sub-tasks it opens one
   issue per sub-task, links each to the parent with GitHub's sub-issues API (where that API is
-  missing, as on older Enterprise Servers, the issue's "Part of #n" is the link), and posts the
-  parent's tracking comment: the checklist.
-- `step`: after `go` and after each child run moves, it reads every child's newest run, starts
-  the sub-tasks whose waits are over (on behalf of the writer who said go) and edits the
-  checklist. It runs under the fleet's lock, so two steps never start a child twice.
+  missing, as on older Enterprise Servers, the issue's "Part of #n" is the link), posts the
+  parent's tracking comment (the checklist) and takes the fleet's first step
+  (jobs.steer.fleets), which starts the sub-tasks that wait for nothing.
 - `stop_children`: `/agent stop` on the parent stops every child run and starts no more.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
-from typing import Any
 
 from github import Github
-from github.GithubException import GithubException
-from rq import get_current_job
+from github.GithubException import GithubException, UnknownObjectException
 
-from core import keys
 from core.plans import (
     Child,
     Fleet,
@@ -31,18 +25,18 @@ from core.plans import (
     apply_edits,
     check,
     parse_edits,
-    ready,
 )
-from core.queues import enqueue_fleet_step, start_run
-from core.runs import Run, RunStore, Status, new_run_id
+from core.queues import start_run
+from core.runs import RunStore, new_run_id
 from core.stops import request_stop
 from core.triggers import Kind, Trigger
-from jobs.context import RunContext, TrackingComment
+from jobs.context import RunContext
 from jobs.plans import words
+from jobs.steer.fleets import step
+from jobs.workspace.config import CONFIG_PATH, ConfigError, PlansConfig, parse_config
 
-FLEET_PERMISSIONS = {"issues": "write"}
-# A child in one of these states may still open its pull request.
-_MOVING = ("queued", "running", "waiting")
+# Opening the sub-issues, and reading the default branch's config.
+GO_PERMISSIONS = {"issues": "write", "contents": "read"}
 
 
 def go(ctx: RunContext) -> str | None:
@@ -81,9 +75,9 @@ def _open_fleet(ctx: RunContext, store: PlanStore, plan: Plan) -> None:
     """The checklist comment first (so a failure part-way is seen), then one issue per
     sub-task, linked; the fleet is saved after each, so nothing opened is forgotten."""
     t = ctx.trigger
-    client = ctx.client(ctx.mint(FLEET_PERMISSIONS))
+    client = ctx.client(ctx.mint(GO_PERMISSIONS))
     repo = client.get_repo(t.repository)
-    fleet = Fleet(plan, t.to_dict())
+    fleet = Fleet(plan, t.to_dict(), wait_for=_plans_config(client, t.repository).wait_for)
     comment = repo.get_issue(t.number).create_comment(
         words.checklist(t.number, plan, {s.number: "opening its issue" for s in plan.subtasks}, {}))
     fleet.comment_id = comment.id
@@ -94,6 +88,21 @@ def _open_fleet(ctx: RunContext, store: PlanStore, plan: Plan) -> None:
         store.save_fleet(t.target, fleet)
         ctx.log("sub-task %d is #%d (%s)", task.number, issue.number,
                 "linked" if linked else "Part of, no sub-issues API")
+
+
+def _plans_config(client: Github, repository: str) -> PlansConfig:
+    """`plans:` of the default branch's config, through the contents API, as `go` found it;
+    the defaults when there is none or it is not valid (its runs say what is wrong)."""
+    try:
+        found = client.get_repo(repository).get_contents(CONFIG_PATH)
+    except UnknownObjectException:
+        return PlansConfig()
+    if isinstance(found, list) or found.type != "file":
+        return PlansConfig()
+    try:
+        return parse_config(found.decoded_content).plans
+    except ConfigError:
+        return PlansConfig()
 
 
 def _link(client: Github, t: Trigger, child_id: int) -> bool:
@@ -107,112 +116,6 @@ def _link(client: Github, t: Trigger, child_id: int) -> bool:
             raise
         return False
     return True
-
-
-def step(parent: str) -> None:
-    """The fast job after `go` and after each child run moves (see the module's doc)."""
-    store = PlanStore(get_current_job().connection)
-    fleet = store.fleet(parent)
-    if fleet is None:
-        return
-    ctx = RunContext.load(keys.control_job("fleet", "step"), fleet.trigger)
-    with store.lock(parent):
-        fleet = store.fleet(parent) or fleet
-        states = _advance(ctx, fleet)
-        store.save_fleet(parent, fleet)
-        _show(ctx, fleet, states)
-
-
-def _advance(ctx: RunContext, fleet: Fleet) -> dict[int, str]:
-    """Each child's state, after starting those whose waits are over."""
-    runs = RunStore(ctx.redis)
-    states = {c.task: _state(runs, ctx.trigger.repository, c) for c in fleet.children}
-    opened = {c.task for c in fleet.children if c.pr is not None}
-    started = {c.task for c in fleet.children if c.run_id is not None}
-    for child in fleet.children:
-        if child.run_id is None:
-            states[child.task] = _waiting(fleet, child, opened, states)
-    if fleet.stopped:
-        return states
-    for number in ready(fleet.plan, opened, started):
-        child = fleet.child(number)
-        if child is not None:
-            child.run_id = _start_child(ctx, fleet, child)
-            states[number] = "queued"
-    return states
-
-
-def _waiting(fleet: Fleet, child: Child, opened: set[int], states: dict[int, str]) -> str:
-    """A child not started yet: stopped, blocked by a sub-task that ended without a pull
-    request, or waiting."""
-    if fleet.stopped:
-        return f"stopped: {fleet.stopped}"
-    task = fleet.plan.task(child.task)
-    missing = [n for n in (task.after if task else ()) if n not in opened]
-    ended = [n for n in missing if not states.get(n, "").startswith(_MOVING)]
-    if ended:
-        return f"blocked: {', '.join(map(str, ended))} ended without a pull request"
-    return f"waiting for {', '.join(map(str, missing))}"
-
-
-def _state(runs: RunStore, repository: str, child: Child) -> str:
-    """A child's state from its newest run; a pull request once opened stays its news."""
-    newest = next(iter(runs.runs_on(f"{repository}#{child.issue}")), None)
-    run: Run | None = runs.load(newest) if newest else None
-    if run is not None and run.pr_number:
-        child.pr = run.pr_number
-    if run is None:
-        return "waiting"
-    if run.status in (Status.QUEUED, Status.RUNNING):
-        return f"{run.status.value}" + (f" (PR #{child.pr} open)" if child.pr else "")
-    if child.pr is not None:
-        return f"PR #{child.pr} open"
-    return {Status.DONE: "done, no changes to propose", Status.FAILED: "failed",
-            Status.CANCELLED: "stopped", Status.REJECTED: "refused"}[run.status]
-
-
-def _start_child(ctx: RunContext, fleet: Fleet, child: Child) -> str:
-    """A run on the child issue, on behalf of the writer who said go."""
-    asked = Trigger.from_dict(fleet.trigger)
-    task = fleet.plan.task(child.task)
-    assert task is not None
-    start_from = _branch_of(ctx, fleet, task.after[0]) if task.after else ""
-    run_trigger = replace(asked, kind=Kind.COMMAND, number=child.issue, comment_id=None,
-                          title=task.title, body=words.child_body(asked.number, task, fleet.plan),
-                          request=words.child_request(asked.number, task, fleet.plan, start_from),
-                          at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                          start_from=start_from)
-    run_id = new_run_id()
-    start_run(ctx.redis, run_id, run_trigger, f"plan:{asked.target}:{child.task}")
-    ctx.log("sub-task %d started as run %s on #%d", child.task, run_id, child.issue)
-    return run_id
-
-
-def _branch_of(ctx: RunContext, fleet: Fleet, number: int) -> str:
-    """The branch of the pull request sub-task `number` opened ("" if none is on record)."""
-    child = fleet.child(number)
-    runs = RunStore(ctx.redis)
-    for run_id in runs.runs_on(f"{ctx.trigger.repository}#{child.issue}") if child else ():
-        run = runs.load(run_id)
-        if run is not None and run.pr_number and run.branch:
-            return run.branch
-    return ""
-
-
-def _show(ctx: RunContext, fleet: Fleet, states: dict[int, str]) -> None:
-    if fleet.comment_id is None:
-        return
-    number = Trigger.from_dict(fleet.trigger).number
-    ended = all(c.pr is not None or not states[c.task].startswith(_MOVING)
-                for c in fleet.children)
-    summary = ""
-    if ended:
-        prs = sum(1 for c in fleet.children if c.pr is not None)
-        summary = f"All done: {prs} of {len(fleet.children)} sub-tasks have a pull request."
-    body = words.checklist(number, fleet.plan, states, {c.task: c.issue for c in fleet.children},
-                           summary)
-    client = ctx.client(ctx.mint(FLEET_PERMISSIONS))
-    TrackingComment(client, ctx.trigger.repository, fleet.comment_id).edit(body)
 
 
 def stop_children(ctx: RunContext) -> list[str]:
@@ -231,9 +134,3 @@ def stop_children(ctx: RunContext) -> list[str]:
     step(t.target)
     return stopped
 
-
-def moved(connection: Any, target: str) -> None:
-    """A run on `target` moved: when it is a child of a fleet, the fleet takes a step."""
-    parent = PlanStore(connection).parent_of(target)
-    if parent is not None:
-        enqueue_fleet_step(connection, parent)

@@ -13,7 +13,7 @@ from core.plans import PlanStore
 from core.queues import queues
 from core.runs import RunStore
 from core.settings import load_settings
-from tests.e2e.conftest import labeled_payload, make_scene, pulls
+from tests.e2e.conftest import HELLO_FILES, labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import bodies, command, drain_fast
 from tests.fakes.github_api_issues import sub_issues_of
 from tests.fakes.model import looks_right, reply, text, tool_use
@@ -266,3 +266,49 @@ def test_a_sub_task_whose_wait_ended_without_a_pull_request_is_blocked(orca):
     assert f"2. #{kids[1].number} Add a CLI on greeting.py: blocked: 1 ended without a pull request" in last
     assert "All done: 0 of 2 sub-tasks have a pull request." in last
     assert pulls(github) == [] and model.remaining == 0
+
+
+def merge(orca, scene, pull) -> None:
+    """Merge `pull` in the fake (state only) and deliver pull_request.closed, as GitHub would."""
+    from tests import payloads
+    from tests.e2e.conversation_scenes import repo_spec
+
+    github = orca.github
+    pull.pull.merged, pull.state = True, "closed"
+    github.refresh_pull(pull)
+    payload = payloads.build(
+        "pull_request", "closed", base_url=github.base_url, installation_id=scene.installation_id,
+        repo=repo_spec(scene), sender_login="octocat", sender_id=scene.requester["id"],
+        issue={"number": pull.number, "title": pull.title, "body": pull.body,
+               "head": pull.pull.head_ref, "base": "main", "head_sha": pull.pull.head_sha,
+               "user": {"login": pull.user.login, "id": pull.user.id, "type": pull.user.type}})
+    payload["pull_request"].update(merged=True, state="closed")
+    status, answer = orca.deliver("pull_request", payload)
+    assert status == 202, answer
+
+
+def test_with_wait_for_merged_a_sub_task_starts_when_the_one_before_is_merged(orca):
+    github, model = orca.github, orca.model
+    files = {**HELLO_FILES, ".github/orca.yml": "plans:\n  wait_for: merged\n"}
+    scene = make_scene(github, files=files)
+    plan_for(orca, scene, submit(subtasks=[TASKS[0], {**TASKS[2], "after": [1]}]))
+    script_child(model, 1)
+    command(orca, scene, scene.number, "/agent go")
+    orca.drain()
+    kids = children(github, scene)
+    [pr1] = pulls(github)
+    before = checklist(github, scene)
+    assert f"1. #{kids[0].number} Move greet into greeting.py: PR #{pr1.number} open" in before
+    assert f"2. #{kids[1].number} Add a CLI on greeting.py: waiting for 1 (merged)" in before
+    assert "All done" not in before and model.remaining == 0
+
+    script_child(model, 2)
+    merge(orca, scene, pr1)
+    orca.drain()
+    after = checklist(github, scene)
+    assert f"1. #{kids[0].number} Move greet into greeting.py: PR #{pr1.number} merged" in after
+    assert len(pulls(github)) == 2 and f"2. #{kids[1].number} Add a CLI on greeting.py: PR #" in after
+    # It waited for a merge, so it starts from the default branch, not the first's branch.
+    second = next(p for p in pulls(github) if p is not pr1)
+    assert github.read_file(scene.full_name, second.pull.head_ref, "part1.py") is None
+    assert github.violations == [] and model.remaining == 0
