@@ -37,7 +37,7 @@ def opened_pull(orca, permissions=CI_PERMISSIONS) -> tuple[Scene, object, str]:
     number = github.add_issue(REPO, "Fix the greeting typo", "helo", "octocat", labels=["agent"])
     scene = Scene(installation_id, repo, number, requester)
     orca.model.script(reply(fix("'helo, world'", "'hallo, world'")), reply(text("Done.")),
-                      reply(text("Fixed the greeting.")))
+                      reply(text("Fixed the greeting.")), looks_right())
     orca.deliver("issues", labeled_payload(github, scene))
     orca.drain()
     [pull] = pulls(github)
@@ -148,7 +148,7 @@ def test_an_installation_without_cis_permissions_is_told_once_what_they_would_ad
     assert "asks for: Commit statuses, Actions." in first.body  # it had checks: read
     second = github.add_issue(REPO, "Another", "again", "octocat", labels=["agent"])
     orca.model.script(reply(fix("def greet", "def greet_again")), reply(text("Done.")),
-                      reply(text("Renamed.")))
+                      reply(text("Renamed.")), looks_right())
     orca.deliver("issues", labeled_payload(github, Scene(scene.installation_id, scene.repo,
                                                          second, scene.requester)))
     orca.drain()

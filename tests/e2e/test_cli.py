@@ -12,7 +12,7 @@ import pytest
 
 from tests import payloads
 from tests.e2e.conftest import labeled_payload, make_scene, pulls
-from tests.fakes.model import reply, text, tool_use
+from tests.fakes.model import looks_right, reply, text, tool_use
 from tests.redis_server import free_port
 
 ORCA = [sys.executable, "-m", "app.cli"]
@@ -51,6 +51,7 @@ def test_orca_web_and_orca_worker_turn_a_label_into_a_pull_request(orca, web):
         reply(tool_use("bash", {"command": "sed -i s/helo/hello/ hello.py"})),
         reply(text("Fixed the typo.")),
         reply(text("Checked the diff: fixed the typo.")),  # after Orca's diff review
+        looks_right(),  # the fresh-context check
     )
     status, _ = payloads.deliver(f"{web}/webhooks", "issues", labeled_payload(orca.github, scene),
                                  orca.github.webhook_secret)

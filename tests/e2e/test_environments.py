@@ -18,7 +18,7 @@ from core.runs import RunStore
 from tests.e2e.conftest import Scene, comments_on, labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import bodies, command
 from tests.e2e.secrets_audit import Evidence, leaks
-from tests.fakes.model import reply, text, tool_use
+from tests.fakes.model import looks_right, reply, text, tool_use
 
 MADE = ".env-made"
 
@@ -207,7 +207,8 @@ def test_what_setup_made_is_never_committed_even_unignored(orca, public_host):
     scene = make_scene(orca.github, files=files)
     orca.model.script(
         reply(tool_use("bash", {"command": "echo '# Hello, world' > README.md"})),
-        reply(text("Greeted the world.")), reply(text("Greeted the world in the README.")))
+        reply(text("Greeted the world.")), reply(text("Greeted the world in the README.")),
+        looks_right())
     orca.deliver("issues", labeled_payload(orca.github, scene))
     orca.drain()
     [pull] = pulls(orca.github)

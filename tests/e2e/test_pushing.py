@@ -12,7 +12,7 @@ from tests.e2e.conversation_scenes import (
     pull_scene,
     wait_for,
 )
-from tests.fakes.model import reply, text, tool_use
+from tests.fakes.model import looks_right, reply, text, tool_use
 
 
 def script_slow_edit(model, new="'hello, world'") -> None:
@@ -20,7 +20,7 @@ def script_slow_edit(model, new="'hello, world'") -> None:
         reply(tool_use("str_replace_based_edit_tool", {
             "command": "str_replace", "path": "/workspace/hello.py",
             "old_str": "'helo, world'", "new_str": new}), delay=1.0),
-        reply(text("Done.")), reply(text("Fixed the greeting.")),
+        reply(text("Done.")), reply(text("Fixed the greeting.")), looks_right(),
     )
 
 

@@ -12,7 +12,7 @@ from jobs.run.endings import GENERIC_FAILURE
 from tests import payloads
 from tests.e2e.conftest import comments_on as issue_comments
 from tests.e2e.conftest import labeled_payload, make_scene, pulls
-from tests.fakes.model import reply, text, tool_use
+from tests.fakes.model import looks_right, reply, text, tool_use
 
 
 def test_bad_signature_is_401_and_nothing_is_queued(orca):
@@ -99,6 +99,7 @@ def test_workflow_changes_are_dropped_and_reported(orca):
                                            " && echo hi > NOTES.md"})),
         reply(text("Added notes and tweaked CI.")),
         reply(text("Checked the diff: added notes and tweaked CI.")),
+        looks_right(),
     )
     orca.deliver("issues", labeled_payload(orca.github, scene))
     orca.drain()
@@ -134,6 +135,7 @@ def test_a_token_that_expires_mid_run_is_replaced_before_pushing(orca):
         reply(tool_use("bash", {"command": "echo notes > NOTES.md"}), delay=0.5),
         reply(text("Added notes.")),
         reply(text("Checked the diff; done.")),
+        looks_right(),
     )
 
     def expire_when_the_model_is_first_asked():

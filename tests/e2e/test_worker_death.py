@@ -15,7 +15,7 @@ from core.queues import queues
 from core.runs import RunStore
 from tests.e2e.conftest import labeled_payload, make_scene, pulls
 from tests.e2e.conversation_scenes import drain_fast, wait_for
-from tests.fakes.model import reply, text, tool_use
+from tests.fakes.model import looks_right, reply, text, tool_use
 
 ORCA = [sys.executable, "-m", "app.cli"]
 
@@ -24,7 +24,7 @@ def fix_script():
     return [reply(tool_use("str_replace_based_edit_tool", {
         "command": "str_replace", "path": "/workspace/hello.py",
         "old_str": "'helo, world'", "new_str": "'hello, world'"})),
-        reply(text("Done.")), reply(text("Fixed on the second try."))]
+        reply(text("Done.")), reply(text("Fixed on the second try.")), looks_right()]
 
 
 def kill(worker: subprocess.Popen) -> None:

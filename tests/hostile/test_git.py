@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from tests.e2e.conftest import comments_on, labeled_payload, make_scene, pulls
-from tests.fakes.model import reply, text, tool_use
+from tests.fakes.model import looks_right, reply, text, tool_use
 
 BRANCH = "agent/issue-1-fix-the-greeting-typo"
 FIX = ("sed -i \"s/helo, world/hello, world/\" hello.py")
@@ -75,7 +75,7 @@ def run_attack(orca, commands: list[str], files: dict[str, str] | None = None):
     scene = make_scene(orca.github, files=files)
     orca.model.script(reply(*[tool_use("bash", {"command": c}) for c in commands]),
                       reply(text("Fixed the greeting.")),
-                      reply(text("Fixed the greeting; nothing else to check.")))
+                      reply(text("Fixed the greeting; nothing else to check.")), looks_right())
     orca.deliver("issues", labeled_payload(orca.github, scene))
     orca.drain()
     return scene
