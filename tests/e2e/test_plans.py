@@ -103,6 +103,15 @@ def test_a_plan_that_asks_questions_proposes_no_sub_tasks_and_go_waits_for_answe
     assert "asks questions first" in bodies(github, scene.full_name, scene.number)[-1]
     assert children(github, scene) == [] and orca.model.remaining == 0
 
+    # A writer answers, and the next plan reads the answer; Orca's own comments are not read.
+    github.add_comment(scene.full_name, scene.number, "Yes, 3.8 too; keep greet().", "octocat")
+    asked_before = len(orca.model.requests)
+    said = plan_for(orca, scene, submit(files=["hello.py"]))
+    task = json.dumps(orca.model.requests[asked_before]["messages"][0])
+    assert "Yes, 3.8 too; keep greet()." in task and "Before I start" not in task
+    assert said.startswith("@octocat here is Orca's plan.")
+    assert PlanStore(orca.redis).plan(f"{scene.full_name}#{scene.number}").questions == ()
+
 
 def test_three_sub_tasks_the_third_after_the_first(orca):
     github, model = orca.github, orca.model
@@ -312,3 +321,26 @@ def test_with_wait_for_merged_a_sub_task_starts_when_the_one_before_is_merged(or
     second = next(p for p in pulls(github) if p is not pr1)
     assert github.read_file(scene.full_name, second.pull.head_ref, "part1.py") is None
     assert github.violations == [] and model.remaining == 0
+
+
+def test_retry_on_a_failed_child_retries_it_alone_and_its_waiters_follow(orca):
+    github, model = orca.github, orca.model
+    scene = make_scene(github)
+    plan_for(orca, scene, submit(subtasks=[TASKS[0], {**TASKS[2], "after": [1]}]))
+    model.fail_always(400, "invalid_request_error", "this request is refused")
+    command(orca, scene, scene.number, "/agent go")
+    orca.drain()
+    kids = children(github, scene)
+    assert f"1. #{kids[0].number} Move greet into greeting.py: failed" in checklist(github, scene)
+    assert "blocked: 1 ended without a pull request" in checklist(github, scene)
+
+    model.fail_always(None)
+    script_child(model, 1)
+    script_child(model, 3)
+    command(orca, scene, kids[0].number, "/agent retry")
+    orca.drain()
+    last = checklist(github, scene)
+    assert len(pulls(github)) == 2 and "All done: 2 of 2 sub-tasks have a pull request." in last
+    retried = RunStore(orca.redis).runs_on(f"{scene.full_name}#{kids[0].number}")
+    assert len(retried) == 2  # the failed run and its retry, on the child alone
+    assert model.remaining == 0
