@@ -57,6 +57,28 @@ def ci_rerun(repository: str, sha: str) -> str:
     return f"orca:ci-rerun:{repository}:{sha}"
 
 
+# -- plans and fleets (core.plans) ---------------------------------------------------------------
+
+def plan(name: str) -> str:
+    """String (JSON): the plan Orca recorded for an issue (`owner/repo#n`)."""
+    return f"orca:plan:{name}"
+
+
+def fleet(name: str) -> str:
+    """String (JSON): a parent issue's sub-issues, their runs and its checklist comment."""
+    return f"orca:fleet:{name}"
+
+
+def fleet_parent(name: str) -> str:
+    """String: the parent issue of a sub-issue Orca opened (or of its pull request)."""
+    return f"orca:fleet-parent:{name}"
+
+
+def fleet_lock(name: str) -> str:
+    """Lock around starting a fleet's children and editing its checklist."""
+    return f"orca:fleet:{name}:lock"
+
+
 def ci_permissions(installation_id: int | str) -> str:
     """Whether an installation has been told what CI's permissions would add ("said"), or
     has them ("granted")."""

@@ -50,8 +50,9 @@ REPORT_CANCELLED = "jobs.steer.control.report_cancelled"
 REFRESH_PLACES = "jobs.steer.place_comments.refresh"
 INSTALLATION_CHANGE = "jobs.steer.installation_changes.apply_change"
 SWEEP = "jobs.steer.redeliver.sweep"
+FLEET_STEP = "jobs.steer.fleets.step"
 ENTRY_POINTS = (ACKNOWLEDGE, EXECUTE, ON_RUN_FAILURE, CONTROL, REPORT_CANCELLED, REFRESH_PLACES,
-                INSTALLATION_CHANGE, SWEEP)
+                INSTALLATION_CHANGE, SWEEP, FLEET_STEP)
 
 # KEYS[1] is the delivery id's claim, KEYS[2] the body's; KEYS[i > 2] the key of the (i-2)th
 # write. ARGV: the id's claim and lifetime, the body's claim (the delivery id) and lifetime,
@@ -186,6 +187,12 @@ def enqueue_cancelled_report(connection: redis.Redis, run_id: str) -> None:
     fast_queue(connection).enqueue(
         REPORT_CANCELLED, kwargs={"run_id": run_id}, job_id=keys.cancelled_job(run_id),
         description=f"report cancelled run {run_id}")
+
+
+def enqueue_fleet_step(connection: redis.Redis, parent: str) -> None:
+    """Queue one step of the fleet of sub-issues under `parent` (jobs.steer.fleets.step)."""
+    fast_queue(connection).enqueue(FLEET_STEP, kwargs={"parent": parent}, job_timeout=ACK_TIMEOUT,
+                                   description=f"fleet step {parent}")
 
 
 def enqueue_places_refresh(connection: redis.Redis) -> None:

@@ -79,6 +79,9 @@ class AgentSettings(BaseSettings):
     """Seconds a model request may go without an answer before the SDK gives up and retries."""
     max_attempts: int = Field(default=3, alias="ORCA_MAX_ATTEMPTS", ge=1, le=10)
     """The most attempts one request may ask for (`--attempts N`, `attempts:` in the config)."""
+    max_subtasks: int = Field(default=8, alias="ORCA_MAX_SUBTASKS", ge=1, le=50)
+    """The most sub-tasks one plan may have (`/agent plan`); each becomes a sub-issue and a run
+    on `/agent go`."""
     fresh_check: bool = Field(default=True, alias="ORCA_FRESH_CHECK")
     """Before publishing, one model call that sees only the request, the diff and the test
     output looks for defects (jobs.agent.fresh_check)."""

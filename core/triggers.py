@@ -48,6 +48,12 @@ class Kind(StrEnum):
     PR_REVIEW = "pr_review"
     """Orca reviews a pull request, a fork's too: a read-only run that posts a GitHub review
     (`/agent review`, or automatically when the base branch's config asks)."""
+    PLAN = "plan"
+    """`/agent plan` (or the `<label>:plan` label) on an issue: a read-only run that answers
+    with a plan, recorded for `go` (jobs.run.plan)."""
+    GO = "go"
+    """`/agent go` on an issue with Orca's plan: a run that follows it, or its sub-issues
+    opened and started (jobs.steer.plans)."""
     PULL_ACTIVITY = "pull_activity"
     """A pull request opened, marked ready or pushed to: the fast job sees whether the base
     branch's `.github/orca.yml` asks for an automatic review (jobs.steer.auto_review)."""
@@ -55,7 +61,10 @@ class Kind(StrEnum):
 
 # Kinds that start a run; the others (stop, retry, help, cancel) are handled on the fast
 # queue without one.
-RUN_KINDS = (Kind.LABEL, Kind.COMMAND, Kind.REVIEW, Kind.FIX_CI, Kind.PR_REVIEW, Kind.USE_ATTEMPT)
+RUN_KINDS = (Kind.LABEL, Kind.COMMAND, Kind.REVIEW, Kind.FIX_CI, Kind.PR_REVIEW, Kind.USE_ATTEMPT,
+             Kind.PLAN)
+# The label that asks for a plan instead of a run: `<trigger label>:plan`.
+PLAN_LABEL_SUFFIX = ":plan"
 # What a pull request does that may start an automatic review.
 PULL_ACTIVITY_ACTIONS = ("opened", "ready_for_review", "synchronize")
 # Reviews that ask for something: an approval or a dismissal does not.
@@ -111,6 +120,9 @@ class Trigger:
     repository's config."""
     attempt: int = 0
     """For use_attempt: the attempt the pull request moves to."""
+    start_from: str = ""
+    """For a sub-task that waits for another: that one's branch, where its work starts (so it
+    builds on that code) unless the issue has a branch of its own already."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values only, as jobs' arguments and run records keep them."""
@@ -252,12 +264,14 @@ def text_or_empty(item: dict[str, Any], key: str) -> str:
 
 
 def _issue_labeled(payload: dict[str, Any], label: str) -> Trigger | None:
-    if get(payload, "label.name", str) != label or is_bot(get(payload, "sender", dict)):
+    """The trigger label asks for a run; `<label>:plan` for a plan."""
+    name = get(payload, "label.name", str)
+    if name not in (label, label + PLAN_LABEL_SUFFIX) or is_bot(get(payload, "sender", dict)):
         return None
     issue = get(payload, "issue", dict)
     if get(issue, "state", str) != "open":
         return None
-    return Trigger(kind=Kind.LABEL, is_pull_request="pull_request" in issue,
+    return Trigger(kind=Kind.LABEL if name == label else Kind.PLAN, is_pull_request="pull_request" in issue,
                    at=get(issue, "updated_at", str), **base_fields(payload, issue))
 
 
@@ -319,7 +333,7 @@ def _command_trigger(payload: dict[str, Any], key: str) -> Trigger | None:
         return None
     item = get(payload, key, dict)
     request = command.unknown or ""
-    if command.name in ("run", "fix_ci", "review"):
+    if command.name in ("run", "fix_ci", "review", "plan", "go"):
         request = _on_diff_line(comment, command.text) if on_diff and command.text else command.text
     if command.name == "fix":
         if not on_diff or not isinstance(comment.get("in_reply_to_id"), int):
@@ -327,7 +341,8 @@ def _command_trigger(payload: dict[str, Any], key: str) -> Trigger | None:
             request = "fix"
         else:  # in a thread: the acknowledgement checks the thread is one of Orca's review
             request = _on_diff_line(comment, FIX_REQUEST)
-    kind = {"run": Kind.COMMAND, "review": Kind.PR_REVIEW, "fix": Kind.COMMAND}.get(command.name)
+    kind = {"run": Kind.COMMAND, "review": Kind.PR_REVIEW, "fix": Kind.COMMAND,
+            "plan": Kind.PLAN, "go": Kind.GO}.get(command.name)
     thread = comment.get("in_reply_to_id") if command.name == "fix" else None
     return Trigger(kind=kind or Kind(command.name), thread_id=thread,
                    is_pull_request=on_diff or "pull_request" in item, on_diff=on_diff,

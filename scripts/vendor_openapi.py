@@ -87,6 +87,9 @@ OPERATIONS: list[tuple[str, str]] = [
     ("get", "/repos/{owner}/{repo}/actions/jobs/{job_id}"),
     ("get", "/repos/{owner}/{repo}/actions/jobs/{job_id}/logs"),
     ("post", "/repos/{owner}/{repo}/actions/jobs/{job_id}/rerun"),
+    # Plans: a sub-task's issue, linked to its parent as a sub-issue.
+    ("post", "/repos/{owner}/{repo}/issues"),
+    ("post", "/repos/{owner}/{repo}/issues/{issue_number}/sub_issues"),
 ]
 
 # Operation details a validator never reads; dropping them keeps the file small.

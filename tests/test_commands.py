@@ -1,4 +1,5 @@
-"""The one grammar of `/agent`: commands, reserved verbs and options, `do`, and requests."""
+"""The one grammar of `/agent`: commands, reserved verbs and options (none today), `do`, and
+requests."""
 
 from __future__ import annotations
 
@@ -23,10 +24,16 @@ from core.commands import RESERVED, parse_command, reserved_use
     ("/agent reviewer wanted", "run", "reviewer wanted", None),
     ("/agent fix", "fix", "", None),
     ("/agent fix.", "fix", "", None),
-    # Reserved verbs, alone or with more words, are neither a command yet nor a request.
-    ("/agent plan add caching to the API", "help", "", "plan add caching to the API"),
-    ("/agent go", "help", "", "go"),
+    # A plan, with what to weigh; go alone on its line, the lines after it its edits.
+    ("/agent plan add caching to the API", "plan", "add caching to the API", None),
+    ("/agent plan", "plan", "", None),
+    ("/agent plan.", "plan", "", None),
+    ("/agent go", "go", "", None),
+    ("/agent go!", "go", "", None),
+    ("/agent go\ndrop 3\n2: also update the docs", "go", "drop 3\n2: also update the docs", None),
+    # More words on go's line are not guessed at.
     ("/agent go ahead", "help", "", "go ahead"),
+    ("/agent go through the code and fix typos", "help", "", "go through the code and fix typos"),
     ("/agent fix ci", "fix_ci", "", None),
     ("/agent fix  CI.", "fix_ci", "", None),
     ("/agent fix ci: the lint job only", "fix_ci", "the lint job only", None),

@@ -3,7 +3,7 @@
 - `core/` imports neither tier; the web tier (`app/`) never imports the workers' `jobs/`, and
   `jobs/` never imports `app/`. Only `app/cli.py`, the command line that starts both, may.
 - Inside `jobs/`, the packages a run goes through (task, workspace, sandbox, agent, verify,
-  github, review) never import the jobs composed from them (`jobs.run`, `jobs.steer`).
+  github, review, plans) never import the jobs composed from them (`jobs.run`, `jobs.steer`).
 - Every module imports on its own (no import cycles), and the web app loads neither a worker
   module nor the model's SDK.
 - Jobs are put on queues only in `core/queues.py`.
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TIERS = ("app", "core", "jobs")
 COMPOSITION_ROOTS = {"app/cli.py"}
 STEPS = ("jobs/task", "jobs/workspace", "jobs/sandbox", "jobs/agent", "jobs/github", "jobs/verify",
-         "jobs/review")
+         "jobs/review", "jobs/plans")
 
 
 def modules() -> list[Path]:

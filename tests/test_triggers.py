@@ -29,6 +29,12 @@ def test_label_becomes_a_trigger_with_ids_and_the_signed_words():
     assert trigger.starts_run
 
 
+def test_the_plan_label_asks_for_a_plan():
+    trigger = trigger_for("issues", labeled(label=f"{LABEL}:plan"), label=LABEL)
+    assert trigger.kind == "plan" and trigger.starts_run and trigger.number == 5
+    assert trigger_for("issues", labeled(label="other:plan"), label=LABEL) is None
+
+
 @pytest.mark.parametrize("event, payload", [
     ("issues", labeled(label="bug")),
     ("issues", labeled(sender_type="Bot", login="dependabot[bot]")),
@@ -87,12 +93,15 @@ def commented(body, on_pull_request=False, sender_type="User", login="octocat"):
     ("/agent review", "pr_review", "", False),
     ("/agent review the locking, mostly", "pr_review", "the locking, mostly", False),
     ("/agent fix", "help", "fix", False),  # only in a thread of Orca's review
+    ("/agent plan", "plan", "", False),
+    ("/agent plan keep the API stable", "plan", "keep the API stable", False),
+    ("/agent go\ndrop 2", "go", "drop 2", False),
 ])
 def test_agent_commands_in_comments(body, kind, request_, push):
     trigger = trigger_for("issue_comment", commented(body), label=LABEL)
     assert (trigger.kind, trigger.request, trigger.push) == (kind, request_, push)
     assert (trigger.comment_id, trigger.number, trigger.is_pull_request) == (77, 5, False)
-    assert trigger.starts_run == (kind in ("command", "pr_review"))
+    assert trigger.starts_run == (kind in ("command", "pr_review", "plan"))
 
 
 def test_command_on_a_pull_request_targets_the_pull():

@@ -94,7 +94,8 @@ def _summary(run: dict[str, Any], who: viewer.Viewer) -> dict[str, Any]:
             "position": data.queue_positions(connection, [run]).get(run_id),
             "can_stop": who.can_stop(run) and run.get("status") in ACTIVE,
             "csrf": viewer.csrf_token(), "elapsed": pages.elapsed(run),
-            "target_url": pages.target_url(_orca().settings.github_url, run)}
+            "target_url": pages.target_url(_orca().settings.github_url, run),
+            "fleet": data.fleet_of(connection, run["repository"], run["number"])}
 
 
 @blueprint.get("/runs/<run_id>")

@@ -16,8 +16,9 @@ from rq import Worker
 
 from core import keys
 from core.places import waiting_places
+from core.plans import PlanStore
 from core.queues import fast_queue, queues
-from core.runs import STATUSES
+from core.runs import STATUSES, RunStore
 
 # A page of the list; and how many records one request may look at to fill it, so a person
 # who can see one repository among thousands of runs still gets an answer quickly.
@@ -181,3 +182,21 @@ def with_live_figures(connection: redis.Redis, runs: list[dict[str, Any]]) -> No
             if spent:
                 run.update(turns=spent.get("turns"), tokens=spent.get("tokens"),
                            cost=spent.get("dollars"), live=True)
+
+
+def fleet_of(connection: redis.Redis, repository: str, number: int) -> dict[str, Any]:
+    """A plan's parent and children around an issue: `parent` (its number, for a sub-issue)
+    and `children` (for a parent: each sub-task's issue, title, newest run and its status)."""
+    plans, runs = PlanStore(connection), RunStore(connection)
+    parent = plans.parent_of(f"{repository}#{number}")
+    fleet = plans.fleet(f"{repository}#{number}")
+    children = []
+    for child in fleet.children if fleet else ():
+        task = fleet.plan.task(child.task)
+        newest = next(iter(runs.runs_on(f"{repository}#{child.issue}")), None)
+        record = runs.get(newest) if newest else None
+        children.append({"task": child.task, "issue": child.issue,
+                         "title": task.title if task else "", "run_id": newest,
+                         "status": (record or {}).get("status", "waiting"),
+                         "pr_url": (record or {}).get("pr_url")})
+    return {"parent": int(parent.rsplit("#", 1)[1]) if parent else None, "children": children}

@@ -20,6 +20,7 @@ from core.runs import Status
 from jobs.context import RunContext
 from jobs.run import endings, intake, pipeline
 from jobs.run.endings import on_run_failure
+from jobs.steer.fleets import moved
 
 __all__ = ["acknowledge", "execute", "on_run_failure"]
 
@@ -33,9 +34,11 @@ def acknowledge(run_id: str, trigger: dict[str, Any], held_from: float | None = 
     except NotAllowed as exc:
         ctx.finish(Status.REJECTED, str(exc))
         ctx.log("rejected: %s", exc)
+        moved(ctx.redis, ctx.trigger.target)
     except Exception as exc:
         known = endings.named(exc)
         endings.failed(ctx, known)
+        moved(ctx.redis, ctx.trigger.target)
         if not isinstance(known, RunError):
             raise
 
@@ -48,3 +51,4 @@ def execute(run_id: str, trigger: dict[str, Any]) -> None:
     finally:
         release_slot_early(ctx.redis, get_current_job())
         schedule_refresh(ctx.redis)
+        moved(ctx.redis, ctx.trigger.target)  # a sub-issue's run: its parent's checklist

@@ -61,6 +61,11 @@ def acknowledge_run(ctx: RunContext, held_from: float | None = None) -> None:
                                          "its change and posts a GitHub review.",
                                          "Comment it on the pull request."))
         raise NotAllowed("a review asked for on an issue")
+    if t.kind == Kind.PLAN and t.is_pull_request:
+        ctx.reply(client, report.refused("`/agent plan` works on an issue: Orca answers with a "
+                                         "plan for it, and `/agent go` starts it.",
+                                         "Comment it on the issue."))
+        raise NotAllowed("a plan asked for on a pull request")
     if why := _attempts_refused(t, ctx.settings.max_attempts):
         ctx.reply(client, report.refused(*why))
         raise NotAllowed("attempts out of bounds")

@@ -43,9 +43,10 @@ from jobs.github import (
     report,
 )
 from jobs.github.pull_request import Finished, publish
-from jobs.run import endings, review, spending
+from jobs.run import endings, plan, review, spending
 from jobs.run.attempts import attempts_for, use_attempt, work_attempts
 from jobs.run.lease import holding
+from jobs.steer.fleets import moved
 from jobs.task.gate import require_write
 from jobs.task.read import Task, ci_request, read_task
 from jobs.verify.cache import BaseResults
@@ -114,6 +115,7 @@ def _start(ctx: RunContext, run: Run) -> None:
     shown at the same moment cannot land after it."""
     ctx.store.start(ctx.run_id, {"installation": ctx.trigger.installation_id})
     schedule_refresh(ctx.redis)  # the runs behind it moved up
+    moved(ctx.redis, ctx.trigger.target)  # a sub-issue's run: its parent's checklist says so
     if not ctx.tracking_comment_id:
         return
     with ctx.comment_lock():
@@ -129,6 +131,8 @@ def work(ctx: RunContext, stop: StopSignal) -> dict[str, Any]:
     steps of its own from here (jobs.run.review): it reads, runs and posts, and pushes nothing."""
     if ctx.trigger.kind == Kind.PR_REVIEW:
         return review.work(ctx, stop)
+    if ctx.trigger.kind == Kind.PLAN:  # read-only too: a plan, recorded (jobs.run.plan)
+        return plan.work(ctx, stop)
     started, t, s = time.time(), ctx.trigger, ctx.settings
     token = ctx.mint({**RUN_PERMISSIONS, **(CI_PERMISSIONS if t.kind == Kind.FIX_CI else {})})
     client = ctx.client(token)

@@ -1,5 +1,6 @@
-"""Commands that steer runs instead of starting one: stop, retry, help, cancel, CI news, and
-pull request activity (which may start an automatic review).
+"""Commands that steer runs instead of starting one: stop, retry, help, cancel, `go` (a plan's
+start, jobs.steer.plans), CI news, and pull request activity (which may start an automatic
+review).
 
 `handle` is the fast-queue job for each; a stop goes through core.stops, as mission
 control's Stop button does.
@@ -22,7 +23,7 @@ from core.triggers import Kind, Trigger
 from jobs.context import RunContext, react_to_comment
 from jobs.github import report
 from jobs.github.branches import delete_attempt_branches
-from jobs.steer import auto_review, ci
+from jobs.steer import auto_review, ci, fleets, plans
 from jobs.task.gate import require_write
 
 
@@ -36,7 +37,7 @@ def report_cancelled(run_id: str) -> None:
 
 
 def handle(trigger: dict[str, Any]) -> None:
-    """The fast job for stop, retry, help and cancel."""
+    """The fast job for stop, retry, help, go and cancel."""
     t = Trigger.from_dict(trigger)
     ctx = RunContext.load(keys.control_job(t.kind, "control"), trigger)
     if t.kind == Kind.CANCEL:
@@ -44,6 +45,7 @@ def handle(trigger: dict[str, Any]) -> None:
             request_stop(ctx.redis, run_id, t.requester, t.request)
         if t.is_pull_request:
             _delete_attempts(ctx)
+            fleets.moved(ctx.redis, t.target)  # a sub-task's pull request closed, or merged
         return
     if t.kind == Kind.CI:  # CI's sender starts nothing itself: jobs.steer.ci decides
         ci.check(ctx)
@@ -58,7 +60,7 @@ def handle(trigger: dict[str, Any]) -> None:
         ctx.log("%s ignored: %s", t.kind, exc)
         return
     react_to_comment(client, t.repository, t.comment_id, t.on_diff)
-    body = {Kind.STOP: _stop, Kind.RETRY: _retry, Kind.HELP: _help}[t.kind](ctx)
+    body = {Kind.STOP: _stop, Kind.RETRY: _retry, Kind.HELP: _help, Kind.GO: plans.go}[t.kind](ctx)
     ctx.reply(client, body)
 
 
@@ -75,6 +77,7 @@ def _stop(ctx: RunContext) -> str:
     t = ctx.trigger
     stopped = [run_id for run_id in ctx.store.active_on(t.target)
                if request_stop(ctx.redis, run_id, t.requester, push=t.push)]
+    stopped += plans.stop_children(ctx)  # a parent's stop is its sub-issues' too
     return report.stopping(t.requester, stopped, t.push)
 
 

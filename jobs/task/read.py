@@ -63,7 +63,8 @@ def read_task(t: Trigger, repo: Repository, mirror: Path) -> Task:
         return _pull_task(t, repo, repo.get_pull(t.number))
     default = repo.default_branch
     branch = existing_issue_branch(mirror, t.number) or issue_branch(t.number, t.title)
-    start = branch if remote_has(mirror, branch) else default
+    start = (branch if remote_has(mirror, branch)
+             else t.start_from if t.start_from and remote_has(mirror, t.start_from) else default)
     return Task(t.title, t.body, t.request, default, branch, start,
                 remarks=earlier_remarks(t, repo))
 

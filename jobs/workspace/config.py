@@ -104,6 +104,14 @@ class ReviewConfig(_Strict):
     """Lowers ORCA_MAX_REVIEW_DOLLARS for this repository."""
 
 
+class PlansConfig(_Strict):
+    """How a plan's sub-tasks wait for each other (jobs.steer.fleets)."""
+
+    wait_for: Literal["opened", "merged"] = "opened"
+    """A sub-task starts when the ones it waits for have their pull requests opened (starting
+    from the first one's branch), or merged (starting from the default branch)."""
+
+
 class RepoConfig(_Strict):
     """Everything `.github/orca.yml` may say; every field is optional."""
 
@@ -126,6 +134,8 @@ class RepoConfig(_Strict):
     """Independent attempts at once for a labelled issue, at most ORCA_MAX_ATTEMPTS (jobs.attempts)."""
     review: ReviewConfig = ReviewConfig()
     """Orca's reviews of pull requests."""
+    plans: PlansConfig = PlansConfig()
+    """Plans' sub-tasks (`/agent plan`, `/agent go`)."""
 
     @field_validator("setup_key", mode="before")
     @classmethod

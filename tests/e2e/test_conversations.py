@@ -129,16 +129,14 @@ def test_help_and_unknown_commands_answer_with_the_list(orca):
     assert RunStore(orca.redis).runs_on(f"{scene.full_name}#{scene.number}") == []
 
 
-def test_a_reserved_verb_is_answered_and_do_makes_it_a_request(orca):
+def test_go_with_more_words_on_its_line_is_answered_and_do_makes_it_a_request(orca):
     github = orca.github
     scene = make_scene(github)
-    command(orca, scene, scene.number, "/agent plan add caching to the API")
+    command(orca, scene, scene.number, "/agent go ahead and add caching")
     orca.drain()
     said = bodies(github, scene.full_name, scene.number)
-    assert said[-1].startswith("`plan` is reserved for something Orca does not do yet, so I did "
-                               "not act on `/agent plan add caching to the API`. To ask for a "
-                               "change in those words, write `/agent do <your request>`.")
-    assert "`/agent do <request>`" in said[-1]
+    assert said[-1].startswith("`/agent go ahead and add caching` is not a command I know.")
+    assert "`/agent do <request>`" in said[-1] and "| `/agent go` |" in said[-1]
     assert RunStore(orca.redis).runs_on(f"{scene.full_name}#{scene.number}") == []
     status, answer, _ = command(orca, scene, scene.number, "/agent do plan the release notes")
     assert status == 202 and answer["run"]

@@ -75,6 +75,8 @@ class FakeGitHub(FakeWorld):
         self.violations: list[str] = []
         self.injections: list[Injection] = []
         self.oauth_codes: dict[str, str] = {}  # code -> login, for /login/oauth/access_token
+        self.sub_issues: dict[int, int] = {}  # sub-issue id -> its parent's id
+        self.sub_issues_missing = False  # True: the sub-issues API answers 404 (an older GHES)
         self._serving: Background | None = None
 
     @property

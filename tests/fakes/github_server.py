@@ -14,8 +14,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes import (
-    github_api_actions, github_api_app, github_api_checks, github_api_pulls, github_api_repos,
-    github_api_reviews, github_api_user,
+    github_api_actions, github_api_app, github_api_checks, github_api_issues, github_api_pulls,
+    github_api_repos, github_api_reviews, github_api_user,
 )
 from tests.fakes import github_git as gitops
 from tests.fakes import github_graphql, openapi
@@ -33,7 +33,7 @@ API_PREFIX = openapi.API_PREFIX
 _GIT_PATH = re.compile(r"^/(?P<owner>[^/]+)/(?P<name>[^/]+?)\.git(?P<rest>/.*)$")
 _ROUTES = (github_api_app.ROUTES + github_api_repos.ROUTES + github_api_pulls.ROUTES
            + github_api_reviews.ROUTES + github_api_user.ROUTES + github_api_checks.ROUTES
-           + github_api_actions.ROUTES)
+           + github_api_actions.ROUTES + github_api_issues.ROUTES)
 URL_MAP = Map([Rule(rule, methods=[method], endpoint=handler)
                for method, rule, handler in _ROUTES], strict_slashes=False)
 
