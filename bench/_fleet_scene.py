@@ -19,6 +19,8 @@ def conversation(turns: int, latency: float):
     after Orca's diff review (a text block from the user) the summary. The latency is paid
     per request in the fake's handler thread, so concurrent runs wait side by side."""
     def answer(body: dict[str, Any]):
+        if "tools" not in body:  # the fresh-context check, or the judge of attempts (a tie)
+            return reply(text("LOOKS RIGHT"), delay=latency)
         messages = body["messages"]
         blocks = [b for m in messages if m["role"] == "user" and isinstance(m["content"], list)
                   for b in m["content"]]
@@ -47,16 +49,19 @@ class Issue:
     requester_id: int
 
 
-def make_issues(world: World, runs: int, repos: int) -> list[Issue]:
+def make_issues(world: World, runs: int, repos: int, attempts: int = 1) -> list[Issue]:
     """`repos` repositories, each in an installation of its own, and `runs` labelled issues
-    dealt round-robin over them; octocat may write to all of them."""
+    dealt round-robin over them; octocat may write to all of them. With `attempts` over one,
+    each repository's `.github/orca.yml` asks for that many attempts per labelled issue."""
     github = world.github
     requester = github.add_user("octocat")
     homes = []
     for k in range(1, min(repos, runs) + 1):
         installation = github.add_installation(f"fleet-org-{k}")
-        repo = github.add_repo(f"fleet-org-{k}/service", installation,
-                               {"README.md": "# Service\n", "notes.txt": ""}, private=True)
+        files = {"README.md": "# Service\n", "notes.txt": ""}
+        if attempts > 1:
+            files[".github/orca.yml"] = f"attempts: {attempts}\n"
+        repo = github.add_repo(f"fleet-org-{k}/service", installation, files, private=True)
         github.set_permission(repo["full_name"], "octocat", "write")
         homes.append((repo["full_name"], installation, repo["id"]))
     issues = []

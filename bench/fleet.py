@@ -17,6 +17,7 @@ process tree (worker, work-horse, git, sandbox) summed, sampled while the runs g
 150 MB per run.
 
     .venv/bin/python bench/fleet.py [--levels 1,10,50] [--turns 20] [--latency 1] [--repos 5]
+    .venv/bin/python bench/fleet.py --levels 10 --attempts 3   # the attempts level
         [--ack-workers N] [--unchecked-fake]
 """
 
@@ -84,9 +85,10 @@ class Level:
     """Per run, seconds from its delivery to the 👀 reaching GitHub (the fake's arrival time)."""
 
 
-def settings_for(level: int, turns: int) -> dict[str, str]:
+def settings_for(level: int, turns: int, attempts: int = 1) -> dict[str, str]:
     """Room for `level` runs at once in one installation and overall, pacing off."""
     return {"ORCA_MAX_RUNS": str(level), "ORCA_MAX_RUNS_PER_INSTALLATION": str(level),
+            "ORCA_MAX_ATTEMPTS": str(max(attempts, 1)),
             "ORCA_MAX_TURNS": str(turns + 10), "ORCA_GITHUB_PACING": "false",
             "ORCA_GITHUB_WRITE_INTERVAL": "0", "ORCA_COMMAND_TIMEOUT": "60"}
 
@@ -96,9 +98,9 @@ def run_level(level: int, args: argparse.Namespace) -> Level:
         # The fake validates every REST request and answer against GitHub's OpenAPI description,
         # one call at a time behind a lock, in this process: work real GitHub does not add.
         openapi.request_violations = openapi.response_violations = lambda *_args: []
-    with orca_world(settings=settings_for(level, args.turns)) as world:
+    with orca_world(settings=settings_for(level, args.turns, args.attempts)) as world:
         world.model.respond_with(conversation(args.turns, args.latency))
-        issues = make_issues(world, level, args.repos)
+        issues = make_issues(world, level, args.repos, args.attempts)
         spawned = time.monotonic()
         commands = worker_commands(level, args)
         with worker_pool(commands, world.data_dir.parent / "logs") as pool:
@@ -221,6 +223,10 @@ def report(levels: list[Level], args: argparse.Namespace) -> bool:
     acks = ", ".join(f"{_ack_workers(lv.runs, args)} at {lv.runs}" for lv in levels)
     if args.unchecked_fake:
         print("the fake GitHub's OpenAPI checks were off (--unchecked-fake)")
+    if args.attempts > 1:
+        print(f"each run is one request with {args.attempts} attempts side by side "
+              "(`attempts:` in .github/orca.yml): 'runs' counts requests, and a run's PSS and CPU "
+              "are its attempts' together")
     print(f"{args.turns} turns per run, {args.latency:g} s model latency per turn, runs over up "
           f"to {args.repos} repositories (one installation each), acknowledgement workers: "
           f"{acks}")
@@ -287,6 +293,8 @@ def main() -> int:
     parser.add_argument("--ack-workers", type=int, default=0,
                         help="`--queues fast` workers (default: as many as `orca up` starts)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds a level may take")
+    parser.add_argument("--attempts", type=int, default=1,
+                        help="attempts per request (the attempts level: --levels 10 --attempts 3)")
     parser.add_argument("--unchecked-fake", action="store_true",
                         help="skip the fake GitHub's OpenAPI check of every call (see README)")
     args = parser.parse_args()
