@@ -94,7 +94,8 @@ def test_solve_reports_a_malformed_config(checkout, model_env, capsys):
     assert model_env.requests == []
 
 
-def test_solve_verify_ends_as_a_run_on_github_does(checkout, model_env, capsys):
+def with_a_test_command(checkout):
+    """A test of greet() and `.github/orca.yml` naming the command, committed."""
     (checkout / "test_hello.py").write_text(
         "import unittest\n\nfrom hello import greet\n\n\nclass Greet(unittest.TestCase):\n"
         "    def test_greets(self):\n        self.assertTrue(greet().startswith('hel'))\n")
@@ -102,6 +103,10 @@ def test_solve_verify_ends_as_a_run_on_github_does(checkout, model_env, capsys):
     (checkout / ".github" / "orca.yml").write_text("test: python3 -m unittest -q\n")
     git("add", ".", cwd=checkout)
     git("commit", "--quiet", "-m", "tests", cwd=checkout)
+
+
+def test_solve_verify_ends_as_a_run_on_github_does(checkout, model_env, capsys):
+    with_a_test_command(checkout)
     model_env.script(
         reply(tool_use("str_replace_based_edit_tool", {
             "command": "str_replace", "path": "/workspace/hello.py",
@@ -121,13 +126,7 @@ def test_solve_verify_ends_as_a_run_on_github_does(checkout, model_env, capsys):
 
 def test_solve_attempts_keeps_each_on_a_branch_and_picks_by_evidence(checkout, model_env, capsys,
                                                                      tmp_path):
-    (checkout / "test_hello.py").write_text(
-        "import unittest\n\nfrom hello import greet\n\n\nclass Greet(unittest.TestCase):\n"
-        "    def test_greets(self):\n        self.assertTrue(greet().startswith('hel'))\n")
-    (checkout / ".github").mkdir()
-    (checkout / ".github" / "orca.yml").write_text("test: python3 -m unittest -q\n")
-    git("add", ".", cwd=checkout)
-    git("commit", "--quiet", "-m", "tests", cwd=checkout)
+    with_a_test_command(checkout)
 
     def edit(new, script):
         return reply(tool_use("str_replace_based_edit_tool", {
