@@ -105,6 +105,8 @@ class Run:
     review_url: str | None = None
     """A review of a pull request (jobs.run.review): the review it posted."""
     findings: int | None = None
+    ci: str | None = None
+    """CI on the commit the run pushed, as last read (jobs.steer.ci): pending, passed, failed."""
 
     @property
     def target(self) -> str:
@@ -178,6 +180,13 @@ class RunStore:
     def mark_pushed(self, repository: str, sha: str, run_id: str) -> None:
         """Remember that `run_id` pushed `sha`, for as long as a pull request is open."""
         self.redis.set(keys.pushed(repository, sha), run_id, ex=ROUNDS_SECONDS)
+
+    def record_ci(self, run_id: str, state: str, sha: str) -> bool:
+        """CI's state on the commit `run_id` pushed, with its event; False when unchanged."""
+        if (self.get(run_id) or {}).get("ci") == state:
+            return False
+        self._write(run_id, {"ci": state}, ("ci", {"state": state, "sha": sha}))
+        return True
 
     def pusher(self, repository: str, sha: str) -> str | None:
         """The run that pushed `sha`, or None (a person pushed it, or long ago)."""

@@ -1,10 +1,12 @@
-"""Table tests for core/plans.py: the checks a plan passes, the go comment's edits, what starts."""
+"""Table tests for core/plans.py: the checks a plan passes, the go comment's edits, what starts;
+and the words of a child's line in the parent's checklist (jobs.steer.fleets)."""
 
 from __future__ import annotations
 
 import pytest
 
 from core.plans import (
+    Child,
     Edits,
     Plan,
     PlanRefused,
@@ -15,6 +17,8 @@ from core.plans import (
     parse_edits,
     ready,
 )
+from core.runs import Run
+from jobs.steer.fleets import _state
 
 
 def tasks(*afters: tuple[int, ...]) -> tuple[Subtask, ...]:
@@ -84,3 +88,27 @@ def test_ready(opened, started, now):
 def test_a_plan_round_trips_through_its_record():
     plan = Plan("a", ("x.py",), ("r",), (), tasks((), (1,)), "run-1")
     assert Plan.from_dict(plan.to_dict()) == plan
+
+
+class _Runs:
+    """The two RunStore reads a child's state needs, over one record."""
+
+    def __init__(self, **fields):
+        base = {"kind": "label", "installation_id": 7, "repository": "o/r", "repository_id": 1,
+                "number": 2, "requester": "octocat", "requester_id": 1, "created_at": 0.0}
+        self.run = Run.from_fields({**base, **fields})
+
+    def runs_on(self, target):
+        return [self.run.id]
+
+    def load(self, run_id):
+        return self.run
+
+
+@pytest.mark.parametrize("ci, said", [
+    (None, "PR #5 open"), ("pending", "PR #5 open, CI running"),
+    ("failed", "PR #5 open, CI failing"), ("passed", "PR #5 open, CI passed"),
+])
+def test_a_childs_line_says_ci_on_its_pull_request(ci, said):
+    runs = _Runs(id="r1", status="done", pr_number=5, ci=ci)
+    assert _state(runs, "o/r", Child(task=1, issue=2, linked=True)) == said

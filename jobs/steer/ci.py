@@ -37,7 +37,7 @@ from jobs.github.ci import (
     failures,
     read_ci,
 )
-from jobs.steer import ci_rerun
+from jobs.steer import ci_rerun, fleets
 
 log = logging.getLogger("orca.ci")
 
@@ -77,6 +77,8 @@ def _follow(ctx: RunContext, client: Github, pull: PullRequest) -> None:
     if state.state == "failed" and state.finished:
         note = _round_or_why_not(ctx, client, pull, reading, rerun,
                                  pusher.trigger if pusher else None)
+    if pusher is not None and ctx.store.record_ci(pusher.id, state.state, sha):
+        fleets.moved(ctx.redis, pusher.target)  # a sub-issue's checklist line shows CI
     if pusher is not None and pusher.tracking_comment_id:
         _show(ctx, client, pusher.trigger, pusher.tracking_comment_id,
               report.ci_line(sha, state.state, state.failing, note))

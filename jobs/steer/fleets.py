@@ -125,7 +125,8 @@ def _state(runs: RunStore, repository: str, child: Child) -> str:
     if run.status in (Status.QUEUED, Status.RUNNING):
         return f"{run.status.value}" + (f" (PR #{child.pr} open)" if child.pr else "")
     if child.pr is not None:
-        return f"PR #{child.pr} open"
+        ci = {"failed": ", CI failing", "passed": ", CI passed", "pending": ", CI running"}
+        return f"PR #{child.pr} open{ci.get(run.ci or '', '')}"
     return {Status.DONE: "done, no changes to propose", Status.FAILED: "failed",
             Status.CANCELLED: "stopped", Status.REJECTED: "refused"}[run.status]
 

@@ -86,6 +86,13 @@ def test_a_failing_check_starts_one_round_that_reads_the_log_and_pushes_a_fix(or
     orca.drain()
     assert f"**CI** on `{head[:7]}`: ✅ passed" in bodies(orca.github, REPO, pull.number)[-1]
     assert len(orca.model.requests) == before + 4
+    # Each pushing run's record holds CI's state on its commit (a plan's checklist shows it).
+    store = RunStore(orca.redis)
+    records = {r["commit"]: r for r in map(store.get, store.runs_on(f"{REPO}#{scene.number}"))
+               if r.get("commit")}
+    records.update({r["commit"]: r for r in map(store.get, store.runs_on(f"{REPO}#{pull.number}"))
+                    if r.get("commit")})
+    assert (records[sha]["ci"], records[head]["ci"]) == ("failed", "passed")
 
 
 def test_a_commit_a_person_pushed_gets_no_round(orca):
