@@ -14,7 +14,7 @@ from core.queues import queues
 from core.runs import RunStore
 from core.settings import load_settings
 from tests.e2e.conftest import HELLO_FILES, labeled_payload, make_scene, pulls
-from tests.e2e.conversation_scenes import bodies, command, drain_fast
+from tests.e2e.conversation_scenes import bodies, command, drain_fast, pull_scene
 from tests.fakes.github_api_issues import sub_issues_of
 from tests.fakes.model import looks_right, reply, text, tool_use
 from tests.mission_scene import csrf_of
@@ -344,3 +344,15 @@ def test_retry_on_a_failed_child_retries_it_alone_and_its_waiters_follow(orca):
     retried = RunStore(orca.redis).runs_on(f"{scene.full_name}#{kids[0].number}")
     assert len(retried) == 2  # the failed run and its retry, on the child alone
     assert model.remaining == 0
+
+
+def test_a_plan_asked_for_on_a_pull_request_is_refused_and_starts_nothing(orca):
+    github = orca.github
+    ps = pull_scene(github)
+    status, _, _ = command(orca, ps.scene, ps.number, "/agent plan", on_pull_request=True)
+    assert status == 202
+    orca.drain()
+    assert bodies(github, ps.full_name, ps.number)[-1].startswith(
+        "🚫 Orca cannot do this: `/agent plan` works on an issue")
+    assert orca.model.requests == [] and RunStore(orca.redis).active_on(
+        f"{ps.full_name}#{ps.number}") == []
