@@ -165,7 +165,9 @@ def _show(ctx: RunContext, fleet: Fleet, states: dict[int, str]) -> None:
     if fleet.comment_id is None:
         return
     number = Trigger.from_dict(fleet.trigger).number
-    ended = all(not states[c.task].startswith(_MOVING)
+    # A `go` that failed part-way has sub-tasks with no issue yet: not done, whatever the rest.
+    ended = len(fleet.children) == len(fleet.plan.subtasks) and all(
+                not states[c.task].startswith(_MOVING)
                 and not (fleet.wait_for == "merged" and c.pr and not c.merged and not c.closed)
                 for c in fleet.children)
     summary = ""

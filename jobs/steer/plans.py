@@ -63,25 +63,44 @@ def go(ctx: RunContext) -> str | None:
         start_run(ctx.redis, new_run_id(), guided, f"go:{t.comment_id}")
         return None
     with store.lock(t.target):
-        if store.fleet(t.target) is not None:
+        fleet = store.fleet(t.target)
+        if fleet is not None and len(fleet.children) >= len(fleet.plan.subtasks):
             return ("This plan was started already: its sub-issues are in the checklist above. "
                     "Say `/agent plan` for a new plan.")
-        _open_fleet(ctx, store, plan)
+        client = ctx.client(ctx.mint(GO_PERMISSIONS))
+        if fleet is None:
+            fleet = _new_fleet(ctx, client, store, plan)
+        try:  # all sub-issues, or after a `go` that failed part-way, the rest
+            _open_children(ctx, client, store, fleet)
+            said = None
+        except GithubException as exc:
+            left = len(fleet.plan.subtasks) - len(fleet.children)
+            said = (f"GitHub refused to open a sub-issue ({exc.status}), so {left} of the "
+                    f"{len(fleet.plan.subtasks)} are not opened yet; those opened are started. "
+                    "Say `/agent go` again to open the rest.")
     step(t.target)
-    return None
+    return said
 
 
-def _open_fleet(ctx: RunContext, store: PlanStore, plan: Plan) -> None:
-    """The checklist comment first (so a failure part-way is seen), then one issue per
-    sub-task, linked; the fleet is saved after each, so nothing opened is forgotten."""
+def _new_fleet(ctx: RunContext, client: Github, store: PlanStore, plan: Plan) -> Fleet:
+    """The fleet and its checklist comment, saved before any issue is opened, so a failure
+    part-way is seen and a second `go` opens the rest (`_open_children`)."""
     t = ctx.trigger
-    client = ctx.client(ctx.mint(GO_PERMISSIONS))
-    repo = client.get_repo(t.repository)
     fleet = Fleet(plan, t.to_dict(), wait_for=_plans_config(client, t.repository).wait_for)
-    comment = repo.get_issue(t.number).create_comment(
+    comment = client.get_repo(t.repository).get_issue(t.number).create_comment(
         words.checklist(t.number, plan, {s.number: "opening its issue" for s in plan.subtasks}, {}))
     fleet.comment_id = comment.id
-    for task in plan.subtasks:
+    store.save_fleet(t.target, fleet)
+    return fleet
+
+
+def _open_children(ctx: RunContext, client: Github, store: PlanStore, fleet: Fleet) -> None:
+    """One issue per sub-task not opened yet, linked; the fleet is saved after each, so
+    nothing opened is forgotten. The plan is the one the first `go` recorded, its edits kept."""
+    t, plan = ctx.trigger, fleet.plan
+    repo = client.get_repo(t.repository)
+    opened = {child.task for child in fleet.children}
+    for task in (s for s in plan.subtasks if s.number not in opened):
         issue = repo.create_issue(title=task.title, body=words.child_body(t.number, task, plan))
         linked = _link(client, t, issue.id)
         fleet.children.append(Child(task.number, issue.number, linked))

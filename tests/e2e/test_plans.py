@@ -356,3 +356,26 @@ def test_a_plan_asked_for_on_a_pull_request_is_refused_and_starts_nothing(orca):
         "🚫 Orca cannot do this: `/agent plan` works on an issue")
     assert orca.model.requests == [] and RunStore(orca.redis).active_on(
         f"{ps.full_name}#{ps.number}") == []
+
+
+def test_a_go_that_github_refuses_part_way_opens_the_rest_when_said_again(orca):
+    github, model = orca.github, orca.model
+    scene = make_scene(github)
+    plan_for(orca, scene, submit(subtasks=TASKS[:2]))
+    github.fail_next("POST", r"/repos/[^/]+/[^/]+/issues$", 422,
+                     body={"message": "Validation Failed", "errors": [],
+                           "documentation_url": "https://docs.github.com/rest"})
+    command(orca, scene, scene.number, "/agent go")
+    drain_fast(orca)
+    assert children(github, scene) == []
+    assert bodies(github, scene.full_name, scene.number)[-1].startswith(
+        "GitHub refused to open a sub-issue (422), so 2 of the 2 are not opened yet")
+    assert "(no issue)" in checklist(github, scene) and "All done" not in checklist(github, scene)
+
+    for k in (1, 2):
+        script_child(model, k)
+    command(orca, scene, scene.number, "/agent go")
+    orca.drain()
+    assert [k.title for k in children(github, scene)] == [t["title"] for t in TASKS[:2]]
+    assert "All done: 2 of 2 sub-tasks have a pull request." in checklist(github, scene)
+    assert github.violations == [] and model.remaining == 0
