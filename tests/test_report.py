@@ -77,3 +77,13 @@ def test_pull_body_ends_with_the_run_page_when_known():
     assert line == "Run [`r 1`](https://orca.example.com/runs/r%201)"
     assert report.pull_body(3, "s", [], None, "octocat", run=line).endswith(line)
     assert report.run_line("r1", "") == ""
+
+
+def test_the_ci_line_goes_above_a_linked_footer_too():
+    body = report.linked(report.opened("r-3", 7, "u", "Did it.", figures(), [], None),
+                         "https://orca.example.org")
+    shown = report.with_ci_line(body, f"CI: passing {report.CI_MARK}")
+    assert shown.index("CI: passing") < shown.index("Run [`r-3`]")
+    assert shown.endswith(report.marker("r-3"))
+    again = report.with_ci_line(shown, f"CI: failing {report.CI_MARK}")
+    assert "CI: passing" not in again and again.index("CI: failing") < again.index("Run [`r-3`]")

@@ -286,7 +286,8 @@ def with_ci_line(body: str, line: str) -> str:
     """The comment with its CI line replaced (or added above the footer)."""
     kept = [row for row in body.split("\n") if CI_MARK not in row]
     text = "\n".join(kept)
-    at = text.rfind("\nRun `")
+    # The footer's run line, plain or linked to the run's page (`linked`).
+    at = max(text.rfind("\nRun `"), text.rfind("\nRun [`"))
     if at == -1:
         return f"{text}\n\n{line}"
     return f"{text[:at].rstrip()}\n\n{line}\n{text[at:]}"
