@@ -99,7 +99,9 @@ def _event_line(kind: str, data: dict[str, Any]) -> str:
         spent = data.get("spent") or {}
         what = {"check": "fresh-context check", "judge": "judge"}.get(data.get("purpose") or "",
                                                                        f"turn {data.get('turn')}")
-        return (f"{what} ({data.get('stop_reason')}) · so far "
+        # A turn often costs under a cent: four places, where the totals show two.
+        turn = f" · ${data['dollars']:.4f} this turn" if _known(data.get("dollars")) else ""
+        return (f"{what} ({data.get('stop_reason')}){turn} · so far "
                 f"{number(spent.get('tokens'))} tokens · {dollars(spent.get('dollars'))}")
     if kind == "tool":
         return _tool_line(data)
@@ -138,7 +140,9 @@ def _tool_line(data: dict[str, Any]) -> str:
     else:
         what = f"{tool_input.get('command', '')} {tool_input.get('path', '')}"
     error = " (error)" if data.get("is_error") else ""
-    return f"{data.get('name')}{error}: {what.splitlines()[0][:200] if what else ''}"
+    code = data.get("exit_code")
+    status = f" · exit {code}" if _known(code) else ""
+    return f"{data.get('name')}{error}: {what.splitlines()[0][:200] if what else ''}{status}"
 
 
 def _short(data: dict[str, Any], limit: int = 300) -> str:

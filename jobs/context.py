@@ -26,7 +26,7 @@ from core.errors import RunError
 from core.runs import RunStore, Status, ending_event
 from core.settings import Settings, load_settings
 from core.triggers import Trigger
-from jobs.github import ACK_PERMISSIONS, GitHubApp
+from jobs.github import ACK_PERMISSIONS, GitHubApp, report
 from jobs.github.calls import out_of_reach
 from jobs.github.pacing import WritePacer
 
@@ -120,7 +120,14 @@ class RunContext:
 
     def reply(self, client: Github, body: str | None) -> None:
         """A new comment on the run's issue or PR (nothing when body is None)."""
-        reply(client, self.trigger, body)
+        reply(client, self.trigger, None if body is None
+              else report.linked(body, self.settings.public_url))
+
+    def tracking_comment(self, client: Github) -> TrackingComment:
+        """The run's tracking comment, its footer linked to the run's page when Orca knows
+        its public address (ORCA_PUBLIC_URL)."""
+        return TrackingComment(client, self.trigger.repository, self.tracking_comment_id or 0,
+                               self.settings.public_url)
 
     def finish(self, status: Status, reason: str | None = None,
                event: dict[str, Any] | None = None, **outcome: Any) -> None:
@@ -139,7 +146,7 @@ class RunContext:
             self.reply(client, body)
             return
         with self.comment_lock():
-            TrackingComment(client, self.trigger.repository, self.tracking_comment_id).edit(body)
+            self.tracking_comment(client).edit(body)
 
     def finish_comment_or_log(self, body: str) -> None:
         """finish_comment, when the run's end must be said whatever else failed: if GitHub
@@ -177,13 +184,16 @@ class RunContext:
 class TrackingComment:
     """The one comment a run edits in place from start to finish."""
 
-    def __init__(self, client: Github, repository: str, comment_id: int) -> None:
+    def __init__(self, client: Github, repository: str, comment_id: int,
+                 public_url: str = "") -> None:
         self.client = client
         self.path = f"/repos/{repository}/issues/comments/{comment_id}"
+        self.public_url = public_url
 
     def edit(self, body: str) -> None:
         # A direct PATCH: PyGithub would first GET the comment to build its object.
-        self.client.requester.requestJsonAndCheck("PATCH", self.path, input={"body": body})
+        self.client.requester.requestJsonAndCheck(
+            "PATCH", self.path, input={"body": report.linked(body, self.public_url)})
 
 
 def reply(client: Github, trigger: Trigger, body: str | None) -> None:

@@ -241,3 +241,28 @@ def test_the_repository_column_names_the_installation_in_words(client, redis_cli
     sign_in_as(client, redis_client, "octocat", {HELLO[1]})
     row = client.get("/runs").text.split('id="run-a1"')[1].split("</tr>")[0]
     assert ">installation 7</a>" in row and ">#7<" not in row
+
+
+def test_a_run_page_reads_as_a_transcript(client, redis_client):
+    running_run(redis_client, "read1")
+    store = RunStore(redis_client)
+    store.add_event("read1", "model", {
+        "turn": 2, "stop_reason": "tool_use", "dollars": 0.0345,
+        "spent": {"turns": 2, "tokens": 9000, "dollars": 0.1545, "minutes": 1.0},
+        "text": "I'll run the tests.\n<script>alert(1)</script> <b>bold</b>"})
+    store.add_event("read1", "tool", {"name": "bash", "input": {"command": "pytest -q"},
+                                      "is_error": False, "exit_code": 1, "output": "1 failed"})
+    store.add_event("read1", "tool", {"name": "str_replace_based_edit_tool",
+                                      "input": {"command": "view", "path": "a.py"},
+                                      "is_error": False, "exit_code": None, "output": "x"})
+    sign_in_as(client, redis_client, "octocat", {HELLO[1]})
+    for html in (client.get("/runs/read1").text,
+                 "".join(e["html"] for e in client.get("/runs/read1/events?after=0").json["events"])):
+        # The turn's text, escaped: the model's words are never markup.
+        assert "I&#39;ll run the tests.\n&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;bold" in html
+        assert "<script>alert(1)" not in html and "<b>bold" not in html
+        assert "turn 2 (tool_use) · $0.0345 this turn · so far 9,000 tokens · $0.15" in html
+        assert "bash: $ pytest -q · exit 1" in html
+        assert "view a.py</span>" in html  # a tool without a process shows no exit status
+    # Turns recorded before the per-turn cost was kept read as before.
+    assert "turn 1 (tool_use) · so far 4,321 tokens · $0.12" in client.get("/runs/read1").text

@@ -57,3 +57,33 @@ def test_the_comment_names_the_bounds_commands_ran_into():
     assert ("⚠️ Commands ran into the sandbox's bounds: out of memory (4 GiB) twice.\n\n"
             f"{plain.line()}") in body
     assert "bounds" not in report.no_changes("r1", "done", plain, [])
+
+
+def test_footer_links_the_run_page_only_with_a_public_url():
+    body = report.opened("r-1", 7, "https://github.test/o/r/pull/7", "Did it.", figures(), [], None)
+    assert report.linked(body, "") == body  # without ORCA_PUBLIC_URL: unchanged
+    assert "Run `r-1`\n" + report.marker("r-1") in body
+    linked = report.linked(body, "https://orca.example.com/")
+    assert "Run [`r-1`](https://orca.example.com/runs/r-1)\n" + report.marker("r-1") in linked
+    assert report.linked(linked, "https://orca.example.com") == linked  # once only
+    # A quoted summary that imitates a footer is no footer: its run id has no marker.
+    fake = report.opened("r-2", 7, "u", "Run `other`", figures(), [], None)
+    assert "(https://o.test/runs/other)" not in report.linked(fake, "https://o.test")
+
+
+def test_pull_body_ends_with_the_run_page_when_known():
+    assert "Run " not in report.pull_body(3, "s", [], None, "octocat")
+    line = report.run_line("r 1", "https://orca.example.com")
+    assert line == "Run [`r 1`](https://orca.example.com/runs/r%201)"
+    assert report.pull_body(3, "s", [], None, "octocat", run=line).endswith(line)
+    assert report.run_line("r1", "") == ""
+
+
+def test_the_ci_line_goes_above_a_linked_footer_too():
+    body = report.linked(report.opened("r-3", 7, "u", "Did it.", figures(), [], None),
+                         "https://orca.example.org")
+    shown = report.with_ci_line(body, f"CI: passing {report.CI_MARK}")
+    assert shown.index("CI: passing") < shown.index("Run [`r-3`]")
+    assert shown.endswith(report.marker("r-3"))
+    again = report.with_ci_line(shown, f"CI: failing {report.CI_MARK}")
+    assert "CI: passing" not in again and again.index("CI: failing") < again.index("Run [`r-3`]")

@@ -25,6 +25,7 @@ import yaml
 from dotenv import dotenv_values
 
 from app.setup import Written, create_setup_app
+from app.setup import manifest as setup_manifest
 from app.setup.files import merged_env
 from core.settings import load_settings
 from tests.fakes.github import FakeGitHub
@@ -280,3 +281,21 @@ def test_orca_setup_finds_its_manifest_after_a_plain_pip_install(tmp_path):
     where = subprocess.run([sys.executable, "-c", "import app.setup.manifest as m; print(m.__file__)"],
                            cwd=elsewhere, env=env, capture_output=True, text=True, check=True)
     assert where.stdout.startswith(str(site))
+
+
+def test_setup_writes_the_public_url_from_the_webhook_url(fake_github, tmp_path):
+    client = _setup_app(fake_github, tmp_path, webhook_url=WEBHOOK_URL).test_client()
+    fake_github.add_manifest_code("code-pub")
+    assert client.get(f"/callback?code=code-pub&state={_page(client)[2]}").status_code == 200
+    assert dotenv_values(tmp_path / ".env")["ORCA_PUBLIC_URL"] == "https://orca.example.org"
+
+
+@pytest.mark.parametrize(("webhook_url", "public"), [
+    ("https://orca.example.org/webhooks", "https://orca.example.org"),
+    ("https://host.test:8443/orca/webhooks/", "https://host.test:8443/orca"),
+    ("https://orca.example.com/webhooks", ""),  # manifest.yml's placeholder
+    ("https://host.test/hooks", ""),
+    (None, ""),
+])
+def test_public_url_is_the_webhook_url_before_webhooks(webhook_url, public):
+    assert setup_manifest.public_url(webhook_url) == public

@@ -94,8 +94,9 @@ def exchange_code(api_url: str, code: str) -> Registration:
         raise SetupError(f"GitHub's answer to the code exchange lacks {exc}") from None
 
 
-def save(registration: Registration, out_dir: Path) -> Written:
-    """Write the key file and merge the credentials into `out_dir/.env`."""
+def save(registration: Registration, out_dir: Path, public_url: str = "") -> Written:
+    """Write the key file and merge the credentials into `out_dir/.env`, with Orca's public
+    address (ORCA_PUBLIC_URL) when the webhook URL told it."""
     slug = re.sub(r"[^A-Za-z0-9_-]", "-", registration.slug) or "github-app"
     key_path = out_dir / f"{slug}.private-key.pem"
     write_secret(key_path, registration.pem)
@@ -113,6 +114,8 @@ def save(registration: Registration, out_dir: Path) -> Written:
     # worker runs. Kept if there is one already, since a running Redis was started with it.
     if REDIS_PASSWORD not in env_keys(env_path):
         values[REDIS_PASSWORD] = secrets.token_urlsafe(32)
+    if public_url:
+        values["ORCA_PUBLIC_URL"] = public_url
     # An inline key would win over the new key file.
     merge_env_file(env_path, values, drop=["GITHUB_PRIVATE_KEY"])
     return Written(registration, env_path, key_path)
@@ -175,20 +178,20 @@ def create_setup_app(github_url: str, out_dir: Path, *, api_url: str | None = No
         if not code or not states.redeem(state):
             return _failed(400, "Unknown or reused state", "This answer does not come from "
                            "a registration this page started, or it was already used.")
-        return _finish(api, code, out_dir, on_done)
+        return _finish(api, code, out_dir, on_done, setup_manifest.public_url(webhook_url))
 
     return app
 
 
-def _finish(api_url: str, code: str, out_dir: Path,
-            on_done: Callable[[Written], None] | None) -> tuple[str, int]:
+def _finish(api_url: str, code: str, out_dir: Path, on_done: Callable[[Written], None] | None,
+            public_url: str = "") -> tuple[str, int]:
     """Exchange the code, save the credentials, and say what to do next."""
     try:
         registration = exchange_code(api_url, code)
     except SetupError as exc:
         return _failed(502, "GitHub did not register the App", str(exc))
     try:
-        written = save(registration, out_dir)
+        written = save(registration, out_dir, public_url)
     except OSError as exc:
         # GitHub shows the key and secrets only once, in this answer: say how to recover.
         return _failed(500, f"{registration.name} was created, but its credentials were not "

@@ -41,6 +41,15 @@ def orca_origin(webhook_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def public_url(webhook_url: str | None) -> str:
+    """Orca's public address (ORCA_PUBLIC_URL): the webhook URL up to its `/webhooks`;
+    "" when there is none, or only manifest.yml's placeholder."""
+    if not webhook_url or urlsplit(webhook_url).hostname == PLACEHOLDER_HOST:
+        return ""
+    head, found, _ = webhook_url.rstrip("/").rpartition("/webhooks")
+    return head if found else ""
+
+
 def build_manifest(base: dict[str, Any], callback_url: str,
                    webhook_url: str | None = None) -> dict[str, Any]:
     """`base` with the URLs of this setup run filled in (`base` is left untouched).

@@ -274,11 +274,11 @@ class _Loop:
         usage = Usage.of(response.usage)
         self.result.usage.add(response.usage)
         self.result.cost = cost(self.model, self.result.usage, self.prices)
+        dollars = cost(self.model, usage, self.prices)
         self.emit("model", {"turn": 0, "purpose": "check", "stop_reason": response.stop_reason,
                             "max_tokens": cap, "usage": response.usage.model_dump(),
-                            "spent": self._spent().figures()})
-        return Asked(_text(response.content), usage.total,
-                     cost(self.model, usage, self.prices))
+                            "spent": self._spent().figures(), "dollars": dollars})
+        return Asked(_text(response.content), usage.total, dollars)
 
     def _answer_unless_stopped(self, system: str | None = None, messages: list[dict] | None = None,
                                cap: int | None = None, one_off: bool = False) -> Any | None:
@@ -333,7 +333,8 @@ class _Loop:
         said = "".join(block.text for block in response.content if block.type == "text")
         self.emit("model", {"turn": result.turns, "stop_reason": response.stop_reason,
                             "max_tokens": self.cap, "usage": response.usage.model_dump(),
-                            "spent": self._spent().figures(), "text": said[:TEXT_KEPT]})
+                            "spent": self._spent().figures(), "text": said[:TEXT_KEPT],
+                            "dollars": cost(self.model, self.last, self.prices)})
 
     def _review_once(self) -> str | None:
         reviews = [] if self.review is None else [self.review] if callable(self.review) else list(self.review)

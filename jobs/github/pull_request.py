@@ -80,7 +80,8 @@ def _issue_words(run: Finished, client: Github, pushed: Pushed | None,
     regressed = bool(run.session.checks and run.session.checks.regressed)
     pr_body = report.pull_body(t.number, result.summary, run.done.dropped, result.stopped_by,
                                t.requester, run.done.nested, verification, regressed,
-                               _ci_permissions_note(ctx), run.attempts)
+                               _ci_permissions_note(ctx), run.attempts,
+                               report.run_line(ctx.run_id, ctx.settings.public_url))
     pull = open_or_update_pull(repo, pushed.branch, run.task.base, run.task.title, pr_body,
                                draft=bool(result.stopped_by) or regressed)
     outcome.update(pr_url=pull.html_url, pr_number=pull.number)

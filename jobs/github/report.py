@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import quote
 
 from core.pricing import Usage
 from jobs.sandbox.bounds import tally_line
@@ -95,9 +97,10 @@ def failed(run_id: str, reason: str, retry_hint: str) -> str:
 
 def pull_body(number: int, summary: str, dropped: list[str], stopped_by: str | None,
               requester: str, nested: Sequence[str] = (), verification: str | None = None,
-              regressed: bool = False, note: str = "", attempts: str = "") -> str:
+              regressed: bool = False, note: str = "", attempts: str = "",
+              run: str = "") -> str:
     """The PR description: what closes, what the agent says it did, what Orca dropped, and
-    what Orca's own test runs found."""
+    what Orca's own test runs found; `run` is its last line, the run's page (`run_line`)."""
     parts = [f"Fixes #{number}", f"Requested by @{requester}."]
     if stopped_by:
         parts.append(f"**Unfinished:** the run was stopped by {stopped_by}.")
@@ -109,6 +112,7 @@ def pull_body(number: int, summary: str, dropped: list[str], stopped_by: str | N
     parts.append(verification or "")
     parts.append(attempts)
     parts.append(note)
+    parts.append(run)
     return "\n\n".join(p for p in parts if p)
 
 
@@ -133,6 +137,32 @@ def left_out(dropped: Sequence[str], nested: Sequence[str]) -> str:
 def footer(run_id: str, figures: Figures | None = None) -> str:
     line = f"{figures.line()}\n\n" if figures is not None else ""
     return f"{line}Run `{run_id}`\n{marker(run_id)}"
+
+
+# The footer's run line as `footer` writes it, followed by its marker.
+_FOOTER_RUN = re.compile(r"^Run `([^`\n]+)`\n(<!-- orca-run: \1 -->)", re.MULTILINE)
+
+
+def run_page(run_id: str, public_url: str) -> str:
+    """The run's page on mission control, or "" when Orca's public address is unknown."""
+    base = public_url.strip().rstrip("/")
+    return f"{base}/runs/{quote(run_id, safe='')}" if base else ""
+
+
+def linked(body: str, public_url: str) -> str:
+    """`body` with its footer's "Run `<id>`" linking to the run's page (ORCA_PUBLIC_URL);
+    unchanged without a public address. Applied where comments are written, so every word
+    function stays as it is; a body already linked is left alone."""
+    if not public_url.strip():
+        return body
+    return _FOOTER_RUN.sub(
+        lambda m: f"Run [`{m[1]}`]({run_page(m[1], public_url)})\n{m[2]}", body)
+
+
+def run_line(run_id: str, public_url: str) -> str:
+    """The pull request body's last line, "Run `<id>`" linked to its page; "" without one."""
+    page = run_page(run_id, public_url)
+    return f"Run [`{run_id}`]({page})" if page else ""
 
 
 def retrying(run_id: str, requester: str) -> str:
@@ -256,7 +286,8 @@ def with_ci_line(body: str, line: str) -> str:
     """The comment with its CI line replaced (or added above the footer)."""
     kept = [row for row in body.split("\n") if CI_MARK not in row]
     text = "\n".join(kept)
-    at = text.rfind("\nRun `")
+    # The footer's run line, plain or linked to the run's page (`linked`).
+    at = max(text.rfind("\nRun `"), text.rfind("\nRun [`"))
     if at == -1:
         return f"{text}\n\n{line}"
     return f"{text[:at].rstrip()}\n\n{line}\n{text[at:]}"

@@ -28,7 +28,7 @@ from core.stops import StopSignal
 from jobs.agent.session import SessionResult
 from jobs.attempts.choice import Attempt, choose, size
 from jobs.attempts.words import branch_for, progress, table
-from jobs.context import RunContext, TrackingComment
+from jobs.context import RunContext
 from jobs.github import RUN_PERMISSIONS, BotIdentity, report
 from jobs.github.branches import ISSUE_BRANCH
 from jobs.github.pull_request import Finished, publish
@@ -133,8 +133,7 @@ class _Board:
                             report.footer(self.ctx.run_id))
             try:
                 with self.ctx.comment_lock():
-                    TrackingComment(self.client, self.ctx.trigger.repository,
-                                    self.ctx.tracking_comment_id).edit(body)
+                    self.ctx.tracking_comment(self.client).edit(body)
             except Exception as exc:  # noqa: BLE001 (progress is never worth a run)
                 self.ctx.log("could not show the attempts' progress: %r", exc)
 

@@ -82,7 +82,7 @@ def acknowledge_run(ctx: RunContext, held_from: float | None = None) -> None:
     body = (report.waiting(ctx.run_id, t.requester, ahead) if ahead
             else review_words.reviewing(ctx.run_id) if t.auto
             else report.working(ctx.run_id, t.requester))
-    comment = issue.create_comment(body)
+    comment = issue.create_comment(report.linked(body, ctx.settings.public_url))
     ctx.tracking_comment_id = comment.id
     ctx.store.acknowledge(ctx.run_id, comment.id, permission, ahead)
     enqueue_run(ctx.redis, t, ctx.run_id, ctx.settings.run_timeout,

@@ -34,7 +34,7 @@ from jobs.agent.loop import Emit
 from jobs.agent.prompt import Brief, task_prompt
 from jobs.agent.session import SessionResult, run_session
 from jobs.agent.setup import SetupPlan
-from jobs.context import RunContext, TrackingComment
+from jobs.context import RunContext
 from jobs.github import (
     CI_PERMISSIONS,
     RUN_PERMISSIONS,
@@ -121,9 +121,8 @@ def _start(ctx: RunContext, run: Run) -> None:
     with ctx.comment_lock():
         now = ctx.store.load(ctx.run_id) or run
         if now.waited_for or now.place:
-            TrackingComment(ctx.client_for_replies(), ctx.trigger.repository,
-                            ctx.tracking_comment_id).edit(report.working(ctx.run_id,
-                                                                         ctx.trigger.requester))
+            ctx.tracking_comment(ctx.client_for_replies()).edit(
+                report.working(ctx.run_id, ctx.trigger.requester))
 
 
 def work(ctx: RunContext, stop: StopSignal) -> dict[str, Any]:

@@ -136,6 +136,7 @@ def _show(ctx: RunContext, client: Github, asked: Trigger, comment_id: int, line
         _headers, comment = client.requester.requestJsonAndCheck("GET", path)
         body = report.with_ci_line(comment.get("body") or "", line)
         if body != comment.get("body"):
-            TrackingComment(client, asked.repository, comment_id).edit(body)
+            TrackingComment(client, asked.repository, comment_id,
+                            ctx.settings.public_url).edit(body)
     except (GithubException, RunError, OSError) as exc:  # CI's state is news, not a must
         log.warning("could not show CI on comment %s: %r", comment_id, exc)

@@ -20,7 +20,7 @@ from core.places import (
     worth_showing,
 )
 from core.runs import RunStore, Status
-from jobs.context import RunContext, TrackingComment
+from jobs.context import RunContext
 from jobs.github import report
 
 log = logging.getLogger("orca.places")
@@ -38,7 +38,7 @@ def show_place(ctx: RunContext, client: Github, place: Place | None) -> bool:
                              place.position, place.slots)
         if run.place == text or not ctx.tracking_comment_id:
             return False
-        TrackingComment(client, ctx.trigger.repository, ctx.tracking_comment_id).edit(text)
+        ctx.tracking_comment(client).edit(text)
         ctx.store.show_place(ctx.run_id, text, place.as_event())
         return True
 

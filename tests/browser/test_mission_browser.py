@@ -118,11 +118,15 @@ def test_a_run_page_follows_the_run_live(chromium, mission, redis_client):
 
     store = RunStore(redis_client)
     store.add_event("live02", "tool", {"name": "bash", "input": {"command": "pytest -q tests/"},
-                                       "is_error": False, "output": "3 passed"})
+                                       "is_error": False, "exit_code": 0, "output": "3 passed"})
     store.add_event("live02", "model", {"turn": 2, "stop_reason": "tool_use", "usage": {},
                                         "spent": {"turns": 2, "tokens": 9000, "dollars": 0.31,
-                                                  "minutes": 1.0}})
-    _wait(chromium, lambda d: "$ pytest -q tests/" in d.find_element(By.ID, "events").text)
+                                                  "minutes": 1.0}, "dollars": 0.19,
+                                        "text": "The tests pass; <b>now</b> the docs."})
+    _wait(chromium, lambda d: "$ pytest -q tests/ · exit 0" in d.find_element(By.ID, "events").text)
+    said = _wait(chromium, lambda d: d.find_elements(By.CSS_SELECTOR, "#events pre.said"))
+    assert said[-1].text == "The tests pass; <b>now</b> the docs."  # shown as text, not markup
+    assert "$0.1900 this turn" in chromium.find_element(By.ID, "events").text
     _wait(chromium, lambda d: "2 of 60" in d.find_element(By.ID, "budgets").text)
     assert "9,000 of 1,000,000" in chromium.find_element(By.ID, "budgets").text
     _shot(chromium, "mission-run-live.png")
