@@ -266,3 +266,20 @@ def test_a_run_page_reads_as_a_transcript(client, redis_client):
         assert "view a.py</span>" in html  # a tool without a process shows no exit status
     # Turns recorded before the per-turn cost was kept read as before.
     assert "turn 1 (tool_use) · so far 4,321 tokens · $0.12" in client.get("/runs/read1").text
+
+
+def test_an_operator_sees_a_failures_cause_and_everyone_else_its_words(client, redis_client):
+    generic = "something unexpected went wrong inside Orca"
+    add_run(redis_client, "bad1", status="failed", reason=generic)
+    RunStore(redis_client).add_event("bad1", "failed", {
+        "reason": generic, "error": "KeyError('base_sha')"})
+    sign_in_as(client, redis_client, "octocat", {HELLO[1]})
+    page = client.get("/runs/bad1").text
+    assert generic in page and "KeyError" not in page and 'id="run-cause"' not in page
+    assert "KeyError" not in client.get("/runs/bad1/events?after=0").text
+    client.get("/auth/signout")
+    form = client.get("/auth/signin").text
+    client.post("/auth/admin", data={"csrf_token": csrf_of(form), "token": ADMIN_TOKEN})
+    page = client.get("/runs/bad1").text
+    assert ('<p id="run-cause">Cause, for operators: <code>KeyError(&#39;base_sha&#39;)</code></p>'
+            in page)

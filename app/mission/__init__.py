@@ -95,7 +95,9 @@ def _summary(run: dict[str, Any], who: viewer.Viewer) -> dict[str, Any]:
             "can_stop": who.can_stop(run) and run.get("status") in ACTIVE,
             "csrf": viewer.csrf_token(), "elapsed": pages.elapsed(run),
             "target_url": pages.target_url(_orca().settings.github_url, run),
-            "fleet": data.fleet_of(connection, run["repository"], run["number"])}
+            "fleet": data.fleet_of(connection, run["repository"], run["number"]),
+            "cause": (data.failure_cause(connection, run_id)
+                      if who.admin and run.get("status") == "failed" else None)}
 
 
 @blueprint.get("/runs/<run_id>")
@@ -107,6 +109,7 @@ def run_page(run_id: str):
     if run is None:
         return _not_found()
     events, total = data.latest_events(_orca().redis, run_id)
+    events = data.for_viewer(events, who.admin)
     return render_template("run.html", events=events, total=total, poll=POLL_MILLISECONDS,
                            last_id=events[-1]["id"] if events else "0", **_summary(run, who))
 
@@ -118,7 +121,8 @@ def run_events(run_id: str):
     run = _visible_run(run_id, who) if who is not None else None
     if run is None:
         return jsonify(error="not signed in, or no such run"), 404
-    events = data.events_after(_orca().redis, run_id, request.args.get("after", "0"))
+    events = data.for_viewer(
+        data.events_after(_orca().redis, run_id, request.args.get("after", "0")), who.admin)
     rendered = [{"id": e["id"], "html": render_template("_event.html", event=e)} for e in events]
     return jsonify(events=rendered, last=events[-1]["id"] if events else request.args.get("after"),
                    active=run.get("status") in ACTIVE,

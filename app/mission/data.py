@@ -155,6 +155,25 @@ def events_after(connection: redis.Redis, run_id: str, after: str) -> list[dict[
             connection.xrange(events_key(run_id), min=start, count=SHOWN_EVENTS)]
 
 
+def failure_cause(connection: redis.Redis, run_id: str) -> str | None:
+    """The exception behind the run's failure (its type and redacted message), for operators:
+    the comment and everyone else read the failure in words."""
+    for entry_id, fields in connection.xrevrange(events_key(run_id), count=SPENT_LOOKBACK):
+        event = _event(entry_id, fields)
+        if event["kind"] == "failed":
+            return event["data"].get("error")
+    return None
+
+
+def for_viewer(events: list[dict[str, Any]], operator: bool) -> list[dict[str, Any]]:
+    """The events as this viewer may read them: a failure's cause is Orca's inside, for
+    operators; everyone else keeps its words."""
+    if operator:
+        return events
+    return [{**e, "data": {k: v for k, v in e["data"].items() if k != "error"}}
+            if e["kind"] == "failed" and isinstance(e.get("data"), dict) else e for e in events]
+
+
 def latest_spent(connection: redis.Redis, run_id: str) -> dict[str, Any] | None:
     """The running figures (turns, tokens, dollars, minutes) of the run's newest model event."""
     for entry_id, fields in connection.xrevrange(events_key(run_id), count=SPENT_LOOKBACK):
