@@ -23,7 +23,7 @@ from jobs import local_words as words
 from jobs.agent.loop import Emit
 from jobs.agent.prompt import local_task_prompt
 from jobs.agent.session import SessionResult, run_session
-from jobs.attempts.choice import Attempt, choose, size
+from jobs.attempts.choice import Attempt, choose, settle
 from jobs.local_words import Transcript
 from jobs.workspace import Workspace, keep_index, remove_worktree, slugify
 from jobs.workspace.commit import Author, Commit, commit
@@ -178,18 +178,13 @@ def _attempt(settings: AgentSettings, attempt: Attempt, request: str, identity: 
     """One verified session and its commit; a failure stays with its attempt."""
     workspace = attempt.workspace
     try:
-        attempt.session = run_session(settings, workspace,
-                                      lambda found, test: local_task_prompt(request, found, test),
-                                      watch.emit(attempt.number), verify=True)
-        attempt.done = commit_as_user(workspace, request, attempt.session.agent.summary,
-                                      attempt.session.protected, identity,
-                                      attempt.session.left_out)
+        session = run_session(settings, workspace,
+                              lambda found, test: local_task_prompt(request, found, test),
+                              watch.emit(attempt.number), verify=True)
+        settle(attempt, session, commit_as_user(workspace, request, session.agent.summary,
+                                                session.protected, identity, session.left_out))
     except RunError as exc:
         attempt.state, attempt.error = "failed", str(exc)
-        return
-    attempt.state = "done" if attempt.changed else "no changes"
-    if attempt.changed:
-        attempt.added, attempt.removed = size(workspace, attempt.done.sha)
 
 
 def attempt_line(attempt: Attempt) -> str:

@@ -51,6 +51,15 @@ class Attempt:
                    self.session.agent.cost if self.session else None, self.branch, self.error)
 
 
+def settle(attempt: Attempt, session: SessionResult, done: Commit) -> None:
+    """An attempt whose session ended and whose work is committed: done or no changes, and
+    its diff's size."""
+    attempt.session, attempt.done = session, done
+    attempt.state = "done" if attempt.changed else "no changes"
+    if attempt.changed:
+        attempt.added, attempt.removed = size(attempt.workspace, done.sha)
+
+
 def size(workspace: Workspace, sha: str) -> tuple[int, int]:
     """Lines added and removed between the base and `sha` (binary files count as none)."""
     out = git("diff", "--numstat", "--no-renames", workspace.base_sha, sha, cwd=workspace.mirror,

@@ -26,7 +26,7 @@ from core.git import git
 from core.pricing import Usage
 from core.stops import StopSignal
 from jobs.agent.session import SessionResult
-from jobs.attempts.choice import Attempt, choose, size
+from jobs.attempts.choice import Attempt, choose, settle
 from jobs.attempts.words import branch_for, progress, table
 from jobs.context import RunContext
 from jobs.github import RUN_PERMISSIONS, BotIdentity, report
@@ -104,17 +104,13 @@ def _one(ctx: RunContext, attempt: Attempt, session: Session, emit: Callable,
         emit(kind, {**data, "attempt": attempt.number})
 
     try:
-        attempt.session, attempt.done = session(attempt.workspace, tagged)
+        settle(attempt, *session(attempt.workspace, tagged))
     except Cancelled:
         attempt.state = "stopped"
     except Exception as exc:  # noqa: BLE001 (one attempt's failure is its own)
         attempt.state, attempt.error = "failed", ctx.redactor.text(str(exc) or type(exc).__name__)
         ctx.log("attempt %d failed: %r", attempt.number, exc)
         tagged("attempt_failed", {"reason": attempt.error, "type": type(exc).__name__})
-    else:
-        attempt.state = "done" if attempt.changed else "no changes"
-        if attempt.changed:
-            attempt.added, attempt.removed = size(attempt.workspace, attempt.done.sha)
     board.show()
 
 
