@@ -55,8 +55,21 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def worker_class(listening: str) -> type:
+    """The RQ worker class for `orca worker --queues listening`.
+
+    Fast-queue jobs (acknowledgements, steering) are a handful of API calls each: run in the
+    worker itself (RQ's SimpleWorker) they skip forking a ~100 MB work-horse per job, which
+    under a burst of fifty runs was most of a 👀's wait for the CPU (bench/fleet.py). A job
+    that hangs still meets its timeout (SIGALRM in the worker); a worker that dies is
+    replaced by the pool. Runs keep a work-horse each: a run's crash or leak stays its own.
+    """
+    from rq import SimpleWorker, Worker
+
+    return SimpleWorker if listening == "fast" else Worker
+
+
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from rq import Worker
     from rq.worker_pool import WorkerPool
 
     from core.connection import connect
@@ -80,10 +93,11 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     if args.count > 1:
         # Workers forked from this process share its imported modules (~90 MB) instead of
         # each holding its own; RQ's pool starts a new one if one dies.
-        pool = WorkerPool(listening, connection=connection, num_workers=args.count)
+        pool = WorkerPool(listening, connection=connection, num_workers=args.count,
+                          worker_class=worker_class(args.queues))
         pool.start(burst=args.burst, logging_level="INFO")
         return 0
-    worker = Worker(listening, connection=connection)
+    worker = worker_class(args.queues)(listening, connection=connection)
     # The scheduler moves the periodic redelivery sweep onto the queue when it is due.
     worker.work(burst=args.burst, logging_level="INFO", with_scheduler=not args.burst)
     return 0

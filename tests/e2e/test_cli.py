@@ -94,7 +94,8 @@ def test_a_malformed_setting_is_named(tmp_path):
 
 def test_orca_worker_count_forks_its_workers_and_run_workers_yield_the_cpu(orca):
     """`--count 3`: three fast workers forked from one process (sharing its imports), which
-    answer a label; a run worker runs RUN_NICENESS lower than they do."""
+    answer a label themselves, forking no work-horse for it; a run worker runs RUN_NICENESS
+    lower than they do."""
     from rq import Worker
 
     from app.cli import RUN_NICENESS
@@ -121,6 +122,9 @@ def test_orca_worker_count_forks_its_workers_and_run_workers_yield_the_cpu(orca)
         while not orca.github.calls_to("POST", rf"/issues/{scene.number}/reactions$"):
             assert time.monotonic() < deadline, "no 👀 from the forked workers"
             time.sleep(0.2)
+        # A work-horse that ran the acknowledgement would have left its CPU time with its
+        # parent once reaped (cutime, cstime); the fast workers never had a child.
+        assert all(_stat(pid)["children_cpu"] == 0 for pid in forked)
     finally:
         for process in (fast, runs):
             process.terminate()
@@ -128,6 +132,7 @@ def test_orca_worker_count_forks_its_workers_and_run_workers_yield_the_cpu(orca)
 
 
 def _stat(pid: int) -> dict[str, int]:
-    """A process's parent and niceness, from /proc/<pid>/stat."""
+    """A process's parent, niceness and its reaped children's CPU ticks, from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return {"ppid": int(fields[1]), "nice": int(fields[16])}
+    return {"ppid": int(fields[1]), "nice": int(fields[16]),
+            "children_cpu": int(fields[13]) + int(fields[14])}
