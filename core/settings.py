@@ -1,13 +1,17 @@
 """Orca's settings: one typed object, read from the environment and a `.env` file.
 
 Nothing here is read at import time; `load_settings()` is called by the CLI, the
-web app factory and each job, so tests can build their own `Settings(...)`.
+web app factory and each job, so tests can build their own `Settings(...)`. A job's call
+costs little: the object read for the same environment, working directory and `.env` file
+(its inode, size and modification time) is kept and handed out again, and is frozen so
+that no caller can change what the next one gets.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
@@ -52,7 +56,8 @@ class SettingsError(Exception):
 class AgentSettings(BaseSettings):
     """The settings the agent itself needs: enough for `orca solve`, which has no GitHub."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True,
+                                      frozen=True)
 
     anthropic_api_key: str = Field(default="", alias="ANTHROPIC_API_KEY")
     """The model key (the anthropic SDK's own variable)."""
@@ -235,12 +240,33 @@ class Settings(AgentSettings, GitHubEndpoint):
 
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, turning pydantic's report into one line that names the setting."""
-    return _load(Settings, overrides)
+    if overrides:
+        return _load(Settings, overrides)
+    return _read_once(Settings, _where_settings_come_from())
 
 
 def load_agent_settings(**overrides: object) -> AgentSettings:
     """Only the agent's settings (for `orca solve`): no GitHub App needed."""
-    return _load(AgentSettings, overrides)
+    if overrides:
+        return _load(AgentSettings, overrides)
+    return _read_once(AgentSettings, _where_settings_come_from())
+
+
+def _where_settings_come_from() -> tuple[object, ...]:
+    """What a read of the settings depends on: the environment, the working directory and the
+    `.env` file in it. Reading them again gives the same object while these are unchanged."""
+    try:
+        found = os.stat(".env")
+        env_file: tuple[int, ...] | None = (found.st_dev, found.st_ino, found.st_size,
+                                            found.st_mtime_ns)
+    except OSError:
+        env_file = None
+    return tuple(sorted(os.environ.items())), os.getcwd(), env_file
+
+
+@lru_cache(maxsize=8)
+def _read_once(kind: type[SettingsType], _source: tuple[object, ...]) -> SettingsType:
+    return _load(kind, {})
 
 
 def _load(kind: type[SettingsType], overrides: dict[str, object]) -> SettingsType:

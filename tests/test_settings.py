@@ -70,3 +70,19 @@ def test_default_model_is_current_and_not_deprecated():
     assert DEFAULT_MODEL in known, f"{DEFAULT_MODEL} is not a model the SDK {anthropic.__version__} knows"
     assert DEFAULT_MODEL not in DEPRECATED_MODELS
     assert "sonnet" in DEFAULT_MODEL
+
+
+def test_a_settings_read_is_kept_while_its_sources_are_unchanged(env, tmp_path):
+    """Each job loads the settings: the same environment, directory and .env give the same
+    (frozen) object; a changed variable or .env file is read afresh."""
+    (tmp_path / ".env").write_text("GITHUB_APP_ID=5\nGITHUB_PRIVATE_KEY=pem\nGITHUB_WEBHOOK_SECRET=x\n")
+    first = load_settings()
+    assert load_settings() is first
+    with pytest.raises(ValueError, match="frozen"):
+        first.max_runs = 99
+    (tmp_path / ".env").write_text("GITHUB_APP_ID=6\nGITHUB_PRIVATE_KEY=pem\nGITHUB_WEBHOOK_SECRET=x\n")
+    assert load_settings().github_app_id == 6
+    env.setenv("GITHUB_APP_ID", "7")
+    assert load_settings().github_app_id == 7
+    assert load_settings(github_app_id=8).github_app_id == 8
+    assert load_settings().github_app_id == 7
