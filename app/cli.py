@@ -38,6 +38,7 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
     from app import create_app
+    from app.mission.stream import streams_for
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -49,7 +50,9 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
             self.cfg.set("accesslog", "-")
 
         def load(self):
-            return create_app(settings)
+            # Open run pages may hold all but two of each process's threads (app.mission.stream).
+            return create_app(settings.model_copy(update={
+                "max_streams": streams_for(args.threads, settings.max_streams)}))
 
     Server().run()
     return 0

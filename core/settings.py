@@ -207,6 +207,14 @@ class Settings(AgentSettings, GitHubEndpoint):
     branch's."""
     env_cache_gb: float = Field(default=5.0, alias="ORCA_ENV_CACHE_GB", ge=0)
     """Disk for environments kept warm, per repository (least recently used go first; 0: none)."""
+    # `orca web` runs 8 threads per process by default: 4 streams leave the other half to
+    # webhooks, pages and polls (app.mission.stream).
+    max_streams: int = Field(default=4, alias="ORCA_MAX_STREAMS", ge=0)
+    """Run pages each web process follows live at once (Server-Sent Events); more pages poll
+    instead. `orca web` keeps it at most its --threads less two. 0: every page polls."""
+    stream_seconds: float = Field(default=300.0, alias="ORCA_STREAM_SECONDS", ge=1)
+    """Seconds one live stream of a run page stays open; the browser then reconnects, taking
+    a free stream or polling."""
 
     @model_validator(mode="after")
     def _key_present(self) -> Settings:

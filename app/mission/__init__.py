@@ -18,11 +18,12 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 
 from app import pages, viewer
-from app.mission import data
+from app.mission import data, stream
 from app.mission.diff import diff_so_far
 from core import ledger
 from core.runs import ACTIVE, STATUSES, RunStore
@@ -31,6 +32,7 @@ from core.stops import request_stop
 blueprint = Blueprint("mission", __name__)
 blueprint.after_request(pages.secure_headers)
 blueprint.record_once(lambda state: pages.register(state.app))
+blueprint.record_once(stream.install)
 # The page polls this often while a run is queued or running.
 POLL_MILLISECONDS = 2000
 
@@ -114,6 +116,18 @@ def run_page(run_id: str):
                            last_id=events[-1]["id"] if events else "0", **_summary(run, who))
 
 
+def _news(run: dict[str, Any], who: viewer.Viewer,
+          events: list[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    """What a poll or a stream's message carries: the new events as this viewer may read them,
+    rendered as on the page, the summary again, and whether the run is still going."""
+    shown = data.for_viewer(events, who.admin)
+    active = run.get("status") in ACTIVE
+    return {"events": [{"id": e["id"], "html": render_template("_event.html", event=e)}
+                       for e in shown],
+            "active": active, "summary": render_template("_summary.html", **_summary(run, who))
+            }, active
+
+
 @blueprint.get("/runs/<run_id>/events")
 def run_events(run_id: str):
     """New events after `after` (a stream id) and the re-rendered summary, as JSON."""
@@ -121,12 +135,42 @@ def run_events(run_id: str):
     run = _visible_run(run_id, who) if who is not None else None
     if run is None:
         return jsonify(error="not signed in, or no such run"), 404
-    events = data.for_viewer(
-        data.events_after(_orca().redis, run_id, request.args.get("after", "0")), who.admin)
-    rendered = [{"id": e["id"], "html": render_template("_event.html", event=e)} for e in events]
-    return jsonify(events=rendered, last=events[-1]["id"] if events else request.args.get("after"),
-                   active=run.get("status") in ACTIVE,
-                   summary=render_template("_summary.html", **_summary(run, who)))
+    after = request.args.get("after", "0")
+    events = data.events_after(_orca().redis, run_id, stream.stream_id(after))
+    body, _active = _news(run, who, events)
+    return jsonify(last=events[-1]["id"] if events else after, **body)
+
+
+@blueprint.get("/runs/<run_id>/stream")
+def run_stream(run_id: str):
+    """The same news as Server-Sent Events while the run goes on (app.mission.stream); 503
+    when this process already follows as many pages as it may, and the page polls."""
+    who = _viewer()
+    run = _visible_run(run_id, who) if who is not None else None
+    if run is None:
+        return jsonify(error="not signed in, or no such run"), 404
+    if run.get("status") not in ACTIVE:
+        return "", 204  # nothing more will come: EventSource stops, without reconnecting
+    give_back = current_app.extensions[stream.SLOTS].take()
+    if give_back is None:
+        return (jsonify(error="this process follows as many run pages as it may; poll"), 503,
+                {"Retry-After": str(POLL_MILLISECONDS // 1000)})
+    after = stream.stream_id(request.headers.get("Last-Event-ID"), request.args.get("after"))
+    store, seconds = RunStore(_orca().redis), _orca().settings.stream_seconds
+
+    def render(events: list[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+        return _news(store.get(run_id) or run, who, events)
+
+    try:
+        response = current_app.response_class(
+            stream_with_context(stream.follow(_orca().redis, run_id, after, seconds, render)),
+            mimetype="text/event-stream")
+    except BaseException:
+        give_back()
+        raise
+    response.call_on_close(give_back)
+    response.headers["X-Accel-Buffering"] = "no"  # a proxy (nginx) passes each message on
+    return response
 
 
 @blueprint.get("/runs/<run_id>/diff")

@@ -137,6 +137,10 @@ def _event(entry_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
             "data": json.loads(item.get("data", "{}"))}
 
 
+# A stream entry as the pages read it (app.mission.stream reads them with XREAD).
+event_of = _event
+
+
 def events_key(run_id: str) -> str:
     return keys.run_events(run_id)
 
