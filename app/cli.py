@@ -38,7 +38,7 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
     from app import create_app
-    from app.mission.stream import streams_for
+    from app.mission.stream import end_streams_on_signals, streams_for
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -48,6 +48,7 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", args.threads)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("post_worker_init", lambda worker: end_streams_on_signals(worker.wsgi))
 
         def load(self):
             # Open run pages may hold all but two of each process's threads (app.mission.stream).

@@ -128,6 +128,18 @@ def test_a_stream_ends_when_its_time_is_up(redis_client, tmp_path):
     assert client.application.extensions[SLOTS].held == 0
 
 
+def test_a_quiet_stream_outlasts_the_redis_clients_socket_timeout(redis_client, tmp_path):
+    """redis-py reads with a 5 s socket timeout: each XREAD blocks well under it."""
+    client = app_with(redis_client, tmp_path, ORCA_STREAM_SECONDS=6.5).test_client()
+    sign_in_as(client, redis_client, "octocat", {HELLO[1]})
+    running_run(redis_client, "live1")
+    answer = client.get("/runs/live1/stream?after=0", buffered=False)
+    sent = list(messages(answer))  # nothing new after the first: heartbeats with the summary
+    assert len(sent) >= 3 and all(body["events"] == [] for _id, body in sent[1:])
+    assert {last for last, _body in sent[1:]} == {sent[0][0]}
+    answer.close()
+
+
 def test_no_stream_for_an_ended_run_a_hidden_one_or_with_streams_off(client, redis_client,
                                                                      tmp_path):
     add_run(redis_client, "done1", status="done")

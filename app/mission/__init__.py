@@ -151,26 +151,20 @@ def run_stream(run_id: str):
         return jsonify(error="not signed in, or no such run"), 404
     if run.get("status") not in ACTIVE:
         return "", 204  # nothing more will come: EventSource stops, without reconnecting
-    give_back = current_app.extensions[stream.SLOTS].take()
+    slots = current_app.extensions[stream.SLOTS]
+    give_back = slots.take()
     if give_back is None:
         return (jsonify(error="this process follows as many run pages as it may; poll"), 503,
                 {"Retry-After": str(POLL_MILLISECONDS // 1000)})
     after = stream.stream_id(request.headers.get("Last-Event-ID"), request.args.get("after"))
-    store, seconds = RunStore(_orca().redis), _orca().settings.stream_seconds
+    store = RunStore(_orca().redis)
 
     def render(events: list[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
         return _news(store.get(run_id) or run, who, events)
 
-    try:
-        response = current_app.response_class(
-            stream_with_context(stream.follow(_orca().redis, run_id, after, seconds, render)),
-            mimetype="text/event-stream")
-    except BaseException:
-        give_back()
-        raise
-    response.call_on_close(give_back)
-    response.headers["X-Accel-Buffering"] = "no"  # a proxy (nginx) passes each message on
-    return response
+    news = stream.follow(_orca().redis, run_id, after, _orca().settings.stream_seconds, render,
+                         slots.closing)
+    return stream.answer(current_app.response_class, stream_with_context(news), give_back)
 
 
 @blueprint.get("/runs/<run_id>/diff")
