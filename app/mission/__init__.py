@@ -23,8 +23,7 @@ from flask import (
 )
 
 from app import pages, viewer
-from app.mission import data, stream
-from app.mission.diff import diff_so_far
+from app.mission import data, diff, stream, verification
 from core import ledger
 from core.runs import ACTIVE, STATUSES, RunStore
 from core.stops import request_stop
@@ -33,8 +32,10 @@ blueprint = Blueprint("mission", __name__)
 blueprint.after_request(pages.secure_headers)
 blueprint.record_once(lambda state: pages.register(state.app))
 blueprint.record_once(stream.install)
-# The page polls this often while a run is queued or running.
+# The page polls this often while a run is queued or running (and no stream is free).
 POLL_MILLISECONDS = 2000
+# The diff at the end on the run's page; /runs/<id>/diff has the rest, up to diff.MAX_BYTES.
+SHOWN_DIFF_BYTES = 64 * 1024
 
 
 def _orca():
@@ -99,7 +100,9 @@ def _summary(run: dict[str, Any], who: viewer.Viewer) -> dict[str, Any]:
             "target_url": pages.target_url(_orca().settings.github_url, run),
             "fleet": data.fleet_of(connection, run["repository"], run["number"]),
             "cause": (data.failure_cause(connection, run_id)
-                      if who.admin and run.get("status") == "failed" else None)}
+                      if who.admin and run.get("status") == "failed" else None),
+            "verification": verification.lines(*verification.tests_of(connection, run),
+                                               ended=run.get("status") not in ACTIVE)}
 
 
 @blueprint.get("/runs/<run_id>")
@@ -113,7 +116,19 @@ def run_page(run_id: str):
     events, total = data.latest_events(_orca().redis, run_id)
     events = data.for_viewer(events, who.admin)
     return render_template("run.html", events=events, total=total, poll=POLL_MILLISECONDS,
-                           last_id=events[-1]["id"] if events else "0", **_summary(run, who))
+                           last_id=events[-1]["id"] if events else "0",
+                           final_diff=_diff_at_the_end(run, SHOWN_DIFF_BYTES),
+                           **_summary(run, who))
+
+
+def _diff_at_the_end(run: dict[str, Any], max_bytes: int) -> str | None:
+    """The pushed commit's diff of a run that has ended (app.mission.diff), else None."""
+    if run.get("status") in ACTIVE or not run.get("commit"):
+        return None
+    text = diff.diff_at_the_end(_orca().settings.data_dir, str(run.get("repository", "")),
+                           run["commit"], max_bytes)
+    return text or ("The commit is not in Orca's mirror of the repository on this machine "
+                    "(the web process does not share ORCA_DATA_DIR with the workers).\n")
 
 
 def _news(run: dict[str, Any], who: viewer.Viewer,
@@ -173,9 +188,11 @@ def run_diff(run_id: str):
     run = _visible_run(run_id, who) if who is not None else None
     if run is None:
         return _not_found()
+    if (text := _diff_at_the_end(run, diff.MAX_BYTES)) is not None:
+        return current_app.response_class(text, mimetype="text/plain")
     workspace = data.first_event(_orca().redis, run_id, "workspace") or {"data": {}}
-    text = diff_so_far(_orca().settings.data_dir, run_id, str(run.get("repository", "")),
-                       workspace["data"].get("base_sha"))
+    text = diff.diff_so_far(_orca().settings.data_dir, run_id, str(run.get("repository", "")),
+                            workspace["data"].get("base_sha"))
     if text is None:
         text = "No worktree for this run on this machine (it has ended, or runs elsewhere).\n"
     return current_app.response_class(text, mimetype="text/plain")
