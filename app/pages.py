@@ -111,6 +111,8 @@ def _event_line(kind: str, data: dict[str, Any]) -> str:
         return f"failed: {data.get('reason')}"
     if kind == "setup_phase":
         return _setup_line(data)
+    if kind == "tests":
+        return _tests_line(data)
     if kind == "agent_phase":
         network = "network" if data.get("network") else "no network"
         return f"agent phase: {data.get('seconds', 0):.0f} s ({network})"
@@ -131,6 +133,29 @@ def _setup_line(data: dict[str, Any]) -> str:
     elif data.get("not_kept"):
         how.append(f"not kept: {data['not_kept']}")
     return f"setup phase: {seconds} ({', '.join(how)})"
+
+
+# Where Orca ran the tests (jobs.verify.checks' `tests` events).
+_TESTS_AT = {"base": "at the base commit", "after": "on the change",
+             "final": "on the change, after the repair round", "head": "at the pull request's head"}
+
+
+def _tests_line(data: dict[str, Any]) -> str:
+    where = _TESTS_AT.get(data.get("at") or "", str(data.get("at")))
+    regressed = " · a regression against the base" if data.get("regressed") else ""
+    return f"tests {where}: {data.get('command')} · {tests_outcome(data)}{regressed}"
+
+
+def tests_outcome(figures: dict[str, Any]) -> str:
+    """One run of the tests in words: "1 failed, 40 passed · exit 1 · 3.2 s"."""
+    said = [figures.get("counts") or ("passed" if figures.get("passed") else "failed")]
+    if figures.get("timed_out"):
+        said.append("timed out")
+    elif _known(figures.get("exit_code")):
+        said.append(f"exit {figures['exit_code']}")
+    if _known(figures.get("seconds")):
+        said.append(f"{figures['seconds']:.1f} s")
+    return " · ".join(said)
 
 
 def _tool_line(data: dict[str, Any]) -> str:

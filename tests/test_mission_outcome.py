@@ -139,4 +139,13 @@ def test_the_verification_is_the_winning_attempts(client, redis_client):
                                           "attempt": attempt})
     store.add_event("att1", "tests", {**AFTER, "counts": "9 failed", "attempt": 1})
     page = client.get("/runs/att1").text
-    assert "On the change: 5 passed" in page and "failed ·" not in page
+    summary = page.split('<div id="verification">')[1].split("</div>")[0]
+    assert "On the change: 5 passed" in summary and "failed" not in summary
+
+
+def test_a_tests_event_reads_as_words_in_the_transcript(client, redis_client):
+    running_run(redis_client, "t1")
+    RunStore(redis_client).add_event("t1", "tests", {**AFTER, "attempt": 2})
+    html = "".join(e["html"] for e in client.get("/runs/t1/events?after=0").json["events"])
+    assert ("attempt 2 · tests on the change: pytest -q · 1 failed, 1 passed · exit 1 · 1.5 s"
+            " · a regression against the base") in html

@@ -2,8 +2,9 @@
 writes (at the base commit, on the agent's result, once more after a repair round; at the
 pull request's head for a review), read back into a few lines of words.
 
-`lines` is pure; `tests_of` reads the events, a bounded number from each end of the stream:
-the base's comes before the agent starts, the result's near the end.
+`lines` is pure (one test run in words is app.pages.tests_outcome, as in the events' lines);
+`tests_of` reads the events, a bounded number from each end of the stream: the base's comes
+before the agent starts, the result's near the end.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import redis
 
 from app.mission import data
+from app.pages import tests_outcome
 from core import keys
 
 # Events looked at from each end of the run's stream.
@@ -40,19 +42,6 @@ def tests_of(connection: redis.Redis, run: dict[str, Any]) -> tuple[dict | None,
     return found(connection.xrange(key, count=LOOKBACK), ("base",)), result
 
 
-def outcome(figures: dict[str, Any]) -> str:
-    """One test run in words: "1 failed, 40 passed · exit 1 · 3.2 s". Pure."""
-    counts = figures.get("counts") or ("passed" if figures.get("passed") else "failed")
-    said = [counts]
-    if figures.get("timed_out"):
-        said.append("timed out")
-    elif figures.get("exit_code") is not None:
-        said.append(f"exit {figures['exit_code']}")
-    if figures.get("seconds") is not None:
-        said.append(f"{figures['seconds']:.1f} s")
-    return " · ".join(said)
-
-
 def lines(base: dict[str, Any] | None, result: dict[str, Any] | None,
           ended: bool) -> tuple[str | None, list[str]]:
     """The command Orca ran and the Verification lines of a run's page; nothing while nothing
@@ -62,14 +51,14 @@ def lines(base: dict[str, Any] | None, result: dict[str, Any] | None,
     said = []
     if base is not None:
         kept = " (kept from an earlier run on the same commit)" if base.get("cached") else ""
-        said.append(f"At the base commit: {outcome(base)}{kept}.")
+        said.append(f"At the base commit: {tests_outcome(base)}{kept}.")
     command = (result or base or {}).get("command")
     if result is None:
         said.append("The run ended before Orca ran them on the change." if ended else
                     "Not yet run on the change.")
         return command, said
     where = "At the pull request's head" if result.get("at") == "head" else "On the change"
-    said.append(f"{where}: {outcome(result)}.")
+    said.append(f"{where}: {tests_outcome(result)}.")
     if "regressed" in result and base is not None:
         said.append("A regression against the base: what passed there fails now."
                     if result["regressed"] else "No regression against the base.")

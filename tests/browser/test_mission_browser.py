@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from rq import Queue
 from werkzeug.serving import make_server
 
@@ -33,6 +34,7 @@ class Mission:
     url: str
     hello: tuple[str, int]
     secret: tuple[str, int]
+    app: Flask
 
 
 @pytest.fixture
@@ -51,7 +53,8 @@ def mission(fake_github: FakeGitHub, redis_client, tmp_path) -> Iterator[Mission
     app = create_app(settings, redis_client)
     serving = Background(make_server("127.0.0.1", 0, app, threaded=True), "mission-web")
     try:
-        yield Mission(serving.url, ("octo-org/hello", hello["id"]), ("other-org/secret", secret["id"]))
+        yield Mission(serving.url, ("octo-org/hello", hello["id"]), ("other-org/secret", secret["id"]),
+                      app)
     finally:
         serving.stop()
     assert fake_github.violations == []
