@@ -1,8 +1,13 @@
 """Mission control: the list of runs, a page per run that follows it live, and Stop.
 
-Server-rendered (Jinja templates in app/templates); the run page polls
-`/runs/<id>/events` every two seconds with a few lines of inline script and appends the
-events it has not shown yet, rendered by the same template as the first ones.
+Server-rendered (Jinja templates in app/templates). The run page follows its run over
+Server-Sent Events from `/runs/<id>/stream` (app.mission.stream: capped per process and in
+time, so open pages never take the threads webhooks need), and, when the server has no
+stream free or the browser no EventSource, polls `/runs/<id>/events` every two seconds; either
+way it appends the events it has not shown yet, rendered by the same template as the first
+ones, and the summary again. An ended run's page shows the diff of the commit it pushed
+(app.mission.diff, from Orca's mirror) and, in the summary, Orca's own test runs
+(app.mission.verification).
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ def test_a_runs_transcript_with_its_diff_at_the_end_and_verification(
     said = chromium.find_elements(By.CSS_SELECTOR, "#events pre.said")[-1]
     assert said.text.startswith("The greeting is misspelt")
     height = chromium.execute_script("return document.documentElement.scrollHeight;")
-    chromium.set_window_size(1000, min(height + 40, 4000))
+    chromium.set_window_size(1000, min(height + 300, 5000))
     time.sleep(0.2)
     _shot(chromium, "mission-run-transcript.png")
     assert (ARTIFACTS / "mission-run-transcript.png").stat().st_size > 10_000
