@@ -11,7 +11,14 @@ from app import create_app
 from app.mission.verification import lines
 from core.runs import RunStore, Status
 from core.settings import Settings
-from tests.mission_scene import ADMIN_TOKEN, HELLO, SECRET, running_run, sign_in_as
+from tests.mission_scene import (
+    ADMIN_TOKEN,
+    HELLO,
+    SECRET,
+    add_run,
+    running_run,
+    sign_in_as,
+)
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@e", "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
@@ -149,3 +156,37 @@ def test_a_tests_event_reads_as_words_in_the_transcript(client, redis_client):
     html = "".join(e["html"] for e in client.get("/runs/t1/events?after=0").json["events"])
     assert ("attempt 2 · tests on the change: pytest -q · 1 failed, 1 passed · exit 1 · 1.5 s"
             " · a regression against the base") in html
+
+
+def test_the_verification_follows_a_long_run_as_its_page_is_rendered_again(client,
+                                                                           redis_client):
+    running_run(redis_client, "long1")
+    store = RunStore(redis_client)
+    store.add_event("long1", "tests", {**BASE, "cached": False})
+
+    def verification() -> str:
+        page = client.get("/runs/long1/events?after=0").json["summary"]
+        return page.split('<div id="verification">')[1].split("</div>")[0]
+
+    assert "Not yet run on the change." in verification()
+    for burst in range(4):  # 800 tool calls, read 200 at a time as the page follows
+        pipe = redis_client.pipeline()
+        for n in range(200):
+            store._queue_event(pipe, "long1", "tool", {"name": "bash", "input": {"command": "x"},
+                                                       "output": f"{burst}.{n}"})
+        pipe.execute()
+        assert "At the base commit: 2 passed" in verification()
+    store.add_event("long1", "tests", AFTER)
+    for _ in range(600):
+        store.add_event("long1", "note", {})
+    assert "A regression against the base" in verification()  # 600 new: read from both ends
+    store.add_event("long1", "tests", {**AFTER, "at": "final", "regressed": False,
+                                       "counts": "2 passed"})
+    said = verification()
+    assert "On the change: 2 passed" in said and "No regression against the base." in said
+
+
+def test_a_queued_run_without_events_says_nothing_of_tests(client, redis_client):
+    add_run(redis_client, "q1")
+    page = client.get("/runs/q1").text
+    assert 'id="verification"' not in page and client.get("/runs/q1").status_code == 200

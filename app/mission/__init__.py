@@ -37,6 +37,7 @@ blueprint = Blueprint("mission", __name__)
 blueprint.after_request(pages.secure_headers)
 blueprint.record_once(lambda state: pages.register(state.app))
 blueprint.record_once(stream.install)
+blueprint.record_once(verification.install)
 # The page polls this often while a run is queued or running (and no stream is free).
 POLL_MILLISECONDS = 2000
 # The diff at the end on the run's page; /runs/<id>/diff has the rest, up to diff.MAX_BYTES.
@@ -106,8 +107,10 @@ def _summary(run: dict[str, Any], who: viewer.Viewer) -> dict[str, Any]:
             "fleet": data.fleet_of(connection, run["repository"], run["number"]),
             "cause": (data.failure_cause(connection, run_id)
                       if who.admin and run.get("status") == "failed" else None),
-            "verification": verification.lines(*verification.tests_of(connection, run),
-                                               ended=run.get("status") not in ACTIVE)}
+            "verification": verification.lines(
+                *verification.tests_of(connection, run,
+                                       current_app.extensions[verification.READINGS]),
+                ended=run.get("status") not in ACTIVE)}
 
 
 @blueprint.get("/runs/<run_id>")
