@@ -241,6 +241,13 @@ def test_mission_controls_diff_of_a_running_attack_runs_nothing_in_the_web_proce
     assert "n-fsmonitor" not in page.text.split("New files")[0]  # no gitlink, no nested diff
     [comment], _ = comments_on(orca.github, scene)
     assert comment.body.startswith("✅ Opened #")
+    # The run has ended: its page shows the diff of the commit it pushed, read from the
+    # mirror's objects, with the .gitattributes it committed naming the same drivers.
+    ended = client.get(f"/runs/{answer['run']}").text
+    final = ended.split('<pre id="final-diff"')[1].split("</pre>")[0]
+    assert "+    return &#39;hello, world&#39;" in final and "+* diff=evil filter=evil" in final
+    assert "n-fsmonitor" not in final
+    assert client.get(f"/runs/{answer['run']}/diff").text.startswith(" .gitattributes")
 
 
 def test_plainly_generated_files_are_never_published(orca):
