@@ -190,3 +190,13 @@ def test_a_queued_run_without_events_says_nothing_of_tests(client, redis_client)
     add_run(redis_client, "q1")
     page = client.get("/runs/q1").text
     assert 'id="verification"' not in page and client.get("/runs/q1").status_code == 200
+
+
+def test_the_last_news_of_a_followed_run_brings_its_diff_at_the_end(client, redis_client,
+                                                                   tmp_path):
+    base, commit = mirror_with_a_run_commit(tmp_path)
+    running_run(redis_client, "end1")
+    assert "diff_area" not in client.get("/runs/end1/events?after=0").json  # still running
+    finished_run(redis_client, "end1", base, commit)
+    news = client.get("/runs/end1/events?after=0").json
+    assert news["active"] is False and "+print(&#39;hello&#39;)" in news["diff_area"]

@@ -145,10 +145,13 @@ def _news(run: dict[str, Any], who: viewer.Viewer,
     rendered as on the page, the summary again, and whether the run is still going."""
     shown = data.for_viewer(events, who.admin)
     active = run.get("status") in ACTIVE
-    return {"events": [{"id": e["id"], "html": render_template("_event.html", event=e)}
+    news = {"events": [{"id": e["id"], "html": render_template("_event.html", event=e)}
                        for e in shown],
-            "active": active, "summary": render_template("_summary.html", **_summary(run, who))
-            }, active
+            "active": active, "summary": render_template("_summary.html", **_summary(run, who))}
+    if not active:  # the last news of a followed run: its diff at the end, once
+        news["diff_area"] = render_template(
+            "_diff_area.html", run=run, final_diff=_diff_at_the_end(run, SHOWN_DIFF_BYTES))
+    return news, active
 
 
 @blueprint.get("/runs/<run_id>/events")

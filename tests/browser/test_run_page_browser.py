@@ -1,6 +1,6 @@
 """A run's page in a real headless Chromium: its transcript followed over Server-Sent Events,
 polling when the server has no stream free, Stop pressed on a running run and its end seen
-without a reload, and an ended run's diff at the end and verification.
+without a reload, and and the diff at the end and the verification arriving as the run ends.
 
 The same app, Redis and fake GitHub as tests/browser/test_mission_browser.py (its `mission`
 fixture, shared through the conftest). Screenshots land in tests/artifacts.
@@ -113,9 +113,11 @@ def test_a_runs_transcript_with_its_diff_at_the_end_and_verification(
                  tokens=15_000, cost=0.21, pr_url="https://github.com/octo-org/hello/pull/6",
                  pr_number=6)
     _wait(chromium, lambda d: d.find_element(By.ID, "live").text == "The run has ended.")
+    assert _via(chromium) == "stream"
 
-    chromium.get(f"{mission.url}/runs/end01")  # the diff at the end comes with the page
-    diff = chromium.find_element(By.ID, "final-diff").text
+    # The diff at the end came with the stream's last message: no reload.
+    diff = _wait(chromium, lambda d: d.find_elements(By.ID, "final-diff"))[0].text
+    assert chromium.execute_script("return window.sameDocument === true;")
     assert "hello.py | 2 +-" in diff and "+print('hello')  # <script>alert(1)</script>" in diff
     verification = chromium.find_element(By.ID, "verification").text
     assert "At the base commit: 3 passed · exit 0 · 1.2 s." in verification
