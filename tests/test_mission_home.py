@@ -115,7 +115,7 @@ def test_needs_you_comes_first_and_each_section_holds_its_runs(client, redis_cli
     assert "tests pass: 3 passed" in review and '<span class="ci ci-passed">CI passed</span>' in review
     assert 'href="https://github.com/octo-org/hello/pull/12">#12</a>' in review
     assert 'href="/runs/pr1"' in review and 'href="https://github.com/octo-org/hello/issues/5"' in review
-    assert "2 sub-tasks; say `/agent go` on the issue" in text
+    assert "2 sub-tasks; say <code>/agent go</code> on the issue" in text
     assert "Which database?" in text
     assert "stopped by the turn limit (60)" in text
     assert "the sandbox could not start" in text and "SandboxMissing" not in text  # operators only

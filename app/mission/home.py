@@ -217,7 +217,7 @@ def _place(run: dict[str, Any], newest: bool, pulls: dict[str, _Pull], tail: Tai
         return _planned(run, plan.plan)
     pull = pulls.get(pull_request_of(run, set(pulls)) or "")
     if pull is not None and pull.newest == run["id"]:
-        return "review", Entry(run, "ready for review", verification(pull.tests), pull.ci or "none")
+        return "review", Entry(run, "", verification(pull.tests), pull.ci or "none")
     return "finished", Entry(run)
 
 
