@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 
 from app import create_app
 from app.mission.home import (
     FINISHED_SHOWN,
+    HOME_SCAN,
+    TAIL_READS,
     HomeFilters,
     Tail,
     budget_stop,
@@ -236,3 +239,9 @@ def test_a_budget_too_small_for_the_next_answer_is_recognised_too():
 ])
 def test_verification_in_words(tests, words):
     assert verification(tests) == words
+
+
+def test_the_readme_gives_the_views_bounds():
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    assert f"**Finished**, the newest {FINISHED_SHOWN} (" in readme
+    assert f"reads the newest {HOME_SCAN} runs and the last few events of the newest {TAIL_READS} that ended" in readme
