@@ -16,6 +16,7 @@ from app.mission.home import (
     HOME_SCAN,
     TAIL_READS,
     HomeFilters,
+    PlanState,
     Tail,
     budget_stop,
     latest_runs,
@@ -245,3 +246,11 @@ def test_the_readme_gives_the_views_bounds():
     readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
     assert f"**Finished**, the newest {FINISHED_SHOWN} (" in readme
     assert f"reads the newest {HOME_SCAN} runs and the last few events of the newest {TAIL_READS} that ended" in readme
+
+
+def test_a_plan_waits_for_go_only_while_it_is_its_issues_plan_and_not_started():
+    plan = Plan("do it", run_id="p2")
+    assert PlanState(plan, started=False).waiting("p2") == plan
+    assert PlanState(plan, started=False).waiting("p1") is None  # p2's plan replaced p1's
+    assert PlanState(plan, started=True).waiting("p2") is None  # go opened its sub-issues
+    assert PlanState(None, started=False).waiting("p2") is None  # expired, or never made

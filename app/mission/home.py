@@ -87,6 +87,13 @@ class PlanState:
     started: bool
     """`go` opened its sub-issues (a fleet)."""
 
+    def waiting(self, run_id: str) -> Plan | None:
+        """The plan, if `run_id` made it (no newer plan replaced it) and `go` has not started
+        its sub-issues."""
+        if self.plan is None or self.started or self.plan.run_id != run_id:
+            return None
+        return self.plan
+
 
 @dataclass
 class Entry:
@@ -212,9 +219,8 @@ def _place(run: dict[str, Any], newest: bool, pulls: dict[str, _Pull], tail: Tai
         return "finished", Entry(run, str(run.get("reason") or ""))
     if budget_stop(tail.stopped_by):
         return "budget", Entry(run, f"stopped by {tail.stopped_by}")
-    if plan is not None and plan.plan is not None and plan.plan.run_id == run["id"] \
-            and not plan.started:
-        return _planned(run, plan.plan)
+    if plan is not None and (waiting := plan.waiting(run["id"])):
+        return _planned(run, waiting)
     pull = pulls.get(pull_request_of(run, set(pulls)) or "")
     if pull is not None and pull.newest == run["id"]:
         return "review", Entry(run, "", verification(pull.tests), pull.ci or "none")
