@@ -14,11 +14,12 @@ from itertools import count
 
 from markupsafe import Markup, escape
 
-# The drawing's size in user units; the SVG scales to its container's width.
-WIDTH = 640
-PLOT_HEIGHT = 140
+# The drawing's size in user units; the SVG scales to its container's width (a third of a
+# wide page: about as many pixels), so its text stays readable.
+WIDTH = 400
+PLOT_HEIGHT = 120
 # Room above the plot (the largest figure) and below it (labels under the bars).
-TOP, BOTTOM = 18, 22
+TOP, BOTTOM = 20, 22
 GAP = 2
 BAR_COLOUR = "#0969da"
 _ids = count(1)
@@ -31,6 +32,8 @@ class Bar:
     label: str
     value: float
     colour: str = BAR_COLOUR
+    short: str = ""
+    """What is written under the bar, when shorter than its label (`Dec 4`)."""
 
 
 def heights(values: Sequence[float], tallest: float = PLOT_HEIGHT) -> list[float]:
@@ -57,7 +60,7 @@ def bar_chart(title: str, bars: Sequence[Bar], figure: Callable[[float], str],
                      f'height="{height:.1f}" fill="{escape(bar.colour)}">'
                      f'<title>{escape(bar.label)}: {escape(figure(bar.value))}</title></rect>')
         if (len(bars) - 1 - index) % label_every == 0:
-            parts.append(_label(bar.label, x + width / 2))
+            parts.append(_label(bar.short or bar.label, x + width / 2, index == len(bars) - 1))
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -67,9 +70,11 @@ def _axis(bars: Sequence[Bar], figure: Callable[[float], str]) -> str:
     top = max((b.value for b in bars), default=0)
     base = TOP + PLOT_HEIGHT
     return (f'<line x1="0" y1="{base}" x2="{WIDTH}" y2="{base}" stroke="#8c959f"/>'
-            f'<text x="0" y="12" font-size="11" fill="#57606a">max {escape(figure(top))}</text>')
+            f'<text x="0" y="13" font-size="12" fill="#57606a">max {escape(figure(top))}</text>')
 
 
-def _label(text: str, middle: float) -> str:
-    return (f'<text x="{middle:.1f}" y="{TOP + PLOT_HEIGHT + 15}" font-size="10" '
-            f'text-anchor="middle" fill="#57606a">{escape(text)}</text>')
+def _label(text: str, middle: float, last: bool) -> str:
+    """A bar's label under it; the last one ends at the right edge rather than past it."""
+    x, anchor = (WIDTH, "end") if last else (middle, "middle")
+    return (f'<text x="{x:.1f}" y="{TOP + PLOT_HEIGHT + 16}" font-size="12" '
+            f'text-anchor="{anchor}" fill="#57606a">{escape(text)}</text>')

@@ -8,6 +8,7 @@ sees is decided in app/mission/insights_data.py.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
@@ -43,14 +44,20 @@ def _count(value: float) -> str:
     return f"{int(value):,}"
 
 
+def _short(day: str) -> str:
+    """`2026-12-04` → `Dec 4`."""
+    moment = datetime.strptime(day, "%Y-%m-%d")
+    return f"{moment:%b} {moment.day}"
+
+
 def _charts(insight: insights_data.Insight) -> dict[str, Any]:
     """The installation's pictures and the words beside them."""
     name = f"installation {insight.installation_id}"
     if insight.repositories:
         name += f" ({', '.join(sorted(insight.repositories))})"
     days = insight.days
-    per_day = [Bar(d.day, d.runs) for d in days]
-    spent = [Bar(d.day, d.dollars) for d in days]
+    per_day = [Bar(d.day, d.runs, short=_short(d.day)) for d in days]
+    spent = [Bar(d.day, d.dollars, short=_short(d.day)) for d in days]
     ends = [Bar(o, insight.outcomes[o], COLOURS[o]) for o in insights_data.OUTCOMES]
     return {"insight": insight, "name": name,
             "runs": sum(d.runs for d in days), "dollars": sum(d.dollars for d in days),
