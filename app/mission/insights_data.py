@@ -104,13 +104,13 @@ def _count_outcomes(connection: redis.Redis, runs: list[dict[str, Any]],
     recorded = outcomes.read(connection, pulls)
     counted: set[tuple[Any, Any]] = set()
     for run in runs:
-        insight = found.get(run.get("installation_id"))  # type: ignore[arg-type]
+        insight = found.get(run.get("installation_id", 0))
         if insight is None:
             continue
         if run.get("status") == "failed":
             insight.outcomes["failed"] += 1
         pull = (run.get("repository"), run.get("pr_number"))
-        outcome = recorded.get(pull)  # type: ignore[arg-type]
+        outcome = recorded.get(pull)
         if outcome is None:
             continue
         if pull not in counted:
