@@ -169,6 +169,56 @@ def test_stop_a_queued_run_from_its_page(chromium, mission, redis_client):
     assert Queue(RUNS_QUEUE, connection=redis_client).job_ids == []
 
 
+def test_the_home_view_puts_what_needs_you_first(chromium, mission, redis_client, fake_github):
+    from selenium.webdriver.common.by import By
+
+    store, repo = RunStore(redis_client), mission.hello
+
+    def on(number: int, **fields) -> dict:
+        return {"repo": repo, "number": number, "target": f"{repo[0]}#{number}", **fields}
+
+    add_run(redis_client, "old01", status="done", turns=4, cost=0.21, finished_at=time.time() - 7200,
+            **on(3, requester="alice"))
+    add_run(redis_client, "pull02", status="done", requester="alice", ci="passed", pr_number=12,
+            pr_url=f"{fake_github.base_url}/octo-org/hello/pull/12", finished_at=time.time() - 600,
+            title="Parse dates in the CSV importer", **on(5))
+    store.add_event("pull02", "tests", {"at": "final", "passed": True, "regressed": False,
+                                        "counts": "41 passed"})
+    add_run(redis_client, "fail03", status="failed", reason="GitHub could not be reached; "
+            "say `/agent retry` to try again", finished_at=time.time() - 300,
+            title="Upgrade the ORM", **on(6))
+    running_run(redis_client, "live04", **on(7, title="Add a dark mode"))
+    add_run(redis_client, "hidden", repo=mission.secret, status="failed", reason="x")
+
+    chromium.set_window_size(1400, 1000)
+    chromium.get(f"{mission.url}/auth/login?next=/")
+    assert _signed_in_text(chromium) == "alice"
+    assert chromium.current_url == f"{mission.url}/"
+    headings = [h.text for h in chromium.find_elements(By.CSS_SELECTOR, "main h2")]
+    assert [h.split(" ")[0] for h in headings] == ["Needs", "Running", "Finished"]
+    assert headings[0] == "Needs you 2"
+    rows = [row.get_attribute("id") for row in chromium.find_elements(By.CSS_SELECTOR, "tr.entry")]
+    assert rows == ["home-pull02", "home-fail03", "home-live04", "home-old01"]
+    review = chromium.find_element(By.ID, "home-pull02")
+    assert "tests pass: 41 passed" in review.text and "CI passed" in review.text
+    assert review.find_element(By.CSS_SELECTOR, "a.pr-link").get_attribute("href") == \
+        f"{fake_github.base_url}/octo-org/hello/pull/12"
+    assert review.find_element(By.CSS_SELECTOR, "a.github-link").get_attribute("href") == \
+        f"{fake_github.base_url}/octo-org/hello/issues/5"
+    chromium.save_screenshot("/tmp/home.png")
+    _shot(chromium, "mission-home.png")
+
+    review.find_element(By.CSS_SELECTOR, "a.run-link").click()
+    _wait(chromium, lambda d: d.current_url == f"{mission.url}/runs/pull02")
+    assert chromium.find_element(By.ID, "run-status").text == "done"
+    chromium.find_element(By.ID, "home-link").click()
+    _wait(chromium, lambda d: d.current_url == f"{mission.url}/")
+    chromium.find_element(By.CSS_SELECTOR, "#home-fail03 a.person").click()  # who asked
+    _wait(chromium, lambda d: "person=octocat" in d.current_url)
+    rows = [row.get_attribute("id") for row in chromium.find_elements(By.CSS_SELECTOR, "tr.entry")]
+    assert rows == ["home-fail03", "home-live04"]
+
+
 def test_insights_draws_its_charts(chromium, mission, redis_client):
     from selenium.webdriver.common.by import By
 
