@@ -23,7 +23,7 @@ from flask import (
 )
 
 from app import pages, viewer
-from app.mission import data
+from app.mission import data, insights
 from app.mission.diff import diff_so_far
 from app.mission.home import HomeFilters, read_home
 from core import ledger
@@ -33,6 +33,7 @@ from core.stops import request_stop
 blueprint = Blueprint("mission", __name__)
 blueprint.after_request(pages.secure_headers)
 blueprint.record_once(lambda state: pages.register(state.app))
+blueprint.register_blueprint(insights.blueprint)  # /insights, under the same headers
 # The page polls this often while a run is queued or running.
 POLL_MILLISECONDS = 2000
 
