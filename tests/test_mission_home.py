@@ -23,7 +23,9 @@ from app.mission.home import (
     sort_runs,
     verification,
 )
+from core import outcomes
 from core.budget import Budget, Forecast, Spent, exhausted, output_room
+from core.outcomes import State
 from core.plans import Child, Fleet, Plan, PlanStore, Subtask
 from core.pricing import Usage
 from core.runs import RunStore
@@ -126,6 +128,18 @@ def test_needs_you_comes_first_and_each_section_holds_its_runs(client, redis_cli
     assert 'Needs you <span class="count">6</span>' in text
 
 
+def test_a_merged_or_closed_pull_request_no_longer_waits_for_review(client, redis_client):
+    scene(redis_client)
+    sign_in_as(client, redis_client, "octocat", {HELLO[1]})
+    outcomes.opened(redis_client, "octo-org/hello", 12, "pr1", HELLO[1], time.time())
+    assert sections(client.get("/"))["review"] == ["pr1"]  # recorded open: still waiting
+    outcomes.closed(redis_client, "octo-org/hello", 12, True, "2026-12-04T10:00:00Z")
+    page = client.get("/")
+    assert "review" not in sections(page)  # no table of pull requests waiting
+    assert "pr1" in sections(page)["finished"]
+    assert "its pull request was merged" in page.text
+
+
 def test_the_filters_narrow_every_section(client, redis_client):
     add_run(redis_client, "mine", status="failed", reason="x", **on(1))
     add_run(redis_client, "theirs", status="failed", reason="x", requester="hubot", **on(2))
@@ -207,6 +221,11 @@ def test_a_pull_request_shows_the_newest_verification_and_ci_of_its_runs():
     [entry] = home.sections["review"]
     assert (entry.run["id"], entry.verification, entry.ci) == ("a1", "tests pass", "pending")
     assert [e.run["id"] for e in home.sections["finished"]] == ["i1"]
+    # Merged or closed, it no longer waits for a review.
+    for state in (State.MERGED, State.CLOSED):
+        home = sort_runs([answer, issue], tails, {}, ended={"o/r#12": state})
+        assert home.sections["review"] == []
+        assert home.sections["finished"][0].said == f"its pull request was {state.value}"
     # A review of someone's pull request is not one of Orca's pull requests.
     review = {**answer, "id": "r1", "kind": "pr_review", "branch": None}
     assert sort_runs([review], {}, {}).sections["review"] == []

@@ -21,7 +21,7 @@ from typing import Any
 import redis
 
 from app import viewer
-from core import keys
+from core import keys, outcomes
 from core.plans import Plan
 from core.runs import decode
 from core.triggers import AGENT_BRANCH_PREFIX
@@ -152,12 +152,17 @@ def pull_request_of(run: dict[str, Any], orcas: set[str]) -> str | None:
 
 
 def sort_runs(runs: list[dict[str, Any]], tails: dict[str, Tail], plans: dict[str, PlanState],
-              filters: HomeFilters = HomeFilters()) -> Home:
+              filters: HomeFilters = HomeFilters(),
+              ended: dict[str, outcomes.State] | None = None) -> Home:
     """The runs (newest first, all visible to the viewer) in the view's sections. Which run
     is the newest on its issue or pull request is decided before the filters, so a retry by
-    someone else still takes a failure out of "needs you"."""
+    someone else still takes a failure out of "needs you". `ended`: Orca's pull requests
+    (`owner/name#n`) that were merged or closed, which no longer wait for a review."""
     newest = _newest_on_target(runs)
     pulls = _pull_requests(runs, tails)
+    for key, state in (ended or {}).items():
+        if key in pulls:
+            pulls[key].ended = state
     home = Home()
     for run in runs:
         if not filters.match(run):
@@ -186,6 +191,8 @@ class _Pull:
     newest: str
     tests: dict[str, Any] | None = None
     ci: str | None = None
+    ended: outcomes.State | None = None
+    """Merged or closed unmerged (pull_request.closed), else None."""
 
 
 def _pull_requests(runs: list[dict[str, Any]], tails: dict[str, Tail]) -> dict[str, _Pull]:
@@ -223,6 +230,8 @@ def _place(run: dict[str, Any], newest: bool, pulls: dict[str, _Pull], tail: Tai
         return _planned(run, waiting)
     pull = pulls.get(pull_request_of(run, set(pulls)) or "")
     if pull is not None and pull.newest == run["id"]:
+        if pull.ended is not None:
+            return "finished", Entry(run, f"its pull request was {pull.ended.value}")
         return "review", Entry(run, "", verification(pull.tests), pull.ci or "none")
     return "finished", Entry(run)
 
@@ -242,7 +251,21 @@ def read_home(connection: redis.Redis, who: viewer.Viewer, filters: HomeFilters)
     ended = [run["id"] for run in runs if run.get("status") in ("done", "failed")][:TAIL_READS]
     planned = [run for run in runs if run.get("kind") == "plan" and run.get("status") == "done"]
     return sort_runs(runs, tails(connection, ended, operator=who.admin),
-                     plan_states(connection, planned[:TAIL_READS]), filters)
+                     plan_states(connection, planned[:TAIL_READS]), filters,
+                     pulls_ended(connection, runs))
+
+
+def pulls_ended(connection: redis.Redis,
+                runs: list[dict[str, Any]]) -> dict[str, outcomes.State]:
+    """Which of the runs' pull requests were merged or closed (core.outcomes), by
+    `owner/name#n`, in one round trip."""
+    pulls = [(str(run.get("repository")), int(run["pr_number"])) for run in runs
+             if run.get("pr_number")]
+    pulls += [(str(run.get("repository")), int(run["number"])) for run in runs
+              if run.get("is_pull_request") and run.get("number")]
+    return {f"{repository}#{number}": found.state
+            for (repository, number), found in outcomes.read(connection, pulls).items()
+            if found.state != outcomes.State.OPEN}
 
 
 def latest_runs(connection: redis.Redis, most: int = HOME_SCAN) -> list[dict[str, Any]]:
