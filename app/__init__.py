@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import redis
 from flask import Flask, jsonify
-from markupsafe import escape
 
 from core.connection import connect
 from core.settings import Settings, load_settings
@@ -44,16 +43,7 @@ def create_app(settings: Settings | None = None, connection: redis.Redis | None 
 
     app.register_blueprint(webhooks)
     for blueprint in (auth.blueprint, mission.blueprint, metrics.blueprint):
-        app.register_blueprint(blueprint)  # mission control, its sign-in and /metrics
-
-    @app.get("/")
-    def home():
-        # GitHub sends people here after they install the App (the manifest's setup_url).
-        label = settings.trigger_label
-        return (f"<!doctype html><title>Orca</title><h1>Orca is running</h1>"
-                f"<p>Label an issue <code>{escape(label)}</code> in a repository where the App "
-                f"is installed, and Orca will answer it with a pull request.</p>"
-                f'<p><a href="/runs">Mission control</a>: every run, live.</p>')
+        app.register_blueprint(blueprint)  # mission control (and `/`), its sign-in, /metrics
 
     @app.get("/healthz")
     def healthz():

@@ -57,6 +57,12 @@ def ci_rerun(repository: str, sha: str) -> str:
     return f"orca:ci-rerun:{repository}:{sha}"
 
 
+def pull_outcome(repository: str, number: int) -> str:
+    """Hash: a pull request Orca opened, the run that opened it and how it ended
+    (core.outcomes)."""
+    return f"orca:pull-outcome:{repository}#{number}"
+
+
 # -- plans and fleets (core.plans) ---------------------------------------------------------------
 
 def plan(name: str) -> str:

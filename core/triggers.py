@@ -123,6 +123,8 @@ class Trigger:
     start_from: str = ""
     """For a sub-task that waits for another: that one's branch, where its work starts (so it
     builds on that code) unless the issue has a branch of its own already."""
+    merged: bool = False
+    """For a pull request closed: whether it was merged (its outcome, core.outcomes)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values only, as jobs' arguments and run records keep them."""
@@ -290,6 +292,8 @@ def _closed(payload: dict[str, Any], key: str) -> Trigger:
     fields_ = base_fields(payload, item)
     what = "pull request" if key == "pull_request" else "issue"
     why = f"the {what} was closed by @{fields_['requester']}"
+    if key == "pull_request":  # when and how it ended: Orca's own pull requests' outcome
+        fields_.update(at=get(item, "closed_at", str), merged=item.get("merged") is True)
     return Trigger(kind=Kind.CANCEL, is_pull_request=key == "pull_request", request=why, **fields_)
 
 

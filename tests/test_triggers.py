@@ -169,6 +169,11 @@ def test_removing_the_label_or_closing_cancels():
         trigger = trigger_for(event, payload, label=LABEL)
         assert trigger.kind == "cancel" and not trigger.starts_run
         assert "@octocat" in trigger.request
+    pulled = trigger_for("pull_request", closed_pull, label=LABEL)
+    assert (pulled.at, pulled.merged) == (closed_pull["pull_request"]["closed_at"], False)
+    closed_pull["pull_request"].update(merged=True, merged_at=pulled.at)
+    assert trigger_for("pull_request", closed_pull, label=LABEL).merged is True
+    assert trigger_for("issues", closed_issue, label=LABEL).merged is False
     other = payloads.build("issues", "unlabeled", base_url="http://127.0.0.1:9", installation_id=7,
                            repo=REPO, issue={"number": 5}, label="bug")
     assert trigger_for("issues", other, label=LABEL) is None

@@ -60,7 +60,7 @@ def test_labeled_issue_is_enqueued_with_ids_and_the_signed_words_only(client, re
         "comment_id": None, "review_id": None, "request": "", "title": "Fix it",
         "body": "please", "at": payload["issue"]["updated_at"], "push": False, "on_diff": False,
         "head_sha": "", "auto": False, "thread_id": None, "attempts": 1, "attempt": 0,
-        "start_from": ""}}
+        "start_from": "", "merged": False}}
     record = RunStore(redis_client).get(run_id)
     assert (record["status"], record["target"]) == ("queued", "octo-org/hello#5")
 

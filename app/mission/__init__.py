@@ -1,4 +1,5 @@
-"""Mission control: the list of runs, a page per run that follows it live, and Stop.
+"""Mission control: the home view, the list of runs, a page per run that follows it live,
+and Stop.
 
 Server-rendered (Jinja templates in app/templates). The run page follows its run over
 Server-Sent Events from `/runs/<id>/stream` (app.mission.stream: capped per process and in
@@ -28,7 +29,8 @@ from flask import (
 )
 
 from app import pages, viewer
-from app.mission import data, diff, stream, verification
+from app.mission import data, diff, insights, stream, verification
+from app.mission.home import HomeFilters, read_home
 from core import ledger
 from core.runs import ACTIVE, STATUSES, RunStore
 from core.stops import request_stop
@@ -38,6 +40,7 @@ blueprint.after_request(pages.secure_headers)
 blueprint.record_once(lambda state: pages.register(state.app))
 blueprint.record_once(stream.install)
 blueprint.record_once(verification.install)
+blueprint.register_blueprint(insights.blueprint)  # /insights, under the same headers
 # The page polls this often while a run is queued or running (and no stream is free).
 POLL_MILLISECONDS = 2000
 # The diff at the end on the run's page; /runs/<id>/diff has the rest, up to diff.MAX_BYTES.
@@ -63,6 +66,23 @@ def _not_found():
 def _visible_run(run_id: str, who: viewer.Viewer) -> dict[str, Any] | None:
     run = RunStore(_orca().redis).get(run_id)
     return run if run is not None and who.can_see(run) else None
+
+
+@blueprint.get("/")
+def home():
+    """A signed-in person's home view (app.mission.home). Anyone else sees that Orca is
+    running and how to start: GitHub sends people here after they install the App (the
+    manifest's setup_url)."""
+    who = _viewer()
+    if who is None:
+        return render_template("welcome.html", label=_orca().settings.trigger_label)
+    connection, filters = _orca().redis, HomeFilters.parse(request.args)
+    found = read_home(connection, who, filters)
+    queued = [entry.run for entry in found.sections["queued"]]
+    return render_template("home.html", home=found, filters=filters, viewer=who, now=time.time(),
+                           positions=data.queue_positions(connection, queued),
+                           github_url=_orca().settings.github_url, target_url=pages.target_url,
+                           elapsed=pages.elapsed)
 
 
 @blueprint.get("/runs")

@@ -2,14 +2,19 @@
 
 A run never holds a long-lived credential: it mints an installation token scoped to
 the one repository and the permissions its step needs, and mints a fresh one before
-pushing (tokens live an hour; a run can outlive one).
+pushing (tokens live an hour; a run can outlive one). A fast-queue worker, which runs its
+jobs in its own process, reuses a token it minted for the same repository and permissions
+for a few minutes (`REUSED_TOKENS`): a burst of acknowledgements then makes one call fewer each.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import threading
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -32,6 +37,58 @@ CI_PERMISSIONS = {"checks": "read", "statuses": "read", "actions": "read"}
 _UNPACED: dict[str, Any] = {"seconds_between_requests": None, "seconds_between_writes": None}
 # The App's identity changes only if the App is renamed; a day's cache saves two calls a run.
 IDENTITY_TTL = 24 * 3600
+
+
+# A reused token is at most this old, so it has at least fifty of its sixty minutes left.
+REUSE_SECONDS = 600
+
+
+class ReusedTokens:
+    """Installation tokens this process minted, handed out again for a while.
+
+    Off unless turned on: only `orca worker --queues fast` turns it on, where one process runs
+    job after job (RQ's SimpleWorker); a run's work-horse is forked per job and would keep
+    nothing. A token is reused only for the same GitHub, App, installation, repository and
+    permissions, for at most REUSE_SECONDS and while at least fifty minutes of it are left.
+    A token reused is no wider than one minted afresh; it may outlive, by those minutes at
+    most, a change GitHub would have refused a new mint for (an installation suspended or a
+    repository taken out of it), and the call made with it then fails as that mint would have.
+    """
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self._lock = threading.Lock()
+        self._kept: dict[tuple[object, ...], tuple[float, str]] = {}
+
+    def get(self, key: tuple[object, ...]) -> str | None:
+        if not self.enabled:
+            return None
+        with self._lock:
+            found = self._kept.get(key)
+            if found is None or found[0] <= time.monotonic():
+                self._kept.pop(key, None)
+                return None
+            return found[1]
+
+    def keep(self, key: tuple[object, ...], token: str, expires_at: str | None) -> None:
+        if not self.enabled:
+            return
+        until = time.monotonic() + REUSE_SECONDS
+        if expires_at:  # GitHub's ISO 8601 time; a token with less left is not kept as long
+            left = datetime.fromisoformat(expires_at).timestamp() \
+                - time.time()
+            until = min(until, time.monotonic() + left - 50 * 60)
+        with self._lock:
+            self._kept = {k: v for k, v in self._kept.items() if v[0] > time.monotonic()}
+            if until > time.monotonic():
+                self._kept[key] = (until, token)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+REUSED_TOKENS = ReusedTokens()
 
 
 @functools.cache
@@ -91,11 +148,17 @@ class GitHubApp:
         )
 
     def mint_token(self, installation_id: int, repository_id: int, permissions: dict[str, str]) -> str:
-        """An installation token for one repository with only `permissions`."""
+        """An installation token for one repository with only `permissions` (one this
+        process minted a few minutes ago for the same, where REUSED_TOKENS is on)."""
+        key = (self.settings.api_url, self.settings.github_app_id, installation_id,
+               repository_id, tuple(sorted(permissions.items())))
+        if (token := REUSED_TOKENS.get(key)) is not None:
+            return token
         body = {"repository_ids": [repository_id], "permissions": permissions}
         _headers, data = self.integration.requester.requestJsonAndCheck(
             "POST", f"/app/installations/{installation_id}/access_tokens", input=body
         )
+        REUSED_TOKENS.keep(key, data["token"], data.get("expires_at"))
         return data["token"]
 
     def client(self, token: str, pacer: WritePacer | None = None) -> Github:

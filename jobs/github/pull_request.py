@@ -7,12 +7,13 @@ token minted now: the agent may have run past the first one's hour.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from github import Github
 
-from core import keys
+from core import keys, outcomes
 from jobs.agent.session import SessionResult
 from jobs.context import RunContext
 from jobs.github import CI_PERMISSIONS, RUN_PERMISSIONS, BotIdentity, report
@@ -85,6 +86,7 @@ def _issue_words(run: Finished, client: Github, pushed: Pushed | None,
     pull = open_or_update_pull(repo, pushed.branch, run.task.base, run.task.title, pr_body,
                                draft=bool(result.stopped_by) or regressed)
     outcome.update(pr_url=pull.html_url, pr_number=pull.number)
+    outcomes.opened(ctx.redis, t.repository, pull.number, ctx.run_id, t.installation_id, time.time())
     return report.opened(ctx.run_id, pull.number, pull.html_url, result.summary, run.figures,
                          run.done.dropped, result.stopped_by, run.done.nested, verification,
                          regressed, run.attempts)

@@ -13,7 +13,7 @@ from typing import Any
 
 from rq import get_current_job
 
-from core import keys
+from core import keys, outcomes
 from core.commands import HELP, reserved_use
 from core.errors import NotAllowed
 from core.queues import start_run
@@ -44,6 +44,8 @@ def handle(trigger: dict[str, Any]) -> None:
         for run_id in ctx.store.active_on(t.target):
             request_stop(ctx.redis, run_id, t.requester, t.request)
         if t.is_pull_request:
+            # before any GitHub call: the outcome is in the signed payload (core.outcomes)
+            outcomes.closed(ctx.redis, t.repository, t.number, t.merged, t.at)
             _delete_attempts(ctx)
             fleets.moved(ctx.redis, t.target)  # a sub-task's pull request closed, or merged
         return

@@ -19,6 +19,7 @@ from rq import Queue
 from werkzeug.serving import make_server
 
 from app import create_app
+from core import ledger, outcomes
 from core.queues import RUNS_QUEUE
 from core.runs import RunStore
 from core.settings import Settings
@@ -169,3 +170,91 @@ def test_stop_a_queued_run_from_its_page(chromium, mission, redis_client):
     record = RunStore(redis_client).get("wait03")
     assert record["status"] == "cancelled" and record["stop"]["by"] == "alice"
     assert Queue(RUNS_QUEUE, connection=redis_client).job_ids == []
+
+
+def test_the_home_view_puts_what_needs_you_first(chromium, mission, redis_client, fake_github):
+    from selenium.webdriver.common.by import By
+
+    store, repo = RunStore(redis_client), mission.hello
+
+    def on(number: int, **fields) -> dict:
+        return {"repo": repo, "number": number, "target": f"{repo[0]}#{number}", **fields}
+
+    add_run(redis_client, "old01", status="done", turns=4, cost=0.21, finished_at=time.time() - 7200,
+            **on(3, requester="alice"))
+    add_run(redis_client, "pull02", status="done", requester="alice", ci="passed", pr_number=12,
+            pr_url=f"{fake_github.base_url}/octo-org/hello/pull/12", finished_at=time.time() - 600,
+            title="Parse dates in the CSV importer", **on(5))
+    store.add_event("pull02", "tests", {"at": "final", "passed": True, "regressed": False,
+                                        "counts": "41 passed"})
+    add_run(redis_client, "fail03", status="failed", reason="GitHub could not be reached; "
+            "say `/agent retry` to try again", finished_at=time.time() - 300,
+            title="Upgrade the ORM", **on(6))
+    running_run(redis_client, "live04", **on(7, title="Add a dark mode"))
+    add_run(redis_client, "hidden", repo=mission.secret, status="failed", reason="x")
+
+    chromium.set_window_size(1400, 1000)
+    chromium.get(f"{mission.url}/auth/login?next=/")
+    assert _signed_in_text(chromium) == "alice"
+    assert chromium.current_url == f"{mission.url}/"
+    headings = [h.text for h in chromium.find_elements(By.CSS_SELECTOR, "main h2")]
+    assert [h.split(" ")[0] for h in headings] == ["Needs", "Running", "Finished"]
+    assert headings[0] == "Needs you 2"
+    rows = [row.get_attribute("id") for row in chromium.find_elements(By.CSS_SELECTOR, "tr.entry")]
+    assert rows == ["home-pull02", "home-fail03", "home-live04", "home-old01"]
+    review = chromium.find_element(By.ID, "home-pull02")
+    assert "tests pass: 41 passed" in review.text and "CI passed" in review.text
+    assert review.find_element(By.CSS_SELECTOR, "a.pr-link").get_attribute("href") == \
+        f"{fake_github.base_url}/octo-org/hello/pull/12"
+    assert review.find_element(By.CSS_SELECTOR, "a.github-link").get_attribute("href") == \
+        f"{fake_github.base_url}/octo-org/hello/issues/5"
+    chromium.save_screenshot("/tmp/home.png")
+    _shot(chromium, "mission-home.png")
+
+    review.find_element(By.CSS_SELECTOR, "a.run-link").click()
+    _wait(chromium, lambda d: d.current_url == f"{mission.url}/runs/pull02")
+    assert chromium.find_element(By.ID, "run-status").text == "done"
+    chromium.find_element(By.ID, "home-link").click()
+    _wait(chromium, lambda d: d.current_url == f"{mission.url}/")
+    chromium.find_element(By.CSS_SELECTOR, "#home-fail03 a.person").click()  # who asked
+    _wait(chromium, lambda d: "person=octocat" in d.current_url)
+    rows = [row.get_attribute("id") for row in chromium.find_elements(By.CSS_SELECTOR, "tr.entry")]
+    assert rows == ["home-fail03", "home-live04"]
+
+
+def test_insights_draws_its_charts(chromium, mission, redis_client):
+    from selenium.webdriver.common.by import By
+
+    now = time.time()
+    for days_ago, runs, dollars in ((0, 3, 1.5), (2, 6, 4.2), (9, 2, 0.7), (20, 4, 2.0)):
+        for _ in range(runs):
+            ledger.record_turn(redis_client, 7, mission.hello[1], 1, {"input_tokens": 900},
+                               dollars / runs, now - days_ago * 86400)
+    for run_id, number, wait in (("merg01", 11, 240), ("clos02", 12, 180), ("open03", 13, 600),
+                                 ("merg05", 14, 300)):
+        record = add_run(redis_client, run_id, repo=mission.hello, status="done", pr_number=number)
+        outcomes.opened(redis_client, mission.hello[0], number, run_id, 7,
+                        record["created_at"] + wait)
+    for number, merged in ((11, True), (12, False), (14, True)):
+        outcomes.closed(redis_client, mission.hello[0], number, merged, "2026-12-01T10:00:00Z")
+    add_run(redis_client, "fail04", repo=mission.hello, status="failed")
+
+    chromium.get(f"{mission.url}/auth/login?next=/runs")
+    _signed_in_text(chromium)
+    chromium.find_element(By.ID, "insights-link").click()
+    _wait(chromium, lambda d: d.current_url == f"{mission.url}/insights")
+    bars = chromium.find_elements(By.CSS_SELECTOR, "#runs-chart-7 svg rect.bar")
+    assert len(bars) == 30
+    drawn = [bar.rect for bar in bars]  # as laid out on the page, in CSS pixels
+    assert sum(1 for r in drawn if r["height"] > 0 and r["width"] > 0) == 4
+    assert max(r["height"] for r in drawn) > 50  # the busiest day fills the plot
+    title = chromium.find_element(By.CSS_SELECTOR, "#runs-chart-7 svg > title")
+    assert title.get_attribute("textContent").startswith("Runs per day, last 30 days, installation 7")
+    outcome_bars = chromium.find_elements(By.CSS_SELECTOR, "#outcomes-chart-7 svg rect.bar")
+    merged, *others = [b.rect["height"] for b in outcome_bars]  # 2 merged; 1 of the others
+    assert others == [pytest.approx(merged / 2, abs=1)] * 3
+    assert chromium.find_element(By.ID, "median-7").text.startswith(
+        "Median time from request to pull request: 4 min 30 s over 4 pull requests")
+    chromium.set_window_size(1280, 1100)
+    _shot(chromium, "mission-insights.png")
+    chromium.save_screenshot("/tmp/insights.png")

@@ -3,7 +3,9 @@
 With write pacing on, a busy installation's acknowledgements hold their write slots and come
 back when those are due (jobs.run.intake), so the fast workers — two, forked from one
 `orca worker --count 2` as `orca up` starts them — answer a quiet installation at once
-instead of sleeping through the busy one's queue of writes.
+instead of sleeping through the busy one's queue of writes. Each fast worker mints a
+repository's token once and reuses it for the acknowledgements that follow
+(jobs.github.REUSED_TOKENS).
 """
 
 from __future__ import annotations
@@ -68,10 +70,15 @@ def test_a_quiet_installations_eyes_do_not_wait_behind_a_busy_ones_writes(orca: 
     eyes = first_eyes(orca)
     busy_eyes = [eyes["org-busy/hello", scene.number] for scene in busy]
     quiet_eyes = eyes["org-quiet/hello", quiet.number]
-    # The busy installation's in the order they came, each after the one before and its
-    # tracking comment: they wait for their own installation's earlier writes.
-    assert busy_eyes == sorted(busy_eyes), [round(t - delivered, 2) for t in [*busy_eyes, quiet_eyes]]
-    assert min(b - a for a, b in itertools.pairwise(busy_eyes)) >= INTERVAL * 0.9
+    # The busy installation's one after another, each after the one before and its tracking
+    # comment: they wait for their own installation's earlier writes. (Which of the first two
+    # holds its slots first is a race between the two workers that took them at once.)
+    spread = [round(t - delivered, 2) for t in [*busy_eyes, quiet_eyes]]
+    assert min(b - a for a, b in itertools.pairwise(sorted(busy_eyes))) >= INTERVAL * 0.9, spread
     # The quiet one's at once: not behind the busy installation's ten seconds of writes.
     assert quiet_eyes - delivered < 2 * INTERVAL, quiet_eyes - delivered
-    assert quiet_eyes < busy_eyes[2]
+    assert quiet_eyes < sorted(busy_eyes)[2], spread
+    # Five acknowledgements (some taken twice, when their slots were far off) on two
+    # workers: at most one token minted by each worker for the busy repository.
+    mints = orca.github.calls_to("POST", rf"/app/installations/{busy[0].installation_id}/")
+    assert 1 <= len(mints) <= 2, [call.path for call in mints]
