@@ -154,7 +154,7 @@ def _diff_at_the_end(run: dict[str, Any], max_bytes: int) -> str | None:
     if run.get("status") in ACTIVE or not run.get("commit"):
         return None
     text = diff.diff_at_the_end(_orca().settings.data_dir, str(run.get("repository", "")),
-                           run["commit"], max_bytes)
+                                run["commit"], max_bytes)
     return text or ("The commit is not in Orca's mirror of the repository on this machine "
                     "(the web process does not share ORCA_DATA_DIR with the workers).\n")
 

@@ -148,3 +148,5 @@ def end_streams_on_signals(app: Any) -> None:
             if callable(previous):
                 previous(signum, frame)
         signal.signal(number, handler)
+    # As gunicorn has it: SIGTERM interrupts no system call of a request being served.
+    signal.siginterrupt(signal.SIGTERM, False)
