@@ -146,6 +146,8 @@ def test_no_stream_for_an_ended_run_a_hidden_one_or_with_streams_off(client, red
     add_run(redis_client, "hidden", repo=("other-org/secret", 77), status="running")
     assert client.get("/runs/done1/stream").status_code == 204  # EventSource stops on 204
     assert client.get("/runs/hidden/stream").status_code == 404
+    stranger = app_with(redis_client, tmp_path).test_client()  # not signed in
+    assert stranger.get("/runs/done1/stream").status_code == 404
     off = app_with(redis_client, tmp_path, ORCA_MAX_STREAMS=0).test_client()
     sign_in_as(off, redis_client, "octocat", {HELLO[1]})
     running_run(redis_client, "live1")
