@@ -3,7 +3,9 @@
 The real PyGithub talks REST to ``fake.api_url`` (``/api/v3``, as on GitHub Enterprise) and the
 real git CLI clones and pushes over smart HTTP at ``{fake.base_url}/{owner}/{repo}.git``.
 Every REST request and response is checked against GitHub's OpenAPI description; mismatches
-land in ``fake.violations``, and every request in ``fake.calls``.
+land in ``fake.violations``, and every request in ``fake.calls``. The check runs in a thread of
+its own, after the answer is sent, as GitHub itself adds no such work to a call's time; reading
+``fake.violations`` first waits for every check of the calls made so far.
 
     def test_something(fake_github):
         inst = fake_github.add_installation("octo-org")
@@ -17,9 +19,12 @@ through ``fake.ci`` (``tests/fakes/github_ci.py``).
 
 from __future__ import annotations
 
+import queue
 import re
 import secrets
-from collections.abc import Iterator
+import threading
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +77,9 @@ class FakeGitHub(FakeWorld):
         self.webhook_secret: str = secrets.token_hex(16)
         self.app_events: list[str] = list(APP_EVENTS)
         self.calls: list[Call] = []
-        self.violations: list[str] = []
+        self._violations: list[str] = []
+        self._checks: queue.Queue[tuple[Callable[..., list[str]], tuple[Any, ...]]] = queue.Queue()
+        threading.Thread(target=self._check_forever, name="fake-github-checks", daemon=True).start()
         self.injections: list[Injection] = []
         self.oauth_codes: dict[str, str] = {}  # code -> login, for /login/oauth/access_token
         self.sub_issues: dict[int, int] = {}  # sub-issue id -> its parent's id
@@ -88,6 +95,30 @@ class FakeGitHub(FakeWorld):
     def api_url(self) -> str:
         """``base_url + "/api/v3"``: the REST root to give PyGithub."""
         return self.site.api
+
+    @property
+    def violations(self) -> list[str]:
+        """Every mismatch found so far, once the checks of the calls made so far are done."""
+        self._checks.join()
+        return self._violations
+
+    def violation(self, text: str) -> None:
+        """Note a mismatch found while answering (no wait for the pending checks)."""
+        self._violations.append(text)
+
+    def check_later(self, check: Callable[..., list[str]], *args: Any) -> None:
+        """Run `check(*args)` in the checking thread; what it returns are violations."""
+        self._checks.put((check, args))
+
+    def _check_forever(self) -> None:
+        while True:
+            check, args = self._checks.get()
+            try:
+                self._violations.extend(check(*args))
+            except Exception:  # noqa: BLE001 (a crashing check is a finding, not a lost one)
+                self._violations.append(f"the OpenAPI check crashed: {traceback.format_exc()}")
+            finally:
+                self._checks.task_done()
 
     def start(self) -> FakeGitHub:
         """Listen on a free loopback port and serve from a daemon thread."""

@@ -61,7 +61,7 @@ def answer(fake: FakeGitHub, request: Request) -> Response:
         return _resolve(fake, token, query, variables)
     problem = _check(query, variables)
     if problem:
-        fake.violations.append(f"POST {GRAPHQL_PATH}: {problem}")
+        fake.violation(f"POST {GRAPHQL_PATH}: {problem}")
         return json_response({"errors": [{"message": problem}]}, 200)
     repo = fake.state.repo(f"{variables['owner']}/{variables['name']}")
     if repo is None or not can_reach(token, repo) or not grants(token.permissions.get("pull_requests"), "read"):
@@ -82,7 +82,7 @@ def _resolve(fake: FakeGitHub, token: Any, query: str, variables: Any) -> Respon
     problem = _unknown_fields(query) or (None if isinstance(wanted, str)
                                          else "variables must be input: {threadId: ID!}")
     if problem:
-        fake.violations.append(f"POST {GRAPHQL_PATH}: {problem}")
+        fake.violation(f"POST {GRAPHQL_PATH}: {problem}")
         return json_response({"errors": [{"message": problem}]}, 200)
     roots = {thread_id(c): c for c in fake.state.review_comments.values() if c.in_reply_to_id is None}
     root = roots.get(str(wanted))

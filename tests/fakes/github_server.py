@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -125,29 +126,45 @@ def _api(fake: FakeGitHub, request: Request, creds: Credentials,
     try:
         handler, args = URL_MAP.bind("fake", "/").match(api_path, method=request.method)
     except HTTPException:
-        fake.violations.append(f"{request.method} {request.path}: unknown endpoint")
+        fake.violation(f"{request.method} {request.path}: unknown endpoint")
         return json_response({"message": "Not Found", "documentation_url": DOCS}, 404)
-    fake.violations.extend(openapi.request_violations(request))
+    checked = _kept(request)
+    fake.check_later(openapi.request_violations, checked)
     if injected is not None:
-        return _canned(fake, request, injected)
+        return _canned(fake, checked, injected)
     try:
         response = handler(Ctx(fake, request, creds), **args)
     except ApiError as exc:
         response = exc.response()
     except Exception:  # the fake must answer, whatever the input; the bug lands in violations
-        fake.violations.append(f"{request.method} {request.path}: fake crashed: "
-                               f"{traceback.format_exc()}")
+        fake.violation(f"{request.method} {request.path}: fake crashed: "
+                       f"{traceback.format_exc()}")
         return json_response({"message": "Server Error", "documentation_url": DOCS}, 500)
-    fake.violations.extend(openapi.response_violations(request, response))
+    fake.check_later(openapi.response_violations, checked, _copy(response))
     response.headers.update(github_api_user.rate_limit_headers(fake))
     return response
+
+
+def _kept(request: Request) -> Request:
+    """A copy of `request` for the checking thread alone: it reads it after the answer is sent,
+    when the server's input stream is gone, and while the handler may read the original."""
+    body = request.get_data()
+    environ = {**request.environ, "wsgi.input": io.BytesIO(body),
+               "CONTENT_LENGTH": str(len(body))}
+    return Request(environ)
+
+
+def _copy(response: Response) -> Response:
+    """What the checking thread validates: the answer as sent, apart from the server's copy."""
+    return Response(response.get_data(), status=response.status_code,
+                    headers=list(response.headers.items()))
 
 
 def _canned(fake: FakeGitHub, request: Request, response: Response) -> Response:
     """An injected REST answer: a 4xx must be shaped like GitHub's (a 5xx comes from GitHub's
     front end, often as HTML); each carries the rate-limit headers it does not set itself."""
     if response.status_code < 500:
-        fake.violations.extend(openapi.response_violations(request, response))
+        fake.check_later(openapi.response_violations, request, _copy(response))
     for name, value in github_api_user.rate_limit_headers(fake).items():
         response.headers.setdefault(name, value)
     return response
