@@ -95,8 +95,8 @@ def settings_for(level: int, turns: int, attempts: int = 1) -> dict[str, str]:
 
 def run_level(level: int, args: argparse.Namespace) -> Level:
     if args.unchecked_fake:
-        # The fake validates every REST request and answer against GitHub's OpenAPI description,
-        # one call at a time behind a lock, in this process: work real GitHub does not add.
+        # The fake validates every REST request and answer against GitHub's OpenAPI description
+        # (after answering, in a process of its own): work real GitHub does not add.
         openapi.request_violations = openapi.response_violations = lambda *_args: []
     with orca_world(settings=settings_for(level, args.turns, args.attempts)) as world:
         world.model.respond_with(conversation(args.turns, args.latency))

@@ -4,8 +4,9 @@ The real PyGithub talks REST to ``fake.api_url`` (``/api/v3``, as on GitHub Ente
 real git CLI clones and pushes over smart HTTP at ``{fake.base_url}/{owner}/{repo}.git``.
 Every REST request and response is checked against GitHub's OpenAPI description; mismatches
 land in ``fake.violations``, and every request in ``fake.calls``. The check runs in a thread of
-its own, after the answer is sent, as GitHub itself adds no such work to a call's time; reading
-``fake.violations`` first waits for every check of the calls made so far.
+its own, after the answer is sent, and in a process of its own (tests/fakes/openapi.py), as
+GitHub itself adds no such work to a call's time; reading ``fake.violations`` first waits for
+every check of the calls made so far.
 
     def test_something(fake_github):
         inst = fake_github.add_installation("octo-org")
@@ -33,6 +34,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request
 
 from tests.fakes import github_objects as objects
+from tests.fakes import openapi
 from tests.fakes.github_auth import private_key_pem
 from tests.fakes.github_server import Call, Injection, dispatch
 from tests.fakes.github_world import FakeWorld
@@ -114,7 +116,7 @@ class FakeGitHub(FakeWorld):
         while True:
             check, args = self._checks.get()
             try:
-                self._violations.extend(check(*args))
+                self._violations.extend(openapi.elsewhere(check, *args))
             except Exception:  # noqa: BLE001 (a crashing check is a finding, not a lost one)
                 self._violations.append(f"the OpenAPI check crashed: {traceback.format_exc()}")
             finally:
