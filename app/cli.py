@@ -87,17 +87,30 @@ def worker_class(listening: str) -> type:
     return type("RunWorker", (QuickToStop, Worker), {})
 
 
+def preload(listening: str) -> None:
+    """Import, once, what this worker's jobs need.
+
+    RQ forks a work-horse for every run. Imported here, the jobs' modules (anthropic, PyGithub,
+    the run) are loaded in every horse already; otherwise each acknowledgement and each run
+    imports them afresh, 1-1.5 s of CPU per job (bench/fleet.py). A run also builds the model's
+    client, whose HTTP stack (the SDK's transport, h11, the TLS trust store: some 120 modules,
+    ~0.1 s of CPU) is imported only when a first client is built: one is built and closed here.
+    """
+    for module in WORKER_PRELOAD:
+        importlib.import_module(module)
+    if listening != "fast":
+        import anthropic
+
+        anthropic.Anthropic(api_key="unused: built only to import its transport").close()
+
+
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from rq.worker_pool import WorkerPool
 
     from core.connection import connect
     from core.queues import queues, schedule_sweep
 
-    # RQ forks a work-horse for every job. Imported here, once, the jobs' modules (anthropic,
-    # PyGithub, the run) are loaded in every horse already; otherwise each acknowledgement and
-    # each run imports them afresh, 1-1.5 s of CPU per job (bench/fleet.py).
-    for module in WORKER_PRELOAD:
-        importlib.import_module(module)
+    preload(args.queues)
     # Out of the collector's sight, those objects' pages stay shared with every forked process
     # instead of being copied when a collection touches them.
     gc.freeze()

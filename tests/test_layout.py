@@ -130,3 +130,20 @@ def test_jobs_are_queued_only_in_core_queues(method):
     queues = ast.parse((ROOT / "core" / "queues.py").read_text())
     assert any(isinstance(n, ast.Attribute) and n.attr == method for n in ast.walk(queues)) \
         or method == "enqueue_at"
+
+
+def test_a_run_worker_has_imported_what_a_runs_model_client_needs():
+    """`orca worker` preloads the model client's HTTP stack, which the SDK imports only when
+    a first client is built: a run's work-horse, forked afterwards, imports nothing more."""
+    script = (
+        "import sys\n"
+        "from app.cli import preload\n"
+        "preload('runs')\n"
+        "before = set(sys.modules)\n"
+        "from core.settings import AgentSettings\n"
+        "from jobs.agent.session import model_client\n"
+        "model_client(AgentSettings(ANTHROPIC_API_KEY='k')).close()\n"
+        "print(sorted(set(sys.modules) - before))\n")
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           check=True, cwd=ROOT)
+    assert found.stdout.strip() == "[]", found.stdout
