@@ -98,6 +98,8 @@ def run_level(level: int, args: argparse.Namespace) -> Level:
         # The fake validates every REST request and answer against GitHub's OpenAPI description
         # (after answering, in a process of its own): work real GitHub does not add.
         openapi.request_violations = openapi.response_violations = lambda *_args: []
+    else:
+        openapi.start_checking()  # its start-up (~2 s of CPU) is not the level's
     with orca_world(settings=settings_for(level, args.turns, args.attempts)) as world:
         world.model.respond_with(conversation(args.turns, args.latency))
         issues = make_issues(world, level, args.repos, args.attempts)
@@ -162,12 +164,14 @@ def wait_finished(world: World, pool: Pool, run_ids: list[str], timeout: float) 
 
 def _cpu_now(world: World, workers: list[int]) -> dict[str, float]:
     """CPU seconds so far: worker trees, this process with its children (the fakes, their
-    git http-backend, the memory sampling), Redis, and the machine as a whole."""
+    git http-backend, the fake GitHub's checking process, the memory sampling), Redis, and the
+    machine as a whole."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     info = world.redis.info("cpu")
     busy, total = machine_busy()
     return {"workers": sum(cpu_seconds(pid) for pid in workers),
-            "fakes": own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime,
+            "fakes": own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+            + sum(cpu_seconds(pid) for pid in openapi.checking_pids()),
             "redis": info["used_cpu_user"] + info["used_cpu_sys"],
             "machine busy": busy, "machine total": total}
 

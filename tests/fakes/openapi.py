@@ -185,6 +185,22 @@ def _checking_process() -> ProcessPoolExecutor:
         return _checker
 
 
+def start_checking() -> None:
+    """Start the checking process and wait until it has built its OpenAPI object (a bench
+    does it before measuring)."""
+    _checking_process().submit(_built).result()
+
+
+def _built() -> None:
+    github_openapi()
+
+
+def checking_pids() -> list[int]:
+    """The checking process, once started (for a bench's CPU figures)."""
+    with _checker_lock:
+        return list(_checker._processes) if _checker is not None else []
+
+
 def _portable(thing: Request | Response) -> tuple[Any, ...]:
     """What a request or response is made of, in a form that pickles."""
     if isinstance(thing, Request):
