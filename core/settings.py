@@ -171,10 +171,10 @@ class Settings(AgentSettings, GitHubEndpoint):
     admin_token: str = Field(default="", alias="ORCA_ADMIN_TOKEN")
     """An operator's token for mission control (sees and stops every run); empty: off."""
     metrics_token: str = Field(default="", alias="ORCA_METRICS_TOKEN")
+    """A bearer token /metrics requires (`Authorization: Bearer <token>`); empty: open."""
     public_url: str = Field(default="", alias="ORCA_PUBLIC_URL")
     """Orca's address as people reach it (`https://orca.example.com`); set, the tracking
     comment and the pull request link to the run's page; `orca setup` fills it in."""
-    """A bearer token /metrics requires (`Authorization: Bearer <token>`); empty: open."""
     replay_window: int = Field(default=3 * 24 * 3600, alias="ORCA_REPLAY_WINDOW", ge=60)
     """Seconds a delivery's trigger stays fresh (GitHub redelivers for 3 days); older is refused."""
     redis_url: str = Field(default="redis://localhost:6379/0", alias="REDIS_URL")
