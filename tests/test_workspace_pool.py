@@ -221,3 +221,42 @@ def test_as_root_the_files_are_lent_before_orca_keeps_its_index(origin):
         assert all(p.stat().st_uid == 65534 for p in workspace.path.rglob("*")
                    if p.name != ".git" and not p.is_symlink())
         return_worktree(workspace)
+
+
+def test_runs_waiting_on_one_fetch_take_its_refs_and_a_later_run_fetches_again(origin,
+                                                                               monkeypatch):
+    import fcntl
+    import threading
+    import time
+
+    import jobs.workspace
+
+    fetches = []
+
+    def counting_git(*args, **kwargs):
+        if args and args[0] == "fetch":
+            fetches.append(time.time())
+        return host_git(*args, **kwargs)
+
+    monkeypatch.setattr(jobs.workspace, "git", counting_git)
+    mirror = origin.mirror()  # created and fetched
+    assert len(fetches) == 1
+    head = origin.commit("second")
+    # A fetch holds the lock while five runs ask: the first to get it fetches (it began after
+    # they all asked), and the other four take its refs.
+    with open(mirror.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        runs = [threading.Thread(target=origin.mirror) for _ in range(5)]
+        for run in runs:
+            run.start()
+        time.sleep(0.5)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    for run in runs:
+        run.join(timeout=60)
+    assert len(fetches) == 2
+    assert host_git("rev-parse", "refs/remotes/origin/main", cwd=mirror).strip() == head
+    # A run that asks after that fetch began fetches again, and sees a newer commit.
+    newer = origin.commit("third")
+    origin.mirror()
+    assert len(fetches) == 3
+    assert host_git("rev-parse", "refs/remotes/origin/main", cwd=mirror).strip() == newer

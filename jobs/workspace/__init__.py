@@ -2,7 +2,9 @@
 
 The mirror lives under `ORCA_DATA_DIR/mirrors/<owner>/<repo>.git` and is refreshed with
 `git fetch`; a file lock serialises fetches of one repository so they do not fight over its
-refs. Checking out a large repository afresh costs seconds (a file written per tracked file),
+refs, and a run that waited for the lock while another fetch began and succeeded takes that
+fetch's refs instead of fetching again (a burst of runs on one repository fetches once or
+twice, not once each). Checking out a large repository afresh costs seconds (a file written per tracked file),
 so up to `ORCA_WORKTREE_POOL` worktrees per repository are kept under
 `ORCA_DATA_DIR/pool/<owner>/<repo>/` (jobs.workspace.pool) and each run borrows a free one,
 moved to its exact base commit, and gives it back when it ends. While a run holds one it is
@@ -23,6 +25,7 @@ import os
 import re
 import shutil
 import stat
+import time
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -93,17 +96,36 @@ def _locked(mirror: Path) -> Iterator[None]:
 
 
 def refresh_mirror(data_dir: Path, full_name: str, url: str, token: str) -> Path:
-    """Create or update the bare mirror of a repository; returns its path."""
+    """Create or update the bare mirror of a repository; returns its path. The branches are
+    at least as new as when this was called: fetched now, or by a fetch that began after."""
     mirror = data_dir.resolve() / "mirrors" / f"{full_name}.git"
+    asked = time.time()
     with _locked(mirror):
         if not (mirror / "HEAD").exists():
             mirror.mkdir(parents=True, exist_ok=True)
             git("init", "--bare", "--quiet", cwd=mirror)
             git("remote", "add", "origin", url, cwd=mirror)
+        elif _last_fetch_began(mirror) > asked:
+            return mirror  # a fetch that began while this call waited has just succeeded
+        began = time.time()
         # Branches only: refs/pull/* on a busy repository is thousands of refs.
         git("fetch", "--prune", "--quiet", "origin", "+refs/heads/*:refs/remotes/origin/*",
             cwd=mirror, token=token)
+        _stamp(mirror).write_text(repr(began))
     return mirror
+
+
+def _stamp(mirror: Path) -> Path:
+    """When the mirror's last successful fetch of its branches began, beside its lock (both
+    outside the mirror, which a worktree's sandbox may read)."""
+    return mirror.with_suffix(".fetched")
+
+
+def _last_fetch_began(mirror: Path) -> float:
+    try:
+        return float(_stamp(mirror).read_text())
+    except (OSError, ValueError):
+        return 0.0
 
 
 def fetch_pull_head(mirror: Path, number: int, token: str) -> str:
