@@ -68,23 +68,9 @@ def worker_class(listening: str) -> type:
     that hangs still meets its timeout (SIGALRM in the worker); a worker that dies is
     replaced by the pool. Runs keep a work-horse each: a run's crash or leak stays its own.
     """
-    from rq import SimpleWorker, Worker
+    from core.queues import FastWorker, RunWorker
 
-    class QuickToStop:
-        """Stops in a second once its work is done. RQ's teardown unsubscribes from the
-        worker's command channel and then waits, without a bound, for redis-py's listening
-        thread, which by then waits up to 60 s for a subscription that will not come: one
-        stop in three took a minute (`orca worker --count 2`, SIGTERM, RQ 3.0, redis-py 8.2).
-        The thread is a daemon and ends with the process."""
-
-        def unsubscribe(self) -> None:
-            if self.pubsub_thread:
-                self.pubsub.unsubscribe()
-                self.pubsub_thread.stop(timeout=1)
-
-    if listening == "fast":
-        return type("FastWorker", (QuickToStop, SimpleWorker), {})
-    return type("RunWorker", (QuickToStop, Worker), {})
+    return FastWorker if listening == "fast" else RunWorker
 
 
 def preload(listening: str) -> None:

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from rq import SimpleWorker
 
 from app import create_app
 from bench._servers import redis_server
-from core.queues import queues
+from core.queues import FastWorker, queues
 from core.settings import load_settings
 from tests import payloads
 from tests.fakes.github import FakeGitHub
@@ -69,7 +68,7 @@ class World:
 
     def drain(self) -> None:
         """Run every queued job (acknowledgements, then runs) with a real burst worker."""
-        worker = SimpleWorker(list(queues(self.redis)), connection=self.redis)
+        worker = FastWorker(list(queues(self.redis)), connection=self.redis)
         worker.work(burst=True, logging_level="WARNING")
 
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import redis
 from redis.client import Pipeline
 from redis.commands.core import Script
-from rq import Callback, Queue, Retry
+from rq import Callback, Queue, Retry, SimpleWorker, Worker
 from rq.job import Dependency
 from rq.rate_limit import RateLimit
 
@@ -245,3 +246,30 @@ def once_per_delivery(connection: redis.Redis, delivery: Delivery, claim: str,
                                f"{claimed[0].decode()} already; a new X-GitHub-Delivery id "
                                "does not make it new")
     return None if claimed is None or claimed.decode() == claim else claimed.decode()
+
+
+class _QuickToStop:
+    """A worker that stops in a second once its work is done.
+
+    RQ's teardown unsubscribes from the worker's command channel, then waits without a bound
+    for redis-py's listening thread, which by then waits up to 60 s for a subscription that
+    will not come (RQ 3.0 with redis-py 8.2): one stop in three of `orca worker` took a
+    minute, and so did every burst worker in the tests. The thread is a daemon and ends with
+    the process.
+    """
+
+    pubsub: Any
+    pubsub_thread: Any
+
+    def unsubscribe(self) -> None:
+        if self.pubsub_thread:
+            self.pubsub.unsubscribe()
+            self.pubsub_thread.stop(timeout=1)
+
+
+class FastWorker(_QuickToStop, SimpleWorker):
+    """Runs its jobs in its own process (fast-queue jobs, and the tests' burst workers)."""
+
+
+class RunWorker(_QuickToStop, Worker):
+    """Forks a work-horse per job (runs)."""

@@ -3,14 +3,20 @@
 import hashlib
 
 import pytest
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from core.installations import (
     InstallationChange,
     InstallationStore,
     installation_change,
 )
-from core.queues import FAST_QUEUE, enqueue_installation_change, enqueue_trigger, queues
+from core.queues import (
+    FAST_QUEUE,
+    FastWorker,
+    enqueue_installation_change,
+    enqueue_trigger,
+    queues,
+)
 from core.replay import Delivery
 from core.runs import RunStore
 from core.triggers import PayloadError, Trigger
@@ -64,7 +70,7 @@ def delivery(delivery_id):
 
 
 def drain(connection):
-    SimpleWorker(list(queues(connection)), connection=connection).work(burst=True)
+    FastWorker(list(queues(connection)), connection=connection).work(burst=True)
 
 
 def test_suspension_cancels_only_that_installations_queued_runs(redis_client):

@@ -13,11 +13,10 @@ from typing import Any, Iterator
 
 import pytest
 import redis
-from rq import SimpleWorker
 from werkzeug.serving import make_server
 
 from app import create_app
-from core.queues import queues
+from core.queues import FastWorker, queues
 from core.settings import load_settings
 from tests import payloads
 from tests.fakes.github import FakeGitHub
@@ -42,7 +41,7 @@ class Orca:
 
     def drain(self) -> None:
         """Run every queued job, acknowledgements and runs, with a real burst worker."""
-        worker = SimpleWorker(list(queues(self.redis)), connection=self.redis)
+        worker = FastWorker(list(queues(self.redis)), connection=self.redis)
         worker.work(burst=True)
 
 

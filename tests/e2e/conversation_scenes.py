@@ -11,10 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 
-from core.queues import queues
+from core.queues import FastWorker, queues
 from tests import payloads
 from tests.e2e.conftest import Orca, Scene, make_scene
 from tests.fakes.github import FakeGitHub
@@ -109,10 +108,10 @@ def thread_replies(github: FakeGitHub, root_id: int) -> list[Any]:
 def drain_fast(orca: Orca) -> None:
     """Run only the fast queue's jobs: acknowledgements, stop, retry, help, cancel."""
     fast, _ = queues(orca.redis)
-    SimpleWorker([fast], connection=orca.redis).work(burst=True)
+    FastWorker([fast], connection=orca.redis).work(burst=True)
 
 
-class _ThreadWorker(SimpleWorker):
+class _ThreadWorker(FastWorker):
     """A burst worker that can live in a thread: signals belong to the main one, so job
     timeouts use a timer instead of SIGALRM."""
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 
-from rq import SimpleWorker
-
 from app import create_app
 from core.plans import PlanStore
-from core.queues import queues
+from core.queues import FastWorker, queues
 from core.runs import RunStore
 from core.settings import load_settings
 from tests.e2e.conftest import HELLO_FILES, labeled_payload, make_scene, pulls
@@ -82,7 +80,7 @@ def signed_in(orca):
 def run_one(orca) -> None:
     """One run from the runs queue, then everything it queued on the fast queue."""
     _, runs = queues(orca.redis)
-    SimpleWorker([runs], connection=orca.redis).work(burst=True, max_jobs=1)
+    FastWorker([runs], connection=orca.redis).work(burst=True, max_jobs=1)
     drain_fast(orca)
 
 
