@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
 
-from app import viewer
+from app import create_app, viewer
 from core.runs import RunStore
+from core.settings import Settings
 
 SECRET = "webhook-secret"
 ADMIN_TOKEN = "operator-token-for-tests"
@@ -54,3 +56,11 @@ def csrf_of(page_text: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', page_text)
     assert found, "no form with a CSRF token on the page"
     return found[1]
+
+
+def mission_app(connection: redis.Redis, tmp_path: Path, **settings: Any) -> Any:
+    """Orca's web app with mission control's settings (an operator token, a data dir), and
+    `settings` on top."""
+    return create_app(Settings(GITHUB_APP_ID=1, GITHUB_PRIVATE_KEY="k",
+                               GITHUB_WEBHOOK_SECRET=SECRET, ORCA_ADMIN_TOKEN=ADMIN_TOKEN,
+                               ORCA_DATA_DIR=str(tmp_path / "data"), **settings), connection)

@@ -10,19 +10,17 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from app import create_app
 from app.mission import insights_data
 from app.mission.charts import PLOT_HEIGHT, Bar, bar_chart, heights
 from core import ledger, outcomes
 from core.runs import RunStore
-from core.settings import Settings
 from tests.mission_scene import (
     ADMIN_TOKEN,
     HELLO,
-    SECRET,
     SECRET_REPO,
     add_run,
     csrf_of,
+    mission_app,
     sign_in_as,
 )
 
@@ -32,9 +30,7 @@ DAY = 86400
 
 @pytest.fixture
 def client(redis_client, tmp_path):
-    settings = Settings(GITHUB_APP_ID=1, GITHUB_PRIVATE_KEY="k", GITHUB_WEBHOOK_SECRET=SECRET,
-                        ORCA_ADMIN_TOKEN=ADMIN_TOKEN, ORCA_DATA_DIR=str(tmp_path / "data"))
-    return create_app(settings, redis_client).test_client()
+    return mission_app(redis_client, tmp_path).test_client()
 
 
 def bars_of(svg: str) -> list[ET.Element]:

@@ -5,17 +5,15 @@ from __future__ import annotations
 import pytest
 from rq import Queue, Worker
 
-from app import create_app
 from core.queues import FAST_QUEUE, RUNS_QUEUE, installation_slots
 from core.runs import RunStore
-from core.settings import Settings
 from tests.mission_scene import (
     ADMIN_TOKEN,
     HELLO,
-    SECRET,
     SECRET_REPO,
     add_run,
     csrf_of,
+    mission_app,
     running_run,
     sign_in_as,
 )
@@ -23,9 +21,7 @@ from tests.mission_scene import (
 
 @pytest.fixture
 def client(redis_client, tmp_path):
-    settings = Settings(GITHUB_APP_ID=1, GITHUB_PRIVATE_KEY="k", GITHUB_WEBHOOK_SECRET=SECRET,
-                        ORCA_ADMIN_TOKEN=ADMIN_TOKEN, ORCA_DATA_DIR=str(tmp_path / "data"))
-    return create_app(settings, redis_client).test_client()
+    return mission_app(redis_client, tmp_path).test_client()
 
 
 def shown(page) -> list[str]:

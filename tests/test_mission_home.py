@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app
 from app.mission.home import (
     FINISHED_SHOWN,
     HOME_SCAN,
@@ -29,14 +28,13 @@ from core.outcomes import State
 from core.plans import Child, Fleet, Plan, PlanStore, Subtask
 from core.pricing import Usage
 from core.runs import RunStore
-from core.settings import Settings
 from tests.mission_scene import (
     ADMIN_TOKEN,
     HELLO,
-    SECRET,
     SECRET_REPO,
     add_run,
     csrf_of,
+    mission_app,
     sign_in_as,
 )
 
@@ -45,9 +43,7 @@ OTHER = ("octo-org/other", 43)
 
 @pytest.fixture
 def client(redis_client, tmp_path):
-    settings = Settings(GITHUB_APP_ID=1, GITHUB_PRIVATE_KEY="k", GITHUB_WEBHOOK_SECRET=SECRET,
-                        ORCA_ADMIN_TOKEN=ADMIN_TOKEN, ORCA_DATA_DIR=str(tmp_path / "data"))
-    return create_app(settings, redis_client).test_client()
+    return mission_app(redis_client, tmp_path).test_client()
 
 
 def on(number: int, repo: tuple[str, int] = HELLO, pull: bool = False) -> dict:

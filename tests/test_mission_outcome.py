@@ -7,15 +7,12 @@ import subprocess
 
 import pytest
 
-from app import create_app
 from app.mission.verification import lines
 from core.runs import RunStore, Status
-from core.settings import Settings
 from tests.mission_scene import (
-    ADMIN_TOKEN,
     HELLO,
-    SECRET,
     add_run,
+    mission_app,
     running_run,
     sign_in_as,
 )
@@ -26,9 +23,7 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAM
 
 @pytest.fixture
 def client(redis_client, tmp_path):
-    settings = Settings(GITHUB_APP_ID=1, GITHUB_PRIVATE_KEY="k", GITHUB_WEBHOOK_SECRET=SECRET,
-                        ORCA_ADMIN_TOKEN=ADMIN_TOKEN, ORCA_DATA_DIR=str(tmp_path / "data"))
-    client = create_app(settings, redis_client).test_client()
+    client = mission_app(redis_client, tmp_path).test_client()
     sign_in_as(client, redis_client, "octocat", {HELLO[1]})
     return client
 

@@ -9,29 +9,20 @@ import time
 
 import pytest
 
-from app import create_app
 from app.mission.stream import SLOTS, streams_for
 from core.runs import RunStore, Status
-from core.settings import Settings
 from tests.mission_scene import (
-    ADMIN_TOKEN,
     HELLO,
-    SECRET,
     add_run,
+    mission_app,
     running_run,
     sign_in_as,
 )
 
 
-def app_with(redis_client, tmp_path, **settings):
-    return create_app(Settings(GITHUB_APP_ID=1, GITHUB_PRIVATE_KEY="k",
-                               GITHUB_WEBHOOK_SECRET=SECRET, ORCA_ADMIN_TOKEN=ADMIN_TOKEN,
-                               ORCA_DATA_DIR=str(tmp_path / "data"), **settings), redis_client)
-
-
 @pytest.fixture
 def client(redis_client, tmp_path):
-    client = app_with(redis_client, tmp_path, ORCA_MAX_STREAMS=2).test_client()
+    client = mission_app(redis_client, tmp_path, ORCA_MAX_STREAMS=2).test_client()
     sign_in_as(client, redis_client, "octocat", {HELLO[1]})
     return client
 
@@ -116,7 +107,7 @@ def test_streams_over_the_cap_are_turned_away_and_a_closed_one_frees_its_slot(
 
 
 def test_a_stream_ends_when_its_time_is_up(redis_client, tmp_path):
-    client = app_with(redis_client, tmp_path, ORCA_STREAM_SECONDS=1).test_client()
+    client = mission_app(redis_client, tmp_path, ORCA_STREAM_SECONDS=1).test_client()
     sign_in_as(client, redis_client, "octocat", {HELLO[1]})
     running_run(redis_client, "live1")
     started = time.monotonic()
@@ -130,7 +121,7 @@ def test_a_stream_ends_when_its_time_is_up(redis_client, tmp_path):
 
 def test_a_quiet_stream_outlasts_the_redis_clients_socket_timeout(redis_client, tmp_path):
     """redis-py reads with a 5 s socket timeout: each XREAD blocks well under it."""
-    client = app_with(redis_client, tmp_path, ORCA_STREAM_SECONDS=6.5).test_client()
+    client = mission_app(redis_client, tmp_path, ORCA_STREAM_SECONDS=6.5).test_client()
     sign_in_as(client, redis_client, "octocat", {HELLO[1]})
     running_run(redis_client, "live1")
     answer = client.get("/runs/live1/stream?after=0", buffered=False)
@@ -146,9 +137,9 @@ def test_no_stream_for_an_ended_run_a_hidden_one_or_with_streams_off(client, red
     add_run(redis_client, "hidden", repo=("other-org/secret", 77), status="running")
     assert client.get("/runs/done1/stream").status_code == 204  # EventSource stops on 204
     assert client.get("/runs/hidden/stream").status_code == 404
-    stranger = app_with(redis_client, tmp_path).test_client()  # not signed in
+    stranger = mission_app(redis_client, tmp_path).test_client()  # not signed in
     assert stranger.get("/runs/done1/stream").status_code == 404
-    off = app_with(redis_client, tmp_path, ORCA_MAX_STREAMS=0).test_client()
+    off = mission_app(redis_client, tmp_path, ORCA_MAX_STREAMS=0).test_client()
     sign_in_as(off, redis_client, "octocat", {HELLO[1]})
     running_run(redis_client, "live1")
     assert off.get("/runs/live1/stream").status_code == 503
