@@ -29,11 +29,19 @@ def worktree(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(params=[False, True], ids=["alone", "launched"])
+def launched(request) -> bool:
+    """Each command started alone, or from the session's launcher (jobs.sandbox.launcher,
+    as root): both must hold everything below."""
+    return request.param
+
+
 @pytest.fixture
-def sandbox(worktree: Path) -> BubblewrapSandbox:
-    made = make_sandbox(worktree)
+def sandbox(worktree: Path, launched: bool):
+    made = make_sandbox(worktree, launcher=launched)
     assert isinstance(made, BubblewrapSandbox)
-    return made
+    yield made
+    made.close()
 
 
 def test_environment_is_built_not_inherited(sandbox, monkeypatch):
@@ -138,11 +146,13 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("kind", ["bubblewrap", "none"])
+@pytest.mark.parametrize("kind", ["bubblewrap", "launched", "none"])
 def test_timeout_kills_the_command_and_its_children(worktree, kind):
     seconds = str(40000 + uuid.uuid4().int % 20000)  # a sleep length no other process uses
     started = time.monotonic()
-    result = make_sandbox(worktree, kind).run(
+    made = (make_sandbox(worktree, launcher=True) if kind == "launched"
+            else make_sandbox(worktree, kind))
+    result = made.run(
         f"echo started; sleep {seconds} & sleep {seconds}; echo never", 1, 10_000
     )
     assert time.monotonic() - started < 5
@@ -152,25 +162,25 @@ def test_timeout_kills_the_command_and_its_children(worktree, kind):
     assert _processes_with(f"sleep\0{seconds}") == []
 
 
-def test_fork_bomb_is_contained(worktree):
-    sandbox = BubblewrapSandbox(worktree, limits=Limits(processes=64))
+def test_fork_bomb_is_contained(worktree, launched):
+    sandbox = BubblewrapSandbox(worktree, launcher=launched, limits=Limits(processes=64))
     result = sandbox.run("bomb() { bomb | bomb & }; bomb; sleep 2; echo alive", 4, 2_000)
     assert "fork: retry" in result.output or "Resource temporarily unavailable" in result.output
     # The machine survived: we can still start processes, and nothing of the bomb is left.
     assert sandbox.run("echo fine", 10, 100).output == "fine\n"
 
 
-def test_file_size_limit_stops_a_huge_write(worktree):
+def test_file_size_limit_stops_a_huge_write(worktree, launched):
     limit = 20 * 1024 * 1024
-    sandbox = BubblewrapSandbox(worktree, limits=Limits(file_size_bytes=limit))
+    sandbox = BubblewrapSandbox(worktree, launcher=launched, limits=Limits(file_size_bytes=limit))
     result = sandbox.run("head -c 10G /dev/zero > /workspace/big", 30, 10_000)
     assert result.exit_code != 0
     assert (worktree / "big").stat().st_size <= limit
 
 
-def test_limits_reach_the_command(worktree):
+def test_limits_reach_the_command(worktree, launched):
     limits = Limits(cpu_seconds=77, memory_bytes=3 * 1024**3, processes=99, file_size_bytes=4096)
-    result = BubblewrapSandbox(worktree, limits=limits).run(
+    result = BubblewrapSandbox(worktree, launcher=launched, limits=limits).run(
         "ulimit -t; ulimit -f; ulimit -v; ulimit -u", 10, 1000
     )
     cpu, file_size, memory, processes = result.output.split()
@@ -181,10 +191,10 @@ def test_limits_reach_the_command(worktree):
         assert (memory, processes) == (str(3 * 1024**2), "99")
 
 
-def test_commands_run_at_a_lower_cpu_priority_than_the_worker(worktree):
+def test_commands_run_at_a_lower_cpu_priority_than_the_worker(worktree, launched):
     """Acknowledgements and Orca's own work take the CPU before the agent's commands."""
     for niceness in (10, 3):
-        sandbox = BubblewrapSandbox(worktree, limits=Limits(niceness=niceness))
+        sandbox = BubblewrapSandbox(worktree, launcher=launched, limits=Limits(niceness=niceness))
         result = sandbox.run("nice; (sleep 0.1 & nice)", 10, 1000)
         expected = str(min(19, os.nice(0) + niceness))
         assert result.output.split() == [expected, expected], result.output
@@ -201,12 +211,12 @@ def test_files_made_inside_stay_usable_outside(sandbox, worktree):
     assert made.read_text() == "made\nappended\n"
 
 
-def test_ro_and_rw_binds_appear_at_their_own_paths(worktree, tmp_path):
+def test_ro_and_rw_binds_appear_at_their_own_paths(worktree, tmp_path, launched):
     # As the lead uses them: the git mirror read-only, the worktree's admin dir inside it writable.
     ro, rw = tmp_path / "mirror", tmp_path / "mirror" / "worktrees" / "wt"
     rw.mkdir(parents=True)
     (ro / "HEAD").write_text("ref: refs/heads/main\n")
-    sandbox = BubblewrapSandbox(worktree, ro_binds=[ro], rw_binds=[rw])
+    sandbox = BubblewrapSandbox(worktree, ro_binds=[ro], rw_binds=[rw], launcher=launched)
     result = sandbox.run(f"cat {ro}/HEAD; touch {ro}/x; touch {rw}/y && echo ok", 10, 1000)
     assert "ref: refs/heads/main" in result.output and result.output.endswith("ok\n")
     assert not (ro / "x").exists() and (rw / "y").exists()
@@ -261,8 +271,9 @@ def test_the_command_holds_no_capabilities(sandbox):
     assert result.output.split() == ["CapPrm:", "0" * 16, "CapEff:", "0" * 16, "CapBnd:", "0" * 16]
 
 
-def test_the_private_tmp_has_a_size(worktree):
-    sandbox = BubblewrapSandbox(worktree, limits=Limits(tmp_bytes=2 * 1024 * 1024))
+def test_the_private_tmp_has_a_size(worktree, launched):
+    sandbox = BubblewrapSandbox(worktree, launcher=launched,
+                                limits=Limits(tmp_bytes=2 * 1024 * 1024))
     result = sandbox.run("head -c 3M /dev/zero > /tmp/fill; echo $?; stat -c %s /tmp/fill", 10, 1000)
     status, size = result.output.split()[-2:]
     assert status != "0" and int(size) <= 2 * 1024 * 1024, result.output

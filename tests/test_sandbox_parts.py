@@ -111,8 +111,11 @@ def test_cgroup_sets_limits_and_reads_counters_on_either_version(tmp_path, versi
 
 
 @root_only
-def test_a_real_cgroup_names_the_memory_and_process_bounds(tmp_path):
-    sandbox = BubblewrapSandbox(tmp_path, limits=Limits(memory_bytes=64 * 1024**2, processes=40))
+@pytest.mark.parametrize("launched", [False, True], ids=["alone", "launched"])
+def test_a_real_cgroup_names_the_memory_and_process_bounds(tmp_path, launched):
+    """A group per command, or the session's group with its launcher (counted per command)."""
+    sandbox = BubblewrapSandbox(tmp_path, limits=Limits(memory_bytes=64 * 1024**2, processes=40),
+                                launcher=launched)
     memory = sandbox.run("python3 -c \"b = b'x' * (256 << 20)\"; echo after", 30, 2000)
     assert [hit.name for hit in memory.bounds] == ["out of memory (64 MiB)"]
     assert memory.output.endswith("after\n")

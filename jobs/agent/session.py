@@ -173,7 +173,7 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         started = time.monotonic()
         sandbox = sandbox_for(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
                               rw_binds=[workspace.admin_dir], network=config.network,
-                              limits=settings.sandbox_limits(), scratch=scratch)
+                              limits=settings.sandbox_limits(), scratch=scratch, launcher=True)
     except SetupFailed:
         if not stop.is_set():
             raise  # a setup command killed by a stop is the stop, not a failure
@@ -227,6 +227,7 @@ def run_session(settings: AgentSettings, workspace: Workspace, task_for: TaskFor
         if checks is not None and not stop.is_set():  # in the same sandbox, scratch and all
             checks.finish(sandbox, timeout, workspace.view, (*made, *checks.made), emit)
     finally:
+        sandbox.close()
         scratch.remove()
     agent_seconds = time.monotonic() - started - (checks.seconds if checks else 0)
     emit("agent_phase", {"seconds": round(agent_seconds, 2), "network": config.network})

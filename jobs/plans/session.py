@@ -13,7 +13,7 @@ from jobs.agent.session import SandboxMissing, choose_model, model_client
 from jobs.plans.tool import Planned, PlanToolbox
 from jobs.plans.words import SYSTEM
 from jobs.review.session import review_budget
-from jobs.sandbox import SandboxUnavailable, Scratch, make_sandbox
+from jobs.sandbox import Sandbox, SandboxUnavailable, Scratch, make_sandbox
 from jobs.workspace import Workspace
 from jobs.workspace.config import RepoConfig
 
@@ -33,12 +33,13 @@ def run_planning(settings: AgentSettings, workspace: Workspace, config: RepoConf
     budget = review_budget(settings, config)
     emit("config", {"model": model, "plan": True})
     scratch = Scratch()
+    sandbox: Sandbox | None = None
     try:
         try:
             sandbox = make_sandbox(workspace.path, settings.sandbox, stop=stop.event,
                                    ro_binds=[workspace.mirror], rw_binds=[workspace.admin_dir],
                                    network=False, limits=settings.sandbox_limits(),
-                                   scratch=scratch)
+                                   scratch=scratch, launcher=True)
         except SandboxUnavailable as exc:
             raise SandboxMissing(f"the worker cannot start its sandbox: {exc}") from exc
         tools = PlanToolbox(sandbox, planned, settings.command_timeout)
@@ -51,5 +52,7 @@ def run_planning(settings: AgentSettings, workspace: Workspace, config: RepoConf
             prices=settings.prices,
             stop=lambda: f"a stop request ({stop.reason})" if stop.is_set() else None)
     finally:
+        if sandbox is not None:
+            sandbox.close()
         scratch.remove()
     return PlanResult(result, model, dict(tools.bounds_hit))

@@ -88,6 +88,7 @@ def run_review(settings: AgentSettings, workspace: Workspace, config: RepoConfig
             tools=tools, context_window=settings.context_window, prices=settings.prices,
             stop=lambda: f"a stop request ({stop.reason})" if stop.is_set() else None)
     finally:
+        sandbox.close()
         scratch.remove()
     emit("review_phase", {"seconds": round(time.monotonic() - started, 2),
                           "findings": len(found.found)})
@@ -110,7 +111,7 @@ def _sandbox(settings: AgentSettings, workspace: Workspace, config: RepoConfig, 
             raise Cancelled(stop.reason)
         sandbox = sandbox_for(workspace.path, settings.sandbox, ro_binds=[workspace.mirror],
                               rw_binds=[workspace.admin_dir], network=config.network,
-                              limits=settings.sandbox_limits(), scratch=scratch)
+                              limits=settings.sandbox_limits(), scratch=scratch, launcher=True)
     except SandboxUnavailable as exc:
         raise SandboxMissing(f"the worker cannot start its sandbox: {exc}") from exc
     return sandbox, setup

@@ -13,7 +13,9 @@ Starting a command costs the worker no fork of itself: everything the child need
 cgroup, its rlimits, its lower CPU priority) is done by the command line (jobs.sandbox.argv),
 not by a `preexec_fn`, which would make Python fork the whole ~100 MB work-horse instead of
 using vfork (bench/fleet.py: 2.3 ms of the worker's CPU per command down to 0.8, and 2.7 ms
-less in the child).
+less in the child). As root, a session's offline commands go further: the outer bwrap and
+setpriv start once per session, as a launcher that starts each command's own bwrap
+(jobs.sandbox.launcher).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -34,6 +37,7 @@ from jobs.sandbox.argv import CLEAN_ENV, WORKSPACE, CommandFds, Mounts, bwrap_ar
 from jobs.sandbox.bounds import bounds_hit
 from jobs.sandbox.cgroup import CgroupLayout, CommandCgroup, cgroup_layout
 from jobs.sandbox.fds import Plumbing
+from jobs.sandbox.launcher import FIRST_FD, Launcher, launcher_python
 from jobs.sandbox.network import egress_problem
 from jobs.sandbox.paths import SandboxPathError, WorktreeSandbox
 from jobs.sandbox.process import CommandResult, run_captured
@@ -76,6 +80,10 @@ class Sandbox(Protocol):
         """Runs `bash -c command` as a fresh process; kills it and its children at the timeout."""
         ...
 
+    def close(self) -> None:
+        """Ends what the sandbox keeps between commands (a session's launcher); idempotent."""
+        ...
+
 
 class NoSandbox(WorktreeSandbox):
     """Runs commands directly on the host, in the worktree, with the same clean environment
@@ -103,6 +111,9 @@ class NoSandbox(WorktreeSandbox):
             keep_whole(result, self.scratch, str(self.scratch.path))
         return result
 
+    def close(self) -> None:
+        """Nothing is kept between commands."""
+
 
 class BubblewrapSandbox(WorktreeSandbox):
     """Runs each command in a fresh bubblewrap container with the worktree at /workspace.
@@ -112,6 +123,10 @@ class BubblewrapSandbox(WorktreeSandbox):
     the whole output of commands whose output was cut (jobs.sandbox.scratch). Processes a command leaves in the background die with it:
     bwrap's PID namespace ends when the command's shell exits. With `network`, each command
     reaches the internet through its own slirp4netns (jobs.sandbox.network).
+
+    With `launcher`, when Orca is root and the sandbox has no network, every command starts from
+    one launcher kept for the session (jobs.sandbox.launcher), each still in a bwrap of its own;
+    `close()` ends it.
     """
 
     def __init__(
@@ -125,6 +140,7 @@ class BubblewrapSandbox(WorktreeSandbox):
         stop: threading.Event | None = None,
         env: Mapping[str, str] | None = None,
         scratch: Scratch | None = None,
+        launcher: bool = False,
     ) -> None:
         super().__init__(worktree, WORKSPACE, stop)
         self.scratch = scratch
@@ -135,12 +151,18 @@ class BubblewrapSandbox(WorktreeSandbox):
         self.mounts = Mounts(self.worktree, tuple(Path(p) for p in ro_binds),
                              tuple(Path(p) for p in rw_binds), staged=switches_user())
         self._lent = False
+        self._wants_launcher = launcher
+        self._launcher: Launcher | None = None
+        self._closer: weakref.finalize | None = None
 
     def run(self, command: str, timeout: float, max_output: int) -> CommandResult:
         """Runs `bash -c command` inside the container; see Sandbox.run."""
         self._lend_once()
         if self.scratch is not None and self.mounts.scratch is None:  # made at the first command
             self.mounts = replace(self.mounts, scratch=self.scratch.path)
+        launcher = self._session_launcher()
+        if launcher is not None:
+            return self._launched(launcher, command, timeout, max_output)
         cgroup = self._cgroup()
         plumbing = Plumbing(network=self.network, gitconfig=self.mounts.staged)
         try:
@@ -161,6 +183,42 @@ class BubblewrapSandbox(WorktreeSandbox):
             if cgroup is not None:
                 cgroup.remove()
 
+    def close(self) -> None:
+        """Ends the session's launcher and removes its cgroup, if there is one."""
+        if self._closer is not None:
+            self._closer()
+
+    def _launched(self, launcher: Launcher, command: str, timeout: float,
+                  max_output: int) -> CommandResult:
+        """The command's own bwrap, started by the session's launcher."""
+        plumbing = Plumbing(network=False, gitconfig=self.mounts.staged)
+        try:
+            argv = bwrap_argv(command, self.mounts, self.limits, plumbing.renumbered(FIRST_FD),
+                              self.env, launcher.cgroup, launched=True)
+            result = launcher.run(argv, plumbing.child_fds, timeout=timeout,
+                                  max_output=max_output, stop=self.stop,
+                                  keep=KEEP_BYTES if self.scratch else 0,
+                                  on_start=lambda: plumbing.started(None))
+            result.bounds = bounds_hit(self.limits,
+                                       plumbing.measures(result.exit_code, launcher.cgroup))
+            keep_whole(result, self.scratch, SCRATCH)
+            return result
+        finally:
+            plumbing.close()
+
+    def _session_launcher(self) -> Launcher | None:
+        """The session's launcher, made at the first command, if this sandbox keeps one."""
+        if self._launcher is not None or self._closer is not None:
+            return self._launcher
+        python = launcher_python()
+        if not (self._wants_launcher and self.mounts.staged and not self.network and python):
+            return None
+        cgroup = self._cgroup(extra_pids=1, created=False)
+        assert cgroup is not None  # staged: Orca is root, and root needs a cgroup
+        self._launcher = Launcher(self.mounts.sources(), cgroup, python)
+        self._closer = weakref.finalize(self, _end_session, self._launcher)
+        return self._launcher
+
     def argv(self, command: str, fds: CommandFds = CommandFds(),
              cgroup: CommandCgroup | None = None) -> list[str]:
         """The bwrap command line for `command` (public for inspection in tests and logs)."""
@@ -175,16 +233,25 @@ class BubblewrapSandbox(WorktreeSandbox):
                 lend(path)
             self._lent = True
 
-    def _cgroup(self) -> CommandCgroup | None:
-        """A cgroup for this command when running as root (see jobs.sandbox.cgroup)."""
+    def _cgroup(self, extra_pids: int = 0, created: bool = True) -> CommandCgroup | None:
+        """A cgroup for this command (or this session's launcher, with room for it: `extra_pids`)
+        when running as root (see jobs.sandbox.cgroup)."""
         if os.geteuid() != 0:
             return None
         layout = _layout()
         if layout is None:
             raise SandboxUnavailable(ROOT_WITHOUT_CGROUP_MESSAGE)
-        cgroup = CommandCgroup(layout, self.limits.processes, self.limits.memory_bytes)
-        cgroup.create()
+        cgroup = CommandCgroup(layout, self.limits.processes + extra_pids, self.limits.memory_bytes)
+        if created:
+            cgroup.create()
         return cgroup
+
+
+def _end_session(launcher: Launcher) -> None:
+    """Ends a session's launcher and removes its group (at close(), or when the sandbox is
+    collected, or at the process's exit)."""
+    launcher.close()
+    launcher.cgroup.remove()
 
 
 @functools.cache

@@ -41,7 +41,7 @@ _WRAPPER = ('bash -c "$1" {fd}>&-; code=$?; stat -f -c "%a %b %S" /tmp >&{fd} 2>
 # Moves itself into the command's cgroup (each `cgroup.procs` named before `--`), then becomes
 # the command line after `--`; as root only. The child joins before bwrap exists, so nothing of
 # the command starts outside the group, and Python needs no preexec_fn (see jobs.sandbox).
-_JOIN = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+JOIN = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 
 
 @dataclass(frozen=True)
@@ -91,15 +91,16 @@ class Mounts:
 
 def bwrap_argv(command: str, mounts: Mounts, limits: Limits, fds: CommandFds = CommandFds(),
                env: Mapping[str, str] | None = None, cgroup: CommandCgroup | None = None,
-               ) -> list[str]:
+               launched: bool = False) -> list[str]:
     """The bwrap command line running `bash -c command` at /workspace; when the mounts are
     staged, after the outer bwrap and setpriv that stage them and become nobody; with a
-    `cgroup`, after a shell that joins it. `env` adds variables to the clean environment
-    (setup-only secrets)."""
-    outer = outer_argv(mounts.sources()) if mounts.staged else []
-    if cgroup is not None:
+    `cgroup`, after a shell that joins it. `launched`: the bwrap alone, for a session's
+    launcher, already staged, nobody and in the group (jobs.sandbox.launcher). `env` adds
+    variables to the clean environment (setup-only secrets)."""
+    outer = outer_argv(mounts.sources()) if mounts.staged and not launched else []
+    if cgroup is not None and not launched:
         procs = [str(path / "cgroup.procs") for path in cgroup.dirs]
-        outer = ["/bin/sh", "-c", _JOIN, "orca-join", *procs, "--", *outer]
+        outer = ["/bin/sh", "-c", JOIN, "orca-join", *procs, "--", *outer]
     # Its own user, network, PID, IPC and UTS namespaces, always; the network is only the
     # loopback until Orca plugs egress in through fds.status/fds.block (jobs.sandbox.network).
     argv = [*outer, "bwrap", "--unshare-all", "--unshare-user", "--disable-userns",

@@ -1,4 +1,5 @@
-"""A cgroup per sandboxed command: its process and memory bounds, and what they stopped.
+"""A cgroup per sandboxed command, or per session where a launcher starts its commands one at
+a time (jobs.sandbox.launcher): its process and memory bounds, and what they stopped.
 
 Why this exists: RLIMIT_NPROC is not enforced for uid 0 (kernel/fork.c exempts INIT_USER), and
 RLIMIT_AS bounds each process's address space, not what a command's processes use together (ten
@@ -45,6 +46,8 @@ class CommandCgroup:
         self.memory = layout.memory / name if layout.memory is not None else None
         self.max_pids = max_pids
         self.memory_bytes = memory_bytes
+        self.created = False
+        self._marked = (0, 0)
 
     @property
     def dirs(self) -> list[Path]:
@@ -55,6 +58,7 @@ class CommandCgroup:
         """Makes the group and sets its limits; OSError when a hierarchy is not writable."""
         for path in self.dirs:
             path.mkdir()
+        self.created = True
         (self.pids / "pids.max").write_text(str(self.max_pids))
         if self.memory is None:
             return
@@ -66,17 +70,27 @@ class CommandCgroup:
             (self.memory / swap).write_text(str(self.memory_bytes) if self.version == 1 else "0")
 
     def counters(self) -> tuple[int, int]:
-        """(processes killed for memory, forks refused for pids.max) since create()."""
+        """(processes killed for memory, forks refused for pids.max) since create(), or since
+        the last mark()."""
+        oom_kills, refusals = self._counted()
+        return oom_kills - self._marked[0], refusals - self._marked[1]
+
+    def mark(self) -> None:
+        """Counters start again from here: a session's group, before each of its commands."""
+        self._marked = self._counted()
+
+    def _counted(self) -> tuple[int, int]:
         oom_kills = 0
         if self.memory is not None:
             events = "memory.oom_control" if self.version == 1 else "memory.events"
             oom_kills = _field(self.memory / events, "oom_kill")
         return oom_kills, _field(self.pids / "pids.events", "max")
 
-    def kill_all(self) -> None:
-        """SIGKILLs every task still in the group (processes outside our process group too)."""
+    def kill_all(self, keep_group: int | None = None) -> None:
+        """SIGKILLs every task still in the group (processes outside our process group too),
+        but those of process group `keep_group` if given (a session's launcher)."""
         for _ in range(50):
-            pids = self._pids()
+            pids = [pid for pid in self._pids() if keep_group is None or _group(pid) != keep_group]
             if not pids:
                 return
             for pid in pids:
@@ -105,6 +119,13 @@ class CommandCgroup:
         except FileNotFoundError:
             return []
         return [int(line) for line in text.split()]
+
+
+def _group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
 
 
 def _field(path: Path, key: str) -> int:

@@ -37,6 +37,13 @@ class Plumbing:
         self._owned = [self._report, *self._ends]  # each closed once: numbers get reused
         self.child_fds = [*self._ends, *(egress.child_fds() if egress else [])]
 
+    def renumbered(self, first: int) -> CommandFds:
+        """The fds as a command finds them when `child_fds` are passed on at `first`, `first`
+        + 1, ... in order (jobs.sandbox.launcher)."""
+        place = {fd: first + index for index, fd in enumerate(self.child_fds)}
+        return CommandFds(**{name: None if fd is None else place[fd]
+                             for name, fd in vars(self.fds).items()})
+
     def started(self, proc: Any) -> None:
         """bwrap has its ends: close ours, then give it its network if it is to have one."""
         _close(self._owned, self._ends)

@@ -143,30 +143,51 @@ def run_captured(
             proc.stdout.close()
             proc.wait()
             raise
+
+    def kill() -> None:
+        _kill_group(proc)
+        if on_timeout is not None:
+            on_timeout()
+
+    with proc.stdout:
+        finished, output, whole = capture(
+            proc.stdout.fileno(), deadline=time.monotonic() + timeout,
+            finish=lambda deadline: _wait_until(proc, deadline, stop), kill=kill, stop=stop,
+            max_output=max_output, keep=keep)
+    exit_code = proc.wait()
+    if finished:
+        _kill_group(proc)  # background processes the command left behind die with it
+    return result_of(output, whole, exit_code if finished else None, keep)
+
+
+def capture(fd: int, *, deadline: float, finish: Callable[[float], bool],
+            kill: Callable[[], None], stop: threading.Event | None, max_output: int,
+            keep: int) -> tuple[bool, HeadTail, Whole]:
+    """Reads a command's output from `fd` until EOF, then `finish(deadline)` waits for its
+    exit (True once it exited); past the deadline or at a stop, `kill()` and a short drain.
+    Returns whether it finished, and its output as kept for the model and whole (`keep`)."""
     output, whole = HeadTail(max_output), Whole(keep)
 
     def feed(chunk: bytes) -> None:
         output.feed(chunk)
         whole.feed(chunk)
 
-    deadline = time.monotonic() + timeout
-    with proc.stdout:
-        finished = _read_until(proc.stdout.fileno(), feed, deadline, stop)
-        if finished:
-            finished = _wait_until(proc, deadline, stop)
-        if not finished:
-            _kill_group(proc)
-            if on_timeout is not None:
-                on_timeout()
-            _read_until(proc.stdout.fileno(), feed, time.monotonic() + _DRAIN_AFTER_KILL_SECONDS)
-    output.feed(b"", final=True)
-    exit_code = proc.wait()
+    finished = _read_until(fd, feed, deadline, stop)
     if finished:
-        _kill_group(proc)  # background processes the command left behind die with it
+        finished = finish(deadline)
+    if not finished:
+        kill()
+        _read_until(fd, feed, time.monotonic() + _DRAIN_AFTER_KILL_SECONDS)
+    output.feed(b"", final=True)
+    return finished, output, whole
+
+
+def result_of(output: HeadTail, whole: Whole, exit_code: int | None, keep: int) -> CommandResult:
+    """The CommandResult of a captured command; `exit_code` None when it was killed."""
     return CommandResult(
         output=output.text(),
-        exit_code=exit_code if finished else None,
-        timed_out=not finished,
+        exit_code=exit_code,
+        timed_out=exit_code is None,
         truncated=output.truncated,
         size=whole.size,
         whole=bytes(whole.data) if keep and output.truncated else None,
