@@ -171,6 +171,9 @@ class Launcher:
         raise AssertionError("unreachable")
 
     def _start(self) -> None:
+        if self.starts:
+            log.info("starting the session's sandbox launcher again: the last one was killed "
+                     "(a command's timeout or stop) or died; %d so far", self.starts)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         argv = [*outer_argv(self.sources), self.python, "-I", "-S", "-c", _SOURCE,
                 str(theirs.fileno())]

@@ -247,6 +247,31 @@ def test_secrets_and_other_repositories_are_not_visible(orca):
     assert comment.startswith("🤷")
 
 
+def test_a_command_reaches_neither_the_sessions_launcher_nor_the_next_command(orca):
+    """As root, a session's commands start from one launcher (jobs.sandbox.launcher). The agent
+    looks for it, leaves processes behind and signals every process it can: the launcher is not
+    among what it sees, the next command starts all the same, and nothing left behind lives."""
+    sleeper = f"sleep {40000 + secrets.randbelow(20000)}"
+    results, comment = run_commands(orca, [
+        f"(setsid {sleeper} &); (nohup {sleeper} >/dev/null 2>&1 &); "
+        "grep -l -a -s posix_spaw[n]p /proc/[0-9]*/cmdline; echo looked",
+        "kill -9 -1",
+        f"ps -eo args | grep -c '^{sleeper}$'; echo next ran",
+    ])
+    assert "looked" in results[0] and "/proc/" not in results[0]
+    assert "0\nnext ran" in results[2]
+    assert not [pid for pid in os.listdir("/proc") if pid.isdigit()
+                and sleeper.replace(" ", "\0") in _cmdline(pid)]
+    assert comment.startswith("🤷")
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
 def test_a_network_the_worker_cannot_isolate_ends_the_run_with_a_comment(orca, monkeypatch):
     """No /dev/net/tun (a container without the device): the run stops before any command,
     naming the cause, instead of running with more or less network than it should."""
