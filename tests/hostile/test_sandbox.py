@@ -90,8 +90,8 @@ def test_a_command_holds_no_capability_and_cannot_remount_usr(orca):
     commands = [
         "grep -E 'Cap(Eff|Prm|Bnd)' /proc/self/status; cat /proc/self/uid_map",
         f"mount -o remount,bind,rw /usr; echo planted > {planted} && echo WROTE",
-        f"unshare -Urm sh -c 'mount -o remount,bind,rw /usr; echo planted > {planted}' "
-        "&& echo WROTE-NESTED",
+        (f"unshare -Urm sh -c 'mount -o remount,bind,rw /usr; echo planted > {planted}' "
+         "&& echo WROTE-NESTED"),
     ]
     try:
         results, comment = run_commands(orca, commands)
@@ -160,8 +160,8 @@ def test_a_listener_left_behind_is_neither_alive_nor_reachable(orca):
     port = free_port()
     marker = f"http.server {port}"
     results, comment = run_commands(orca, [
-        f"(setsid nohup python3 -m {marker} --bind 0.0.0.0 >/dev/null 2>&1 &); sleep 1; "
-        f"{python(PROBE, f'127.0.0.1:{port}')}",
+        (f"(setsid nohup python3 -m {marker} --bind 0.0.0.0 >/dev/null 2>&1 &); sleep 1; "
+         f"{python(PROBE, f'127.0.0.1:{port}')}"),
         f"{python(PROBE, f'127.0.0.1:{port}')}\nps -eo args | grep -c '[h]ttp.server' || true",
     ], config=NETWORK)
     assert f"CONNECTED 127.0.0.1:{port}" in results[0]  # it was listening while it ran
@@ -238,8 +238,8 @@ def test_secrets_and_other_repositories_are_not_visible(orca):
     results, comment = run_commands(orca, [
         f"cat {workdir}/.env {workdir}/orca.private-key.pem {other}/HEAD 2>&1",
         f"ls -a {orca.data_dir} {orca.data_dir}/mirrors {orca.data_dir}/mirrors/* 2>&1",
-        f"grep -rs {marker} / --exclude-dir=proc --exclude-dir=sys --exclude-dir=usr "
-        "--exclude-dir=dev; echo searched",
+        (f"grep -rs {marker} / --exclude-dir=proc --exclude-dir=sys --exclude-dir=usr "
+         "--exclude-dir=dev; echo searched"),
     ])
     seen = "\n".join(results)
     assert marker not in seen and "searched" in results[2]
@@ -253,8 +253,8 @@ def test_a_command_reaches_neither_the_sessions_launcher_nor_the_next_command(or
     among what it sees, the next command starts all the same, and nothing left behind lives."""
     sleeper = f"sleep {40000 + secrets.randbelow(20000)}"
     results, comment = run_commands(orca, [
-        f"(setsid {sleeper} &); (nohup {sleeper} >/dev/null 2>&1 &); "
-        "grep -l -a -s posix_spaw[n]p /proc/[0-9]*/cmdline; echo looked",
+        (f"(setsid {sleeper} &); (nohup {sleeper} >/dev/null 2>&1 &); "
+         "grep -l -a -s posix_spaw[n]p /proc/[0-9]*/cmdline; echo looked"),
         "kill -9 -1",
         f"ps -eo args | grep -c '^{sleeper}$'; echo next ran",
     ])
