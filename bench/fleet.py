@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import resource
 import statistics
@@ -256,7 +257,25 @@ def report(levels: list[Level], args: argparse.Namespace) -> bool:
     print(f"targets at {top.runs} runs: makespan {ratio:.2f} × one run (≤ {TARGET_RATIO}) "
           f"{_verdict(ratio <= TARGET_RATIO)}; peak PSS {per_run:.0f} MB per run "
           f"(< {TARGET_PSS_MB}) {_verdict(per_run < TARGET_PSS_MB)}")
+    print(_window(top, base))
     return ratio <= TARGET_RATIO and per_run < TARGET_PSS_MB
+
+
+def _window(top: Level, base: float) -> str:
+    """What the makespan target leaves the machine against what the level used: the CPU-s of
+    all cores in TARGET_RATIO × one run's makespan, and what Orca (its workers and Redis), the
+    fakes and the machine's other work used while the level ran. When the three together need
+    more than the window holds, no scheduling of Orca's could have met the target here."""
+    cores = os.cpu_count() or 1
+    window = TARGET_RATIO * base * cores
+    c = top.cpu
+    orca, fakes = c["workers"] + c["redis"], c["fakes"]
+    other = max(0.0, c["machine busy"] - orca - fakes)
+    needed = orca + fakes + other
+    return (f"CPU against the {TARGET_RATIO} × window at {top.runs} runs: {TARGET_RATIO * base:.1f} s "
+            f"× {cores} cores = {window:.0f} CPU-s; used: Orca {orca:.0f}, the fakes {fakes:.0f}, "
+            f"other work on the machine {other:.0f} = {needed:.0f} CPU-s "
+            f"({needed / window:.0%} of the window; Orca alone {orca / window:.0%})")
 
 
 def _level_line(lv: Level, base: float) -> str:
