@@ -136,6 +136,8 @@ def test_close_ends_the_launcher_and_removes_its_group(sandbox):
     sandbox.close()  # twice is harmless
     assert all(not Path(f"/proc/{pid}").exists() for pid in pids)
     assert all(not path.exists() for path in dirs)
+    assert sandbox.run("echo alone", 10, 100).output == "alone\n"  # a late command starts alone
+    assert sandbox._launcher is None
 
 
 def test_a_sandbox_dropped_without_close_ends_its_launcher(tmp_path):

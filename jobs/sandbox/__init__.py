@@ -184,9 +184,11 @@ class BubblewrapSandbox(WorktreeSandbox):
                 cgroup.remove()
 
     def close(self) -> None:
-        """Ends the session's launcher and removes its cgroup, if there is one."""
+        """Ends the session's launcher and removes its cgroup, if there is one; a command run
+        after this starts alone."""
         if self._closer is not None:
             self._closer()
+            self._launcher = None
 
     def _launched(self, launcher: Launcher, command: str, timeout: float,
                   max_output: int) -> CommandResult:
