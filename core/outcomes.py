@@ -2,7 +2,9 @@
 
 A run that opens a pull request records it here (jobs.github.pull_request); GitHub's
 `pull_request` `closed` delivery for it records how it ended, from the signed payload's
-`merged` and `closed_at` (core.triggers carries them; jobs.steer.control writes them). A pull
+`merged` and `closed_at` (core.triggers carries them; jobs.steer.control writes them), and a
+`reopened` one makes it open again, as of the pull request's `updated_at`. Deliveries may come
+in any order: of a closing and a reopening, the later by GitHub's times decides. A pull
 request Orca did not open has no record, so closing it records nothing. Each record is a hash
 `orca:pull-outcome:<owner/repo>#<n>` (run, installation, opened, state, closed) that Redis
 forgets KEEP_SECONDS after its last write. Mission control's insights read them
@@ -62,15 +64,43 @@ def closed(connection: redis.Redis, repository: str, number: int, merged: bool,
     """Pull request `number` was closed (`closed_at`: GitHub's ISO 8601 time; empty in a job
     queued before triggers carried it: now), merged or not. False, and nothing written, when
     Orca did not open it (or opened it too long ago)."""
-    key = keys.pull_outcome(repository, number)
-    if not connection.exists(key):
-        return False
     state = State.MERGED if merged else State.CLOSED
-    pipe = connection.pipeline()
-    pipe.hset(key, mapping={"state": state.value, "closed_at": _seconds(closed_at) if closed_at else time.time()})
-    pipe.expire(key, KEEP_SECONDS)
-    pipe.execute()
-    return True
+    when = _seconds(closed_at) if closed_at else time.time()
+    return _moved(connection, keys.pull_outcome(repository, number), when, "reopened_at",
+                  {"state": state.value, "closed_at": when}, forget="reopened_at")
+
+
+def reopened(connection: redis.Redis, repository: str, number: int, at: str) -> bool:
+    """Pull request `number` was reopened (`at`: its `updated_at` then): open again, unless it
+    was closed after that. False, and nothing written, when Orca did not open it or a later
+    closing is recorded."""
+    when = _seconds(at) if at else time.time()
+    return _moved(connection, keys.pull_outcome(repository, number), when, "closed_at",
+                  {"state": State.OPEN.value, "reopened_at": when}, forget="closed_at")
+
+
+def _moved(connection: redis.Redis, key: str, when: float, other: str, fields: dict,
+           forget: str) -> bool:
+    """Writes `fields` (and drops `forget`) at `key` if the record exists and its `other`
+    time is not later than `when`; atomically (WATCH), so a closing and a reopening handled at
+    once end as their times say."""
+    written = []
+
+    def move(pipe: redis.client.Pipeline) -> None:
+        written.clear()  # called again when the key changed meanwhile
+        if not pipe.exists(key):
+            return
+        later = pipe.hget(key, other)
+        if later is not None and float(later) > when:
+            return
+        pipe.multi()
+        pipe.hset(key, mapping=fields)
+        pipe.hdel(key, forget)
+        pipe.expire(key, KEEP_SECONDS)
+        written.append(True)
+
+    connection.transaction(move, key)
+    return bool(written)
 
 
 def _seconds(iso: str) -> float:

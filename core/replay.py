@@ -28,6 +28,7 @@ TRIGGER_TIMES: dict[tuple[str, str | None], str] = {
     ("issues", "unlabeled"): "issue.updated_at",
     ("issues", "closed"): "issue.closed_at",
     ("pull_request", "closed"): "pull_request.closed_at",
+    ("pull_request", "reopened"): "pull_request.updated_at",  # reopening updates it
     # Opened, marked ready or pushed to: each moves the pull request's `updated_at`.
     ("pull_request", "opened"): "pull_request.updated_at",
     ("pull_request", "ready_for_review"): "pull_request.updated_at",

@@ -39,6 +39,8 @@ class Kind(StrEnum):
     HELP = "help"
     CANCEL = "cancel"
     """The label removed, or the issue or PR closed: stop its runs."""
+    REOPENED = "reopened"
+    """A pull request reopened: if Orca opened it, its outcome is open again (core.outcomes)."""
     CI = "ci"
     """CI finished (or moved) on a commit of an `agent/` branch: see whether Orca must act."""
     FIX_CI = "fix_ci"
@@ -188,6 +190,8 @@ def trigger_for(event: str, payload: dict[str, Any], *, label: str) -> Trigger |
         return _label_removed(payload, label)
     if event in ("issues", "pull_request") and action == "closed":
         return _closed(payload, "issue" if event == "issues" else "pull_request")
+    if event == "pull_request" and action == "reopened":
+        return _reopened(payload)
     if event == "pull_request" and action in PULL_ACTIVITY_ACTIONS:
         return pull_activity(payload)
     if event == "issue_comment" and action == "created":
@@ -295,6 +299,15 @@ def _closed(payload: dict[str, Any], key: str) -> Trigger:
     if key == "pull_request":  # when and how it ended: Orca's own pull requests' outcome
         fields_.update(at=get(item, "closed_at", str), merged=item.get("merged") is True)
     return Trigger(kind=Kind.CANCEL, is_pull_request=key == "pull_request", request=why, **fields_)
+
+
+def _reopened(payload: dict[str, Any]) -> Trigger:
+    """A pull request reopened, by whoever (a bot too): it starts nothing; the fast job
+    records Orca's own pull request as open again, as of its `updated_at`."""
+    pull = get(payload, "pull_request", dict)
+    fields_ = base_fields(payload, pull)
+    return Trigger(kind=Kind.REOPENED, is_pull_request=True, at=get(pull, "updated_at", str),
+                   request=f"the pull request was reopened by @{fields_['requester']}", **fields_)
 
 
 def pull_activity(payload: dict[str, Any]) -> Trigger | None:

@@ -159,3 +159,26 @@ def test_only_the_run_that_opened_a_pull_request_times_it(client, redis_client):
     page = client.get("/insights").text
     assert "<strong>1 min 00 s</strong> over 1 pull request." in page
     assert re.search(r'id="outcome-7-open">1<', page)
+
+
+def test_closing_and_reopening_end_as_their_times_say(redis_client):
+    """Deliveries come in any order: of a closing and a reopening, GitHub's later time wins;
+    a pull request Orca did not open is never recorded."""
+    outcomes.opened(redis_client, HELLO[0], 21, "reop01", 7, 1_700_000_000.0)
+
+    def state() -> tuple[str, float | None]:
+        found = outcomes.read(redis_client, [(HELLO[0], 21)])[(HELLO[0], 21)]
+        return found.state, found.closed_at
+
+    closed_at = "2026-12-01T10:00:00Z"
+    assert outcomes.closed(redis_client, HELLO[0], 21, False, closed_at)
+    assert not outcomes.reopened(redis_client, HELLO[0], 21, "2026-12-01T09:59:00Z")
+    assert state() == ("closed unmerged", outcomes._seconds(closed_at))
+    assert outcomes.reopened(redis_client, HELLO[0], 21, "2026-12-01T10:05:00Z")
+    assert state() == ("open", None)
+    assert not outcomes.closed(redis_client, HELLO[0], 21, True, "2026-12-01T10:01:00Z")
+    assert state() == ("open", None)
+    assert outcomes.closed(redis_client, HELLO[0], 21, True, "2026-12-01T10:07:00Z")
+    assert state() == ("merged", outcomes._seconds("2026-12-01T10:07:00Z"))
+    assert not outcomes.reopened(redis_client, HELLO[0], 99, "2026-12-01T10:05:00Z")
+    assert outcomes.read(redis_client, [(HELLO[0], 99)]) == {}

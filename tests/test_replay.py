@@ -31,6 +31,7 @@ DATED = [
     ("issues", "unlabeled", "issue.updated_at"),
     ("issues", "closed", "issue.closed_at"),
     ("pull_request", "closed", "pull_request.closed_at"),
+    ("pull_request", "reopened", "pull_request.updated_at"),
     ("pull_request", "opened", "pull_request.updated_at"),
     ("pull_request", "ready_for_review", "pull_request.updated_at"),
     ("pull_request", "synchronize", "pull_request.updated_at"),

@@ -179,6 +179,18 @@ def test_removing_the_label_or_closing_cancels():
     assert trigger_for("issues", other, label=LABEL) is None
 
 
+def test_reopening_a_pull_request_starts_nothing_and_carries_when():
+    """Whoever reopens it (a bot too): the fast job marks Orca's pull request open again."""
+    reopened = payloads.build("pull_request", "reopened", base_url="http://127.0.0.1:9",
+                              installation_id=7, repo=REPO, sender_id=99, issue={"number": 6})
+    assert payloads.validate("pull_request", reopened) == []
+    trigger = trigger_for("pull_request", reopened, label=LABEL)
+    assert trigger.kind == "reopened" and not trigger.starts_run and trigger.is_pull_request
+    assert (trigger.number, trigger.at) == (6, reopened["pull_request"]["updated_at"])
+    reopened["sender"].update(type="Bot", login="ci[bot]")
+    assert trigger_for("pull_request", reopened, label=LABEL).kind == "reopened"
+
+
 def diff_commented(body, head="feature/login", pr_user_type="User"):
     payload = payloads.pull_request_review_comment_created(
         base_url="http://127.0.0.1:9", installation_id=7, repo=REPO, sender_login="octocat",

@@ -37,7 +37,7 @@ def report_cancelled(run_id: str) -> None:
 
 
 def handle(trigger: dict[str, Any]) -> None:
-    """The fast job for stop, retry, help, go and cancel."""
+    """The fast job for stop, retry, help, go, cancel and a reopened pull request."""
     t = Trigger.from_dict(trigger)
     ctx = RunContext.load(keys.control_job(t.kind, "control"), trigger)
     if t.kind == Kind.CANCEL:
@@ -48,6 +48,9 @@ def handle(trigger: dict[str, Any]) -> None:
             outcomes.closed(ctx.redis, t.repository, t.number, t.merged, t.at)
             _delete_attempts(ctx)
             fleets.moved(ctx.redis, t.target)  # a sub-task's pull request closed, or merged
+        return
+    if t.kind == Kind.REOPENED:  # Orca's pull request open again (core.outcomes); no GitHub call
+        outcomes.reopened(ctx.redis, t.repository, t.number, t.at)
         return
     if t.kind == Kind.CI:  # CI's sender starts nothing itself: jobs.steer.ci decides
         ci.check(ctx)

@@ -5,7 +5,7 @@ request Orca did not open records nothing."""
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 from core import keys, outcomes
 from core.outcomes import State
@@ -34,6 +34,19 @@ def close(orca, scene, number: int, merged: bool) -> float:
     assert status == 202, answer
     drain_fast(orca)
     return datetime.fromisoformat(payload["pull_request"]["closed_at"]).timestamp()
+
+
+def reopen(orca, scene, number: int, at: float) -> None:
+    """Deliver GitHub's example `pull_request.reopened` for it, dated `at`; run the fast job."""
+    payload = payloads.build("pull_request", "reopened", base_url=orca.github.base_url,
+                             installation_id=scene.installation_id, repo=repo_spec(scene),
+                             sender_id=scene.requester["id"], issue={"number": number})
+    payload["pull_request"]["updated_at"] = datetime.fromtimestamp(at, UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    assert payloads.validate("pull_request", payload) == []
+    status, answer = orca.deliver("pull_request", payload)
+    assert status == 202, answer
+    drain_fast(orca)
 
 
 def outcome_of(orca, scene, number: int) -> outcomes.Outcome | None:
@@ -72,3 +85,28 @@ def test_a_pull_request_orca_did_not_open_records_nothing(orca):
     close(orca, ps.scene, ps.number, merged=True)
     assert orca.redis.keys("orca:pull-outcome:*") == []
     assert orca.github.violations == []
+
+
+def test_a_reopened_pull_request_is_open_again_unless_a_later_closing_came_first(orca):
+    """Closed, then reopened: open again, with no closing time. A reopening delivered after a
+    closing that GitHub dated later changes nothing (deliveries come in any order)."""
+    scene = make_scene(orca.github)
+    script_fix(orca.model)
+    orca.deliver("issues", labeled_payload(orca.github, scene))
+    orca.drain()
+    [pull] = pulls(orca.github)
+    closed_at = close(orca, scene, pull.number, merged=False)
+    assert outcome_of(orca, scene, pull.number).state == State.CLOSED
+
+    reopen(orca, scene, pull.number, at=closed_at - 60)  # older than the closing: too late
+    assert outcome_of(orca, scene, pull.number).state == State.CLOSED
+
+    reopen(orca, scene, pull.number, at=closed_at + 60)
+    again = outcome_of(orca, scene, pull.number)
+    assert (again.state, again.closed_at) == (State.OPEN, None)
+
+
+def test_reopening_a_pull_request_orca_did_not_open_records_nothing(orca):
+    scene = make_scene(orca.github)
+    reopen(orca, scene, 77, at=time.time())
+    assert outcome_of(orca, scene, 77) is None
