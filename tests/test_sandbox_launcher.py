@@ -15,6 +15,7 @@ import pytest
 
 from jobs.sandbox import BubblewrapSandbox, Limits, Scratch
 from jobs.sandbox.launcher import launcher_python
+from tests.test_sandbox import _processes_with
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or launcher_python() is None,
                                 reason="a launcher is kept only when Orca is root")
@@ -34,17 +35,6 @@ def _launcher(sandbox: BubblewrapSandbox):
     launcher = sandbox._launcher
     assert launcher is not None, "the sandbox kept no launcher"
     return launcher
-
-
-def _alive(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and marker in (entry / "cmdline").read_text():
-                found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
 
 
 def _marker() -> str:
@@ -67,7 +57,7 @@ def test_nothing_a_command_leaves_running_outlives_it(sandbox):
                          f"(sleep {seconds} &) ; echo started", 10, 1000)
     assert result.output == "started\n"
     time.sleep(0.2)
-    assert _alive(f"sleep\0{seconds}") == []
+    assert _processes_with(f"sleep\0{seconds}") == []
     assert sandbox.run("echo next", 10, 1000).output == "next\n"
     assert _launcher(sandbox).starts == 1
 
@@ -94,7 +84,7 @@ def test_a_timeout_ends_the_launcher_and_the_next_command_gets_a_new_one(sandbox
     assert result.timed_out and result.exit_code is None and result.output == "started\n"
     assert time.monotonic() - started < 5
     time.sleep(0.2)
-    assert _alive(f"sleep\0{seconds}") == []
+    assert _processes_with(f"sleep\0{seconds}") == []
     assert sandbox.run("echo again", 10, 1000).output == "again\n"
     assert _launcher(sandbox).starts == 2
 
