@@ -41,7 +41,7 @@ _WRAPPER = ('bash -c "$1" {fd}>&-; code=$?; stat -f -c "%a %b %S" /tmp >&{fd} 2>
 # Moves itself into the command's cgroup (each `cgroup.procs` named before `--`), then becomes
 # the command line after `--`; as root only. The child joins before bwrap exists, so nothing of
 # the command starts outside the group, and Python needs no preexec_fn (see jobs.sandbox).
-JOIN = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+_JOIN = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,7 @@ def bwrap_argv(command: str, mounts: Mounts, limits: Limits, fds: CommandFds = C
     variables to the clean environment (setup-only secrets)."""
     outer = outer_argv(mounts.sources()) if mounts.staged and not launched else []
     if cgroup is not None and not launched:
-        procs = [str(path / "cgroup.procs") for path in cgroup.dirs]
-        outer = ["/bin/sh", "-c", JOIN, "orca-join", *procs, "--", *outer]
+        outer = joining(cgroup, outer)
     # Its own user, network, PID, IPC and UTS namespaces, always; the network is only the
     # loopback until Orca plugs egress in through fds.status/fds.block (jobs.sandbox.network).
     argv = [*outer, "bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
@@ -124,6 +123,12 @@ def bwrap_argv(command: str, mounts: Mounts, limits: Limits, fds: CommandFds = C
         argv += ["--json-status-fd", str(fds.status), "--block-fd", str(fds.block)]
     argv += ["--chdir", WORKSPACE]
     return argv + _command(command, limits, fds.report, cgroup)
+
+
+def joining(cgroup: CommandCgroup, argv: list[str]) -> list[str]:
+    """`argv` started by a shell that first joins `cgroup` (each of its directories)."""
+    procs = [str(path / "cgroup.procs") for path in cgroup.dirs]
+    return ["/bin/sh", "-c", _JOIN, "orca-join", *procs, "--", *argv]
 
 
 def _command(command: str, limits: Limits, report: int | None,

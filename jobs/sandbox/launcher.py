@@ -41,7 +41,7 @@ from typing import IO
 
 from core.errors import SandboxUnavailable
 from jobs.sandbox import spawner
-from jobs.sandbox.argv import CLEAN_ENV, JOIN
+from jobs.sandbox.argv import CLEAN_ENV, joining
 from jobs.sandbox.cgroup import CommandCgroup
 from jobs.sandbox.process import CommandResult, capture, result_of
 from jobs.sandbox.user import outer_argv
@@ -54,8 +54,9 @@ _START_SECONDS = 30.0
 """How long the launcher and a command's bwrap may take to start."""
 _STOP_CHECK_SECONDS = 0.25
 _CLOSE_SECONDS = 1.0
-_SAID_BYTES = 500
 """How long a launcher whose socket closed has to exit before it is killed."""
+_SAID_BYTES = 500
+"""How much of the end of the launcher's stderr an error quotes."""
 FIRST_FD = 3
 """Where a launched command finds the fds it inherits, in the order they were given."""
 
@@ -74,7 +75,8 @@ def launcher_python() -> str | None:
 
 def _open_to_others(path: str) -> bool:
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode) or not os.stat(path).st_mode & stat.S_IXOTH:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode) or not mode & stat.S_IXOTH:
             return False
         parent = os.path.dirname(path)
         while parent != "/":
@@ -179,8 +181,7 @@ class Launcher:
                 str(theirs.fileno())]
         if not self.cgroup.created:
             self.cgroup.create()
-        procs = [str(path / "cgroup.procs") for path in self.cgroup.dirs]
-        argv = ["/bin/sh", "-c", JOIN, "orca-join", *procs, "--", *argv]
+        argv = joining(self.cgroup, argv)
         errors = tempfile.TemporaryFile()  # noqa: SIM115 (kept while the launcher lives)
         try:
             self._proc = subprocess.Popen(

@@ -133,22 +133,20 @@ def run_captured(
         env=env, cwd=cwd, start_new_session=True, pass_fds=pass_fds,
     )
     assert proc.stdout is not None
-    if on_start is not None:
-        try:
-            on_start(proc)
-        except BaseException:
-            _kill_group(proc)
-            if on_timeout is not None:
-                on_timeout()
-            proc.stdout.close()
-            proc.wait()
-            raise
 
     def kill() -> None:
         _kill_group(proc)
         if on_timeout is not None:
             on_timeout()
 
+    if on_start is not None:
+        try:
+            on_start(proc)
+        except BaseException:
+            kill()
+            proc.stdout.close()
+            proc.wait()
+            raise
     with proc.stdout:
         finished, output, whole = capture(
             proc.stdout.fileno(), deadline=time.monotonic() + timeout,
